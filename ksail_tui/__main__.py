@@ -1,0 +1,3 @@
+from ksail_tui.cli.main import main
+
+raise SystemExit(main())

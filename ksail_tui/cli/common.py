@@ -1,0 +1,105 @@
+"""Flags, output and config loading shared by every command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ksail_tui.config import ClusterConfig
+
+Handler = Callable[[argparse.Namespace], int]
+
+DEFAULT_CONFIG_NAME = "ksail.yaml"
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Flags accepted both before and after the subcommand (``-o json`` anywhere)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-c",
+        "--config",
+        default=argparse.SUPPRESS,
+        help=f"path to ksail.yaml (default: $KSAIL_CONFIG or ./{DEFAULT_CONFIG_NAME})",
+    )
+    parent.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default=argparse.SUPPRESS,
+        help="output format (default: text)",
+    )
+    return parent
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    handler: Handler,
+    help_text: str,
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common_options()])
+    parser.set_defaults(func=handler)
+    return parser
+
+
+def add_group(
+    subparsers: argparse._SubParsersAction, name: str, help_text: str
+) -> argparse._SubParsersAction:
+    """A command group such as ``workload``; alone it prints its usage and exits 2."""
+    parser = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common_options()])
+
+    def usage(_: argparse.Namespace) -> int:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: a subcommand is required", file=sys.stderr)
+        return 2
+
+    parser.set_defaults(func=usage)
+    return parser.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
+
+
+def not_implemented(issue: int) -> Handler:
+    """Honest placeholder for a command whose issue has not landed yet."""
+
+    def handler(_: argparse.Namespace) -> int:
+        from ksail_tui.errors import InvalidInput
+
+        raise InvalidInput(f"this command is not implemented yet (tracked in issue {issue})")
+
+    return handler
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    explicit = getattr(args, "config", None) or os.environ.get("KSAIL_CONFIG")
+    return Path(explicit or DEFAULT_CONFIG_NAME).expanduser()
+
+
+def load_config(args: argparse.Namespace) -> ClusterConfig:
+    from ksail_tui.config import load_config as load
+
+    return load(config_path(args))
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return getattr(args, "output", "text") == "json"
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | Callable[[], str]) -> None:
+    """Print ``data`` as JSON with ``-o json``, else the human text."""
+    if wants_json(args):
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write((text() if callable(text) else text).rstrip("\n") + "\n")
+    sys.stdout.flush()
+
+
+def progress(args: argparse.Namespace, message: str) -> None:
+    """Progress goes to stderr so that stdout stays machine-readable."""
+    if not wants_json(args):
+        print(message, file=sys.stderr, flush=True)
