@@ -1,0 +1,428 @@
+"""ksail.yaml: the cluster configuration, compatible with KSail's own file where they overlap.
+
+Loading never raises anything but :class:`ConfigError`, which names the file, the field path and
+the line, so the CLI can exit 2 with a message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import semver
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ksail_tui.errors import ConfigError
+
+API_VERSION = "ksail.io/v1alpha1"
+DEFAULT_FLUX_NAMESPACE = "flux-system"
+DEFAULT_INTERVAL = "1m"
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_REPOSITORY = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+# Go's time.ParseDuration units as Flux accepts them in `interval` and `timeout`.
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration such as ``1m30s``; raises ValueError on anything else."""
+    if not isinstance(text, str) or not _DURATION.match(text):
+        raise ValueError(f"{text!r} is not a duration; use a number with a unit, e.g. 30s, 1m, 1h30m")
+    return sum(float(value) * _UNIT_SECONDS[unit] for value, unit in _DURATION_PART.findall(text))
+
+
+def _positive_duration(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"{value!r} has no unit; write e.g. {value}s or {value}m")
+    if parse_duration(value) <= 0:
+        raise ValueError(f"{value!r} must be greater than zero")
+    return value
+
+
+def _dns1123_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if len(value) > 63:
+        raise ValueError(f"{value!r} is longer than 63 characters")
+    if not _DNS1123_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid Kubernetes name: use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _semver(value: Any) -> str:
+    text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not semver.Version.is_valid(text):
+        raise ValueError(f"{value!r} is not a semantic version; write MAJOR.MINOR.PATCH, e.g. 0.1.0")
+    return text
+
+
+Duration = Annotated[str, BeforeValidator(_positive_duration)]
+KubeName = Annotated[str, BeforeValidator(_dns1123_name)]
+SemVer = Annotated[str, BeforeValidator(_semver)]
+
+
+class Distribution(StrEnum):
+    KIND = "Kind"
+    K3D = "K3d"
+
+
+class GitOpsEngine(StrEnum):
+    KUBECTL = "Kubectl"
+    FLUX = "Flux"
+
+
+_DISTRIBUTION_ALIASES = {"Vanilla": Distribution.KIND, "K3s": Distribution.K3D}
+_ENGINE_ALIASES = {"None": GitOpsEngine.KUBECTL}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Connection(_Model):
+    kubeconfig: str = "~/.kube/config"
+    context: str | None = None
+    timeout: Duration = "5m"
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
+
+
+class LocalRegistry(_Model):
+    enabled: bool = True
+    port: int = Field(default=5050, ge=1, le=65535)
+    image: str = "registry:3"
+    # How pods reach the registry: by container name on the cluster's Docker network, because
+    # `localhost` inside a pod is the pod itself. Default: <metadata.name>-registry:5000.
+    cluster_endpoint: str | None = Field(default=None, alias="clusterEndpoint")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ksail_string_form(cls, data: Any) -> Any:
+        # KSail writes `localRegistry: Enabled|Disabled`.
+        if data in ("Enabled", "Disabled"):
+            return {"enabled": data == "Enabled"}
+        return data
+
+
+class FluxSettings(_Model):
+    interval: Duration = DEFAULT_INTERVAL
+    namespace: KubeName = DEFAULT_FLUX_NAMESPACE
+
+
+class ClusterSpec(_Model):
+    distribution: Distribution = Distribution.KIND
+    git_ops_engine: GitOpsEngine = Field(default=GitOpsEngine.FLUX, alias="gitOpsEngine")
+    connection: Connection = Connection()
+    local_registry: LocalRegistry = Field(default=LocalRegistry(), alias="localRegistry")
+    flux: FluxSettings = FluxSettings()
+    # KSail fields this tool accepts so that a KSail file loads, but does not act on.
+    distribution_config: str | None = Field(default=None, alias="distributionConfig")
+    cni: str | None = None
+    csi: str | None = None
+    metrics_server: str | None = Field(default=None, alias="metricsServer")
+    cert_manager: str | None = Field(default=None, alias="certManager")
+    policy_engine: str | None = Field(default=None, alias="policyEngine")
+    load_balancer: str | None = Field(default=None, alias="loadBalancer")
+
+    @field_validator("distribution", mode="before")
+    @classmethod
+    def _distribution_alias(cls, value: Any) -> Any:
+        return _DISTRIBUTION_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("git_ops_engine", mode="before")
+    @classmethod
+    def _engine_alias(cls, value: Any) -> Any:
+        return _ENGINE_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+class Workload(_Model):
+    name: KubeName
+    source_directory: str = Field(alias="sourceDirectory")
+    repository: str | None = None
+    version: SemVer = "0.1.0"
+    # A semver range (e.g. ">=0.1.0-0") makes the OCIRepository follow the newest matching tag.
+    follow: str | None = None
+    target_namespace: KubeName | None = Field(default=None, alias="targetNamespace")
+    prune: bool = True
+    wait: bool = True
+    timeout: Duration = "2m"
+    interval: Duration | None = None
+    ignore: tuple[str, ...] = ()
+
+    @field_validator("repository")
+    @classmethod
+    def _repository_path(cls, value: str | None) -> str | None:
+        if value is not None and not _REPOSITORY.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid repository path: use lowercase path components "
+                "separated by '/', e.g. local/app"
+            )
+        return value
+
+    @field_validator("follow")
+    @classmethod
+    def _follow_range(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        # Every comparator of the range must hold a valid version.
+        for part in re.split(r"[\s,|]+", value.strip()):
+            version = part.lstrip("<>=!~^v")
+            if not version or not semver.Version.is_valid(version):
+                raise ValueError(f"{value!r} is not a semver range; write e.g. '>=0.1.0-0'")
+        return value
+
+
+class KsailWorkload(_Model):
+    """KSail's single ``spec.workload`` block, used when ``spec.workloads`` is absent."""
+
+    source_directory: str = Field(default="k8s", alias="sourceDirectory")
+    validate_on_push: bool | None = Field(default=None, alias="validateOnPush")
+
+
+class Spec(_Model):
+    cluster: ClusterSpec = ClusterSpec()
+    workloads: tuple[Workload, ...] | None = None
+    workload: KsailWorkload | None = None
+    editor: str | None = None
+
+    @field_validator("workloads")
+    @classmethod
+    def _unique_names(cls, value: tuple[Workload, ...] | None) -> tuple[Workload, ...] | None:
+        seen: set[str] = set()
+        for workload in value or ():
+            if workload.name in seen:
+                raise ValueError(f"workload name {workload.name!r} is used twice; names must be unique")
+            seen.add(workload.name)
+        return value
+
+
+class Metadata(_Model):
+    name: KubeName = "local"
+
+
+class ClusterConfig(_Model):
+    api_version: Literal["ksail.io/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
+    kind: Literal["Cluster"] = "Cluster"
+    metadata: Metadata = Metadata()
+    spec: Spec = Spec()
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def path(self) -> Path | None:
+        """The file this configuration was loaded from, if any."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative source directories are resolved against the config file's folder."""
+        return self._base_dir
+
+    @property
+    def flux_enabled(self) -> bool:
+        return self.spec.cluster.git_ops_engine is GitOpsEngine.FLUX
+
+    @property
+    def registry(self) -> LocalRegistry:
+        return self.spec.cluster.local_registry
+
+    @property
+    def registry_name(self) -> str:
+        return f"{self.name}-registry"
+
+    @property
+    def registry_endpoint(self) -> str:
+        """Where the workstation pushes: always loopback."""
+        return f"localhost:{self.registry.port}"
+
+    @property
+    def registry_cluster_endpoint(self) -> str:
+        """Where pods pull: the registry container's name on the cluster network."""
+        return self.registry.cluster_endpoint or f"{self.registry_name}:5000"
+
+    @property
+    def flux_interval(self) -> str:
+        return self.spec.cluster.flux.interval
+
+    @property
+    def flux_namespace(self) -> str:
+        return self.spec.cluster.flux.namespace
+
+    @property
+    def workloads(self) -> tuple[Workload, ...]:
+        if self.spec.workloads is not None:
+            return self.spec.workloads
+        source = (self.spec.workload or KsailWorkload()).source_directory
+        return (Workload(name=self.name, sourceDirectory=source),)
+
+    def workload(self, name: str | None) -> Workload:
+        """The named workload, or the only one when ``name`` is None."""
+        from ksail_tui.errors import InvalidInput
+
+        workloads = self.workloads
+        if name is None:
+            if len(workloads) == 1:
+                return workloads[0]
+            names = ", ".join(w.name for w in workloads)
+            raise InvalidInput(f"several workloads are configured ({names}); name one")
+        for workload in workloads:
+            if workload.name == name:
+                return workload
+        names = ", ".join(w.name for w in workloads) or "none"
+        raise InvalidInput(f"no workload named {name!r} in the configuration (configured: {names})")
+
+    def repository_of(self, workload: Workload) -> str:
+        return workload.repository or f"{self.name}/{workload.name}"
+
+    def source_path(self, workload: Workload) -> Path:
+        return (self.base_dir / Path(workload.source_directory).expanduser()).resolve()
+
+    def interval_of(self, workload: Workload) -> str:
+        return workload.interval or self.flux_interval
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map every field path in a composed YAML document to its 1-based line."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, key.value)
+            lines[child] = key.start_mark.line + 1
+            lines.update({k: v for k, v in _line_index(value, child).items() if k != child})
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_line_index(item, (*path, index)))
+    return lines
+
+
+def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def parse_config(text: str, *, path: Path | None = None, base_dir: Path | None = None) -> ClusterConfig:
+    shown = str(path) if path else "<config>"
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(
+            f"not valid YAML: {error.problem or error}", path=shown, line=line, hint="fix the YAML syntax"
+        ) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        raise ConfigError(f"not valid YAML: {error}", path=shown) from None
+    if data is None:
+        raise ConfigError(
+            "the file is empty", path=shown, hint="run `ksail-tui init` to write a starter file"
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"expected a mapping with apiVersion, kind and spec, found {type(data).__name__}",
+            path=shown,
+            line=1,
+        )
+    try:
+        config = ClusterConfig.model_validate(data)
+    except ValidationError as error:
+        lines = _line_index(node) if node is not None else {}
+        first = error.errors()[0]
+        loc = tuple(first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field; check its spelling against `ksail-tui init`'s starter file"
+        elif first["type"] == "literal_error" and loc[-1:] == ("apiVersion",):
+            message = f"must be {API_VERSION}"
+        more = len(error.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(
+            message, path=shown, field=_field_path(loc), line=_nearest_line(lines, loc)
+        ) from None
+    config._base_dir = (base_dir or (path.parent if path else Path.cwd())).resolve()
+    config._path = path
+    return config
+
+
+def load_config(path: Path) -> ClusterConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "no such file", path=str(path), hint="run `ksail-tui init` to write one, or pass --config PATH"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read the file: {error}", path=str(path)) from None
+    return parse_config(text, path=path)
+
+
+STARTER_FILE = """\
+# ksail-tui cluster configuration (compatible with KSail's ksail.yaml where they overlap).
+apiVersion: ksail.io/v1alpha1
+kind: Cluster
+metadata:
+  name: {name}                      # cluster name; the registry container is <name>-registry
+spec:
+  cluster:
+    distribution: Kind              # Kind | K3d
+    gitOpsEngine: Flux              # Flux | Kubectl; Flux is installed only when this is Flux
+    connection:
+      kubeconfig: ~/.kube/config
+      context: kind-{name}          # kind-<name> for Kind, k3d-<name> for K3d
+      timeout: 5m                   # how long waits may take
+    localRegistry:
+      enabled: true
+      port: 5050                    # published on 127.0.0.1 only; push to localhost:5050
+    flux:
+      interval: 1m                  # how often Flux checks the registry
+  workloads:                        # several workloads share the one registry
+    - name: app
+      sourceDirectory: k8s/app      # manifests, relative to this file
+      repository: {name}/app        # path in the registry
+      version: 0.1.0                # semver; pushed versions are immutable
+      targetNamespace: default
+      prune: true                   # delete what is removed from the folder
+"""
+
+
+def starter_file(name: str = "local") -> str:
+    return STARTER_FILE.format(name=_dns1123_name(name))
