@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine:
+#   bash scripts/dev.sh demo   # install into .venv and open the dashboard on its embedded demo
+#   bash scripts/dev.sh test   # install what the tests need (Debian packages too) and run them
+# Any further arguments go to `ksail-tui demo` or to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${KSAIL_TUI_VENV:-.venv}
+python=${PYTHON:-python3}
+
+install_python_packages() {
+  if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+  fi
+  # Reinstall only when pyproject.toml changed since the last install.
+  stamp="$venv/.ksail-tui-installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet -e '.[test]'
+    touch "$stamp"
+  fi
+}
+
+install_system_packages() {
+  # The tests run the real registry, skopeo and tmux; Docker is expected to be running already.
+  local missing=()
+  command -v docker-registry >/dev/null || command -v registry >/dev/null || missing+=(docker-registry)
+  command -v skopeo >/dev/null || missing+=(skopeo)
+  command -v tmux >/dev/null || missing+=(tmux)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing ${missing[*]} with apt-get" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+case "${1:-}" in
+  demo)
+    shift
+    install_python_packages
+    exec "$venv/bin/ksail-tui" demo "$@"
+    ;;
+  test)
+    shift
+    install_system_packages
+    install_python_packages
+    "$venv/bin/ruff" check .
+    "$venv/bin/ruff" format --check .
+    exec "$venv/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: bash scripts/dev.sh demo|test [ARGS...]" >&2
+    exit 2
+    ;;
+esac
