@@ -1,16 +1,125 @@
-"""Commands not implemented yet: see issue 5."""
+"""``workload gen|apply|status|reconcile|suspend|resume``: the Flux side of each workload."""
 
 from __future__ import annotations
 
 import argparse
 
-from ksail_tui.cli.common import add_command, not_implemented
+from ksail_tui.cli.common import add_command, emit, load_config, progress, wants_json
+from ksail_tui.errors import InvalidInput
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    add_command(subparsers, "gen", not_implemented(5), "gen (issue 5)")
-    add_command(subparsers, "apply", not_implemented(5), "apply (issue 5)")
-    add_command(subparsers, "status", not_implemented(5), "status (issue 5)")
-    add_command(subparsers, "reconcile", not_implemented(5), "reconcile (issue 5)")
-    add_command(subparsers, "suspend", not_implemented(5), "suspend (issue 5)")
-    add_command(subparsers, "resume", not_implemented(5), "resume (issue 5)")
+    gen = add_command(
+        subparsers, "gen", run_gen, "print the OCIRepository and Kustomization of workloads as YAML"
+    )
+    apply = add_command(subparsers, "apply", run_apply, "server-side apply the workloads' Flux objects")
+    status = add_command(subparsers, "status", run_status, "revision-aware Flux status of workloads")
+    reconcile = add_command(
+        subparsers, "reconcile", run_reconcile, "reconcile workloads now and wait for the outcome"
+    )
+    suspend = add_command(subparsers, "suspend", run_suspend, "suspend Flux reconciliation of workloads")
+    resume = add_command(subparsers, "resume", run_resume, "resume Flux reconciliation of workloads")
+    for parser in (gen, apply, status, reconcile, suspend, resume):
+        parser.add_argument("names", nargs="*", metavar="NAME", help="workloads (default: all)")
+    reconcile.add_argument("--timeout", help="how long to wait, e.g. 2m (default: connection.timeout)")
+    reconcile.add_argument("--resume", action="store_true", help="resume suspended objects first")
+    reconcile.add_argument("--no-wait", action="store_true", help="only request reconciliation")
+
+
+def run_gen(args: argparse.Namespace) -> int:
+    from ksail_tui.flux.sources import all_sources, to_yaml
+
+    objects = all_sources(load_config(args), args.names or None)
+    emit(args, objects, lambda: to_yaml(objects))
+    return 0
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from ksail_tui.flux.service import FluxService
+
+    service = FluxService.open(load_config(args))
+    applied = service.apply_sources(args.names or None)
+    emit(args, [ref.model_dump() for ref in applied], lambda: "\n".join(f"applied {ref}" for ref in applied))
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from ksail_tui.flux.service import FluxService
+    from ksail_tui.flux.status import exit_code_for
+
+    statuses = FluxService.open(load_config(args)).statuses(args.names or None)
+
+    def table() -> str:
+        rows = [("WORKLOAD", "HEALTH", "ARTIFACT", "APPLIED", "CURRENT", "MESSAGE")]
+        for s in statuses:
+            current = "yes" if s.current else "no"
+            rows.append(
+                (
+                    s.name,
+                    s.health.value,
+                    s.artifact_revision or "-",
+                    s.applied_revision or "-",
+                    current,
+                    s.summary,
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        return "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
+            for row in rows
+        )
+
+    emit(args, [s.model_dump(mode="json") for s in statuses], table)
+    return exit_code_for(statuses)
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    from ksail_tui.config import parse_duration
+    from ksail_tui.flux.service import FluxService
+
+    timeout = None
+    if args.timeout:
+        try:
+            timeout = parse_duration(args.timeout)
+        except ValueError as error:
+            raise InvalidInput(f"--timeout: {error}") from None
+    service = FluxService.open(load_config(args))
+    if args.no_wait:
+        request = service.request_reconcile(args.names or None)
+        emit(
+            args,
+            request.model_dump(mode="json"),
+            lambda: "\n".join(f"requested {t}" for t in request.targets),
+        )
+        return 0
+    outcomes = service.reconcile(
+        args.names or None,
+        timeout=timeout,
+        resume=args.resume,
+        on_progress=None if wants_json(args) else lambda message: progress(args, f"  {message}"),
+    )
+
+    def text() -> str:
+        return "\n".join(
+            f"{'✔' if o.ok else '✗'} {o.workload}: {o.message} ({o.seconds:.2f}s)" for o in outcomes
+        )
+
+    emit(args, [o.model_dump(mode="json") for o in outcomes], text)
+    return next((o.exit_code for o in outcomes if not o.ok), 0)
+
+
+def _set_suspended(args: argparse.Namespace, suspended: bool) -> int:
+    from ksail_tui.flux.service import FluxService
+
+    changed = FluxService.open(load_config(args)).set_suspended(args.names or None, suspended)
+    verb = "suspended" if suspended else "resumed"
+    emit(args, [ref.model_dump() for ref in changed], lambda: "\n".join(f"{verb} {ref}" for ref in changed))
+    return 0
+
+
+def run_suspend(args: argparse.Namespace) -> int:
+    return _set_suspended(args, True)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    return _set_suspended(args, False)

@@ -1,0 +1,385 @@
+"""Flux operations on workloads: apply sources, judge status, reconcile now, suspend and resume."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ksail_tui.config import ClusterConfig, Workload
+from ksail_tui.errors import KsailError, OperationFailed, Unavailable
+from ksail_tui.flux.sources import workload_sources
+from ksail_tui.flux.status import Health, WorkloadStatus, classify, workload_status
+from ksail_tui.kube.client import (
+    EVENTS,
+    KUSTOMIZATIONS,
+    NAMESPACES,
+    OCI_REPOSITORIES,
+    ApiError,
+    KubeClient,
+    Resource,
+)
+from ksail_tui.kube.wait import Verdict, wait_for
+from ksail_tui.models import (
+    RECONCILE_ANNOTATION,
+    FluxKustomization,
+    FluxOCIRepository,
+    ObjectRef,
+    ReconcileMode,
+    ReconciliationRequest,
+)
+
+Progress = Callable[[str], None]
+
+
+def open_kube(config: ClusterConfig, request_timeout: float = 10.0) -> KubeClient:
+    connection = config.spec.cluster.connection
+    return KubeClient(connection.kubeconfig, connection.context, request_timeout=request_timeout)
+
+
+def new_token() -> tuple[datetime, str]:
+    """A fresh requestedAt token: RFC 3339 with nanoseconds, like the flux CLI."""
+    nanoseconds = time.time_ns()
+    now = datetime.fromtimestamp(nanoseconds / 1e9, UTC)
+    return now, now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanoseconds % 1_000_000_000:09d}Z"
+
+
+class ReconcileOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    workload: str
+    ok: bool
+    source_revision: str | None = None
+    applied_revision: str | None = None
+    message: str = ""
+    seconds: float = 0.0
+    exit_code: int = 0
+
+
+class FluxEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    reason: str
+    message: str
+    object: str
+    component: str
+    timestamp: str | None
+    count: int = 1
+
+
+def _suspended_error(ref: ObjectRef, workload: str) -> OperationFailed:
+    return OperationFailed(
+        f"{ref} is suspended, so Flux will not reconcile it",
+        hint=f"run `ksail-tui workload resume {workload}` or pass --resume",
+    )
+
+
+class FluxService:
+    def __init__(self, config: ClusterConfig, kube: KubeClient) -> None:
+        self.config = config
+        self.kube = kube
+
+    @classmethod
+    def open(cls, config: ClusterConfig, request_timeout: float = 10.0) -> FluxService:
+        return cls(config, open_kube(config, request_timeout))
+
+    @property
+    def namespace(self) -> str:
+        return self.config.flux_namespace
+
+    def _workloads(self, names: list[str] | None) -> list[Workload]:
+        return [self.config.workload(n) for n in names] if names else list(self.config.workloads)
+
+    def _require_flux_crds(self) -> None:
+        for resource in (OCI_REPOSITORIES, KUSTOMIZATIONS):
+            try:
+                self.kube.request("GET", resource.path(self.namespace), query={"limit": 1})
+            except ApiError as error:
+                if error.status == 404:
+                    raise Unavailable(
+                        f"Flux is not installed in the cluster ({resource.kind} is not served)",
+                        hint="run `ksail-tui flux install`",
+                    ) from None
+                raise
+
+    # --- apply ----------------------------------------------------------------------------
+
+    def apply_sources(
+        self, names: list[str] | None = None, tags: dict[str, str] | None = None
+    ) -> list[ObjectRef]:
+        """Server-side apply each workload's OCIRepository and Kustomization (idempotent)."""
+        self._require_flux_crds()
+        applied: list[ObjectRef] = []
+        for workload in self._workloads(names):
+            if workload.target_namespace:
+                self.kube.apply(
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": workload.target_namespace}}
+                )
+            for obj in workload_sources(self.config, workload, tag=(tags or {}).get(workload.name)):
+                result = self.kube.apply(obj)
+                applied.append(
+                    ObjectRef(kind=obj["kind"], name=result["metadata"]["name"], namespace=self.namespace)
+                )
+        return applied
+
+    def ensure_namespace(self) -> None:
+        self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
+
+    # --- status ---------------------------------------------------------------------------
+
+    def objects(self, name: str) -> tuple[FluxOCIRepository | None, FluxKustomization | None]:
+        source = self.kube.get_or_none(OCI_REPOSITORIES, name, self.namespace)
+        kustomization = self.kube.get_or_none(KUSTOMIZATIONS, name, self.namespace)
+        return (
+            FluxOCIRepository.from_object(source) if source else None,
+            FluxKustomization.from_object(kustomization) if kustomization else None,
+        )
+
+    def statuses(
+        self, names: list[str] | None = None, pushed: dict[str, str] | None = None
+    ) -> list[WorkloadStatus]:
+        """Each workload's status; ``pushed`` maps a workload to its newest pushed revision."""
+        self._require_flux_crds()
+        sources = {
+            o["metadata"]["name"]: o for o in self.kube.list(OCI_REPOSITORIES, self.namespace)["items"]
+        }
+        kustomizations = {
+            o["metadata"]["name"]: o for o in self.kube.list(KUSTOMIZATIONS, self.namespace)["items"]
+        }
+        result = []
+        for workload in self._workloads(names):
+            source = sources.get(workload.name)
+            kustomization = kustomizations.get(workload.name)
+            result.append(
+                workload_status(
+                    workload.name,
+                    self.namespace,
+                    FluxOCIRepository.from_object(source) if source else None,
+                    FluxKustomization.from_object(kustomization) if kustomization else None,
+                    (pushed or {}).get(workload.name),
+                )
+            )
+        return result
+
+    # --- suspend / resume -----------------------------------------------------------------
+
+    def set_suspended(self, names: list[str] | None, suspended: bool) -> list[ObjectRef]:
+        changed = []
+        for workload in self._workloads(names):
+            for resource in (OCI_REPOSITORIES, KUSTOMIZATIONS):
+                try:
+                    self.kube.merge_patch(
+                        resource, workload.name, {"spec": {"suspend": suspended}}, self.namespace
+                    )
+                except ApiError as error:
+                    if error.status == 404:
+                        raise OperationFailed(
+                            f"{resource.kind} {self.namespace}/{workload.name} does not exist",
+                            hint=f"run `ksail-tui workload apply {workload.name}`",
+                        ) from None
+                    raise
+                changed.append(ObjectRef(kind=resource.kind, name=workload.name, namespace=self.namespace))
+        return changed
+
+    # --- reconcile ------------------------------------------------------------------------
+
+    def request_reconcile(self, names: list[str] | None = None) -> ReconciliationRequest:
+        """Only ask: annotate both objects of each workload with a new token."""
+        requested_at, token = new_token()
+        targets = []
+        for workload in self._workloads(names):
+            for resource in (OCI_REPOSITORIES, KUSTOMIZATIONS):
+                self._annotate(resource, workload, token)
+                targets.append(ObjectRef(kind=resource.kind, name=workload.name, namespace=self.namespace))
+        return ReconciliationRequest(
+            targets=tuple(targets), mode=ReconcileMode.MANUAL, requested_at=requested_at, token=token
+        )
+
+    def _annotate(self, resource: Resource, workload: Workload, token: str) -> dict[str, Any]:
+        try:
+            return self.kube.merge_patch(
+                resource,
+                workload.name,
+                {"metadata": {"annotations": {RECONCILE_ANNOTATION: token}}},
+                self.namespace,
+            )
+        except ApiError as error:
+            if error.status == 404:
+                raise OperationFailed(
+                    f"{resource.kind} {self.namespace}/{workload.name} does not exist",
+                    hint=f"run `ksail-tui workload apply {workload.name}`",
+                ) from None
+            raise
+
+    def reconcile(
+        self,
+        names: list[str] | None = None,
+        *,
+        timeout: float | None = None,
+        resume: bool = False,
+        on_progress: Progress | None = None,
+    ) -> list[ReconcileOutcome]:
+        """Reconcile each workload now, source first, and wait for the revision-aware outcome."""
+        self._require_flux_crds()
+        workloads = self._workloads(names)
+        limit = timeout if timeout is not None else self.config.spec.cluster.connection.timeout_seconds
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(workloads)))) as pool:
+            futures = [pool.submit(self._reconcile_one, w, limit, resume, on_progress) for w in workloads]
+            return [future.result() for future in futures]
+
+    def _reconcile_one(
+        self, workload: Workload, timeout: float, resume: bool, on_progress: Progress | None
+    ) -> ReconcileOutcome:
+        started = time.monotonic()
+
+        def report(message: str) -> None:
+            if on_progress:
+                on_progress(f"{workload.name}: {message}")
+
+        try:
+            source_revision = self._reconcile_source(workload, timeout, resume, report)
+            remaining = max(0.1, timeout - (time.monotonic() - started))
+            applied = self._reconcile_kustomization(workload, source_revision, remaining, resume, report)
+        except KsailError as error:
+            return ReconcileOutcome(
+                workload=workload.name,
+                ok=False,
+                message=str(error),
+                seconds=time.monotonic() - started,
+                exit_code=error.exit_code,
+            )
+        return ReconcileOutcome(
+            workload=workload.name,
+            ok=True,
+            source_revision=source_revision,
+            applied_revision=applied,
+            message=f"applied revision {applied}",
+            seconds=time.monotonic() - started,
+        )
+
+    def _prepare(self, resource: Resource, workload: Workload, resume: bool) -> None:
+        current = self.kube.get_or_none(resource, workload.name, self.namespace)
+        if current is None:
+            raise OperationFailed(
+                f"{resource.kind} {self.namespace}/{workload.name} does not exist",
+                hint=f"run `ksail-tui workload apply {workload.name}`",
+            )
+        if (current.get("spec") or {}).get("suspend"):
+            ref = ObjectRef(kind=resource.kind, name=workload.name, namespace=self.namespace)
+            if not resume:
+                raise _suspended_error(ref, workload.name)
+            self.kube.merge_patch(resource, workload.name, {"spec": {"suspend": False}}, self.namespace)
+
+    def _reconcile_source(self, workload: Workload, timeout: float, resume: bool, report: Progress) -> str:
+        self._prepare(OCI_REPOSITORIES, workload, resume)
+        _, token = new_token()
+        patched = self._annotate(OCI_REPOSITORIES, workload, token)
+        report("source reconciliation requested")
+        revision: list[str] = []
+
+        def judge(obj: dict[str, Any] | None) -> Verdict:
+            if obj is None:
+                return Verdict.failed(f"OCIRepository {self.namespace}/{workload.name} was deleted")
+            source = FluxOCIRepository.from_object(obj)
+            if source.last_handled_reconcile_at != token:
+                return Verdict.pending("waiting for source-controller to pick up the request")
+            health = classify(source)
+            if health.health is Health.READY and source.artifact_revision:
+                revision.append(source.artifact_revision)
+                return Verdict.done(health.message)
+            if health.health in (Health.FAILING, Health.STALLED):
+                return Verdict.failed(f"OCIRepository {health.reason}: {health.message}")
+            return Verdict.pending(f"source {health.health.value.lower()}: {health.message}")
+
+        verdict, _ = wait_for(
+            self.kube,
+            OCI_REPOSITORIES,
+            workload.name,
+            self.namespace,
+            judge,
+            timeout=timeout,
+            what=f"OCIRepository {self.namespace}/{workload.name}",
+            initial=patched,
+            on_progress=report,
+        )
+        if verdict.state == "failed":
+            raise OperationFailed(verdict.message)
+        report(f"source ready at {revision[0]}")
+        return revision[0]
+
+    def _reconcile_kustomization(
+        self, workload: Workload, revision: str, timeout: float, resume: bool, report: Progress
+    ) -> str:
+        self._prepare(KUSTOMIZATIONS, workload, resume)
+        _, token = new_token()
+        patched = self._annotate(KUSTOMIZATIONS, workload, token)
+        report("Kustomization reconciliation requested")
+
+        def judge(obj: dict[str, Any] | None) -> Verdict:
+            if obj is None:
+                return Verdict.failed(f"Kustomization {self.namespace}/{workload.name} was deleted")
+            kustomization = FluxKustomization.from_object(obj)
+            if kustomization.last_handled_reconcile_at != token:
+                return Verdict.pending("waiting for kustomize-controller to pick up the request")
+            health = classify(kustomization)
+            if health.health in (Health.FAILING, Health.STALLED):
+                return Verdict.failed(f"Kustomization {health.reason}: {health.message}")
+            if health.health is Health.READY:
+                if kustomization.last_applied_revision == revision:
+                    return Verdict.done(health.message)
+                return Verdict.pending(
+                    f"applied {kustomization.last_applied_revision}, waiting for {revision}"
+                )
+            return Verdict.pending(f"applying: {health.message}")
+
+        verdict, _ = wait_for(
+            self.kube,
+            KUSTOMIZATIONS,
+            workload.name,
+            self.namespace,
+            judge,
+            timeout=timeout,
+            what=f"Kustomization {self.namespace}/{workload.name} to apply {revision}",
+            initial=patched,
+            on_progress=report,
+        )
+        if verdict.state == "failed":
+            raise OperationFailed(verdict.message)
+        return revision
+
+    # --- events ---------------------------------------------------------------------------
+
+    def events(self, ref: ObjectRef, limit: int = 50) -> list[FluxEvent]:
+        listing = self.kube.list(
+            EVENTS,
+            ref.namespace,
+            field_selector=f"involvedObject.kind={ref.kind},involvedObject.name={ref.name}",
+        )
+        return sorted((event_of(item) for item in listing["items"]), key=lambda e: e.timestamp or "")[-limit:]
+
+    def namespaces(self) -> list[str]:
+        return [item["metadata"]["name"] for item in self.kube.list(NAMESPACES)["items"]]
+
+
+def event_of(item: dict[str, Any]) -> FluxEvent:
+    involved = item.get("involvedObject") or {}
+    source = item.get("source") or {}
+    return FluxEvent(
+        type=item.get("type", "Normal"),
+        reason=item.get("reason", ""),
+        message=item.get("message", ""),
+        object=f"{involved.get('kind', '')}/{involved.get('namespace', '')}/{involved.get('name', '')}",
+        component=source.get("component")
+        or item.get("reportingComponent")
+        or item.get("reportingController")
+        or "",
+        timestamp=item.get("lastTimestamp")
+        or item.get("eventTime")
+        or (item.get("metadata") or {}).get("creationTimestamp"),
+        count=int(item.get("count") or 1),
+    )

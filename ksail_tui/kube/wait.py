@@ -1,0 +1,99 @@
+"""Wait for one object to reach a verdict by watching it, never by polling."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ksail_tui.errors import TimedOut, Unavailable
+from ksail_tui.kube.client import KubeClient, Resource
+from ksail_tui.kube.watch import DELETED, SYNC, Watcher, WatchEvent, WatchState
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: Literal["done", "failed", "pending"]
+    message: str = ""
+
+    @classmethod
+    def done(cls, message: str = "") -> Verdict:
+        return cls("done", message)
+
+    @classmethod
+    def failed(cls, message: str) -> Verdict:
+        return cls("failed", message)
+
+    @classmethod
+    def pending(cls, message: str) -> Verdict:
+        return cls("pending", message)
+
+
+Judge = Callable[[dict[str, Any] | None], Verdict]
+
+
+def wait_for(
+    client: KubeClient,
+    resource: Resource,
+    name: str,
+    namespace: str | None,
+    judge: Judge,
+    *,
+    timeout: float,
+    what: str,
+    initial: dict[str, Any] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> tuple[Verdict, dict[str, Any] | None]:
+    """Watch ``name`` until ``judge`` says done or failed; TimedOut (exit 3) at the deadline.
+
+    With ``initial`` (e.g. the object a patch returned) the watch starts at its resourceVersion,
+    so no change after it can be missed; without, it lists first.
+    """
+    deadline = time.monotonic() + timeout
+    updates: queue.Queue[WatchEvent | WatchState] = queue.Queue()
+    current = initial
+    verdict = judge(current) if initial is not None else Verdict.pending("waiting for the first state")
+    if verdict.state != "pending":
+        return verdict, current
+    watcher = Watcher(
+        client,
+        resource,
+        on_event=updates.put,
+        on_state=updates.put,
+        namespace=namespace,
+        field_selector=f"metadata.name={name}",
+        resource_version=((initial or {}).get("metadata") or {}).get("resourceVersion"),
+        timeout_seconds=max(1, int(timeout) + 5),
+    ).start(name=f"wait-{name}")
+    last_reported = ""
+    disconnected: str | None = None
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if disconnected is not None:
+                    raise Unavailable(f"lost the cluster while waiting for {what}: {disconnected}")
+                raise TimedOut(f"timed out after {timeout:g}s waiting for {what}: {verdict.message}")
+            try:
+                update = updates.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if isinstance(update, WatchState):
+                disconnected = None if update.connected else update.reason
+                if disconnected and on_progress:
+                    on_progress(f"connection lost ({disconnected}); reconnecting")
+                continue
+            if update.type == SYNC:
+                current = next((o for o in update.objects if o["metadata"]["name"] == name), None)
+            else:
+                current = None if update.type == DELETED else update.object
+            verdict = judge(current)
+            if verdict.state != "pending":
+                return verdict, current
+            if on_progress and verdict.message != last_reported:
+                last_reported = verdict.message
+                on_progress(verdict.message)
+    finally:
+        watcher.stop()
