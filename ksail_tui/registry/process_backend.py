@@ -1,0 +1,329 @@
+"""The registry binary as a plain process on 127.0.0.1, for machines without Docker.
+
+Everything lives in one directory per registry, by default
+``$XDG_DATA_HOME/ksail-tui/registries/<name>/`` (``~/.local/share/...``):
+
+* ``config.yml``: written by ``up``; listens on 127.0.0.1:<localRegistry.port>, deletes enabled;
+* ``storage/``: the registry's data, kept by ``down`` and ``rm``, deleted by ``rm --purge``;
+* ``registry.pid``: the running process; ``down`` removes it, so a pid file naming a dead
+  process means the registry crashed;
+* ``registry.log``: its output.
+
+Pods cannot reach a process on the workstation's loopback, so this backend serves pushes and tests,
+not a cluster. Garbage collection stops the process while it runs and starts it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from ksail_tui.config import ClusterConfig
+from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
+from ksail_tui.registry.ports import LOOPBACK, find_port_holder, port_is_free, process_command
+from ksail_tui.registry.service import BackendState, Progress
+
+BINARY_NAMES = ("registry", "docker-registry")
+STOP_TIMEOUT_SECONDS = 10.0
+KILL_TIMEOUT_SECONDS = 5.0
+EXEC_TIMEOUT_SECONDS = 2.0
+GARBAGE_COLLECTION_TIMEOUT_SECONDS = 600.0
+LOG_TAIL_LINES = 3
+_PROC = Path("/proc")
+
+
+def default_data_root() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "ksail-tui" / "registries"
+
+
+def find_registry_binary() -> str | None:
+    return next((path for name in BINARY_NAMES if (path := shutil.which(name))), None)
+
+
+def registry_config(port: int, storage_dir: Path) -> dict[str, object]:
+    """The registry's config file: loopback only, deletes enabled, no blob cache to go stale."""
+    return {
+        "version": "0.1",
+        "log": {"level": "info", "fields": {"service": "registry"}},
+        "storage": {"filesystem": {"rootdirectory": str(storage_dir)}, "delete": {"enabled": True}},
+        # One instance: a fresh secret per start only matters for uploads spanning a restart.
+        "http": {"addr": f"{LOOPBACK}:{port}", "secret": secrets.token_hex(16)},
+    }
+
+
+def _registry_environment() -> dict[str, str]:
+    # The registry lets REGISTRY_* variables override its config file (REGISTRY_HTTP_ADDR could
+    # otherwise move it off loopback), so none of the caller's reach it.
+    return {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
+
+
+class ProcessBackend:
+    name = "process"
+
+    def __init__(
+        self, config: ClusterConfig, data_dir: Path | None = None, binary: str | None = None
+    ) -> None:
+        self._config = config
+        # Absolute, because the running process is recognised by this path in its command line.
+        self.data_dir = (data_dir or default_data_root() / config.name).expanduser().absolute()
+        self._binary = binary
+
+    @property
+    def storage(self) -> str:
+        return str(self.data_dir)
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "config.yml"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "registry.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "registry.log"
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        return self._live_pid() is not None
+
+    def inspect(self) -> BackendState:
+        binary = self._binary or find_registry_binary()
+        pid = self._recorded_pid()
+        if pid is None:
+            return BackendState(exists=self.config_file.exists(), running=False, image=binary)
+        if self._is_our_registry(pid):
+            return BackendState(
+                exists=True, running=True, started_at=self.pid_file.stat().st_mtime, image=binary
+            )
+        return BackendState(
+            exists=True,
+            running=False,
+            error=f"the registry process {pid} has exited: {self._log_tail()}",
+            image=binary,
+        )
+
+    def logs_hint(self) -> str:
+        return f"see its log: {self.log_file}"
+
+    def check_still_starting(self) -> None:
+        pid = self._recorded_pid()
+        if pid is None or not self._is_our_registry(pid):
+            raise OperationFailed(f"the registry process exited: {self._log_tail()}", hint=self.logs_hint())
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, progress: Progress) -> None:
+        binary = self._require_binary()
+        port = self._config.registry.port
+        pid = self._live_pid()
+        if pid is not None:
+            running_port = self._configured_port()
+            if running_port == port:
+                progress(f"adopting the running registry process {pid}")
+                return
+            progress(
+                f"restarting registry process {pid}: it listens on {running_port}, "
+                f"the configuration says {port}"
+            )
+            self._terminate(pid)
+        self.pid_file.unlink(missing_ok=True)
+        if not port_is_free(port):
+            holder = find_port_holder(port)
+            raise InvalidInput(
+                f"port {port} on {LOOPBACK} is already in use by {holder or 'another process'}",
+                hint=f"free port {port}, or change spec.cluster.localRegistry.port in the configuration",
+            )
+        self._write_config()
+        progress(f"starting {binary} on {LOOPBACK}:{port} (data in {self.storage_dir})")
+        self._spawn(binary)
+
+    def stop(self, progress: Progress) -> None:
+        pid = self._live_pid()
+        if pid is not None:
+            progress(f"stopping registry process {pid} (the data stays in {self.storage_dir})")
+            self._terminate(pid)
+        self.pid_file.unlink(missing_ok=True)
+
+    def remove(self, purge: bool, progress: Progress) -> None:
+        self.stop(progress)
+        if purge:
+            if self.data_dir.exists():
+                progress(f"deleting {self.data_dir} and the registry's data")
+                shutil.rmtree(self.data_dir)
+            return
+        self.config_file.unlink(missing_ok=True)
+        self.log_file.unlink(missing_ok=True)
+        progress(f"keeping the data in {self.storage_dir}: `rm --purge` deletes it")
+
+    def garbage_collect(self, progress: Progress) -> str:
+        binary = self._require_binary()
+        if not (self.storage_dir / "docker" / "registry" / "v2" / "repositories").is_dir():
+            return "nothing to collect: the registry holds no repositories yet"
+        was_running = self._live_pid() is not None
+        if was_running:
+            progress("stopping the registry while garbage is collected")
+            self.stop(progress)
+        try:
+            self._write_config()
+            progress("collecting garbage: registry garbage-collect --delete-untagged")
+            return self._run_garbage_collection(binary)
+        finally:
+            if was_running:
+                progress("starting the registry again")
+                self.start(progress)
+
+    def connect_to_cluster_network(self, progress: Progress) -> str:
+        raise InvalidInput(
+            "the process backend serves on the workstation's loopback only: pods cannot reach it, "
+            "so it joins no cluster network",
+            hint="use --backend docker for a registry that a Kind or K3d cluster can pull from",
+        )
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _require_binary(self) -> str:
+        binary = self._binary or find_registry_binary()
+        if binary is None:
+            raise Unavailable(
+                "the registry binary is not installed (looked for registry and docker-registry on PATH)",
+                hint="install it (apt-get install docker-registry), or use --backend docker",
+            )
+        return binary
+
+    def _run_garbage_collection(self, binary: str) -> str:
+        try:
+            result = subprocess.run(
+                [binary, "garbage-collect", str(self.config_file), "--delete-untagged"],
+                capture_output=True,
+                text=True,
+                env=_registry_environment(),
+                timeout=GARBAGE_COLLECTION_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise OperationFailed(f"garbage collection failed: {error}") from None
+        if result.returncode != 0:
+            raise OperationFailed(f"garbage collection failed: {(result.stderr or result.stdout).strip()}")
+        return result.stdout.strip()
+
+    def _write_config(self) -> None:
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        content = registry_config(self._config.registry.port, self.storage_dir)
+        self.config_file.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+
+    def _configured_port(self) -> int | None:
+        try:
+            content = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
+            return int(str(content["http"]["addr"]).rsplit(":", 1)[1])
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError):
+            return None
+
+    def _spawn(self, binary: str) -> None:
+        # A fresh log per start: its tail explains this run's crash, and it cannot grow forever.
+        with self.log_file.open("wb") as log:
+            # posix_spawn rather than Popen: the registry outlives us, and nothing should wait on it.
+            # setsid keeps a Ctrl-C in the terminal that ran `up` from reaching it.
+            pid = os.posix_spawn(
+                binary,
+                [binary, "serve", str(self.config_file)],
+                _registry_environment(),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
+                    (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
+                ],
+                setsid=True,
+            )
+        self.pid_file.write_text(f"{pid}\n", encoding="utf-8")
+        _wait_for_exec(pid)
+
+    def _recorded_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            return None
+
+    def _live_pid(self) -> int | None:
+        pid = self._recorded_pid()
+        return pid if pid is not None and self._is_our_registry(pid) else None
+
+    def _is_our_registry(self, pid: int) -> bool:
+        """True when ``pid`` is alive and is the registry serving our config file (pids get reused)."""
+        _reap_if_our_child(pid)
+        if not _PROC.is_dir():  # no /proc (macOS): trust the pid file while the pid is alive
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass
+            return True
+        if _process_state(pid) in (None, "Z", "X"):
+            return False
+        command = process_command(pid)
+        return command is not None and str(self.config_file) in command
+
+    def _terminate(self, pid: int) -> None:
+        for sig, patience in ((signal.SIGTERM, STOP_TIMEOUT_SECONDS), (signal.SIGKILL, KILL_TIMEOUT_SECONDS)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + patience
+            while time.monotonic() < deadline:
+                if not self._is_our_registry(pid):
+                    return
+                time.sleep(0.1)
+        raise OperationFailed(f"registry process {pid} did not stop, even after SIGKILL")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return " | ".join(lines[-LOG_TAIL_LINES:]) or "no log"
+
+
+def _reap_if_our_child(pid: int) -> None:
+    # A registry started by this very process (the dashboard, a test) stays a zombie until reaped.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _wait_for_exec(pid: int) -> None:
+    """Wait until the new process shows its command line.
+
+    posix_spawn returns while the kernel is still setting up the exec'd program, and for that instant
+    /proc/<pid>/cmdline is empty: the process would not yet be recognised as our registry.
+    """
+    deadline = time.monotonic() + EXEC_TIMEOUT_SECONDS
+    while _PROC.is_dir() and time.monotonic() < deadline:
+        if process_command(pid) is not None or _process_state(pid) in (None, "Z", "X"):
+            return
+        time.sleep(0.01)
+
+
+def _process_state(pid: int) -> str | None:
+    """The state letter of /proc/<pid>/stat (R, S, Z, ...), or None when the process is gone."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name in parentheses may itself contain spaces and parentheses.
+    return stat.rsplit(")", 1)[1].split()[0]
