@@ -1,0 +1,461 @@
+"""Workload artifacts in the registry: build, push, list, diff and prune versions.
+
+The API the CLI and the dashboard call. Versions are immutable: a push of an existing version with
+other content fails unless forced, and the same content again changes nothing, so the manifest digest
+Flux already stored stays valid. Identity is the layer digest, which builds reproducibly; the manifest
+digest is not, because it includes the build time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import semver
+
+from ksail_tui.config import ClusterConfig, Workload
+from ksail_tui.errors import InvalidInput, OperationFailed
+from ksail_tui.models import OCIArtifact
+from ksail_tui.oci.artifact_format import (
+    CREATED_ANNOTATION,
+    REVISION_ANNOTATION,
+    SOURCE_ANNOTATION,
+    VERSION_ANNOTATION,
+    check_artifact,
+    read_layer_files,
+)
+from ksail_tui.oci.build import BuiltArtifact, build_artifact
+from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest
+
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_MANIFEST_FETCH_WORKERS = 8
+
+
+class PushPhase(StrEnum):
+    BUILDING = "building"
+    CHECKING = "checking"
+    UPLOADING = "uploading"
+    TAGGING = "tagging"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class PushProgress:
+    phase: PushPhase
+    bytes_done: int = 0
+    bytes_total: int = 0
+    message: str = ""
+
+
+ProgressCallback = Callable[[PushProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    artifact: OCIArtifact
+    pushed: bool  # False when this version already held the same content
+    overwritten: bool = False  # --force replaced other content
+    also_tags: tuple[str, ...] = ()
+    skipped_symlinks: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repository": self.artifact.repository,
+            "tag": self.artifact.tag,
+            "digest": self.artifact.digest,
+            "layer_digest": self.artifact.layer_digest,
+            "size": self.artifact.size,
+            "pushed": self.pushed,
+            "overwritten": self.overwritten,
+            "also_tags": list(self.also_tags),
+            "reference": self.artifact.reference,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactDiff:
+    """How the local folder differs from a pushed version, file by file."""
+
+    workload: str
+    reference: str
+    local_layer_digest: str
+    remote_layer_digest: str
+    added: tuple[str, ...] = ()  # in the folder, not in the pushed version
+    removed: tuple[str, ...] = ()  # in the pushed version, not in the folder
+    modified: tuple[str, ...] = ()
+
+    @property
+    def same_layer(self) -> bool:
+        return self.local_layer_digest == self.remote_layer_digest
+
+    @property
+    def identical(self) -> bool:
+        return self.same_layer or not (self.added or self.removed or self.modified)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload,
+            "reference": self.reference,
+            "identical": self.identical,
+            "local_layer_digest": self.local_layer_digest,
+            "remote_layer_digest": self.remote_layer_digest,
+            "added": list(self.added),
+            "removed": list(self.removed),
+            "modified": list(self.modified),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    repository: str
+    dry_run: bool
+    kept: tuple[str, ...]  # the newest versions, by semver
+    deleted: tuple[OCIArtifact, ...]  # or, in a dry run, what would be
+    protected: tuple[str, ...] = ()  # beyond --keep, but referenced in the cluster
+    shared: tuple[str, ...] = ()  # beyond --keep, but their manifest is also a kept tag's
+    reclaimable_bytes: int = 0  # blobs only the deleted manifests referenced
+    deleted_digests: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "dry_run": self.dry_run,
+            "kept": list(self.kept),
+            "deleted": [artifact.tag for artifact in self.deleted],
+            "deleted_digests": list(self.deleted_digests),
+            "protected": list(self.protected),
+            "shared": list(self.shared),
+            "reclaimable_bytes": self.reclaimable_bytes,
+        }
+
+
+# --- build and push -------------------------------------------------------------------------------
+
+
+def build_workload(
+    config: ClusterConfig,
+    name: str | None = None,
+    *,
+    version: str | None = None,
+    validate_manifests: bool = True,
+) -> BuiltArtifact:
+    """Build the workload's source folder as its configured version (or ``version``)."""
+    workload = config.workload(name)
+    return build_artifact(
+        config.source_path(workload),
+        version=version or workload.version,
+        ignore=workload.ignore,
+        validate_manifests=validate_manifests,
+    )
+
+
+def push_workload(
+    config: ClusterConfig,
+    name: str | None = None,
+    *,
+    version: str | None = None,
+    force: bool = False,
+    also_tags: Sequence[str] = (),
+    on_progress: ProgressCallback | None = None,
+) -> PushResult:
+    """Build, check and push a workload version; a no-op when the same content is already there."""
+    report = on_progress or _ignore_progress
+    for tag in also_tags:
+        _check_moving_tag(tag)
+    workload = config.workload(name)
+    repository = config.repository_of(workload)
+    report(PushProgress(PushPhase.BUILDING, message=f"building {config.source_path(workload)}"))
+    built = build_workload(config, workload.name, version=version)
+    check_artifact(built.manifest, built.config, built.layer)
+    tag = built.version
+    with RegistryClient(config.registry_endpoint) as client:
+        report(
+            PushProgress(
+                PushPhase.CHECKING, message=f"checking {config.registry_endpoint}/{repository}:{tag}"
+            )
+        )
+        existing = client.get_manifest(repository, tag)
+        if existing is not None and not force:
+            if existing.layer_digest != built.layer_digest:
+                raise OperationFailed(
+                    f"version {tag} of {repository} is already in the registry with different content "
+                    f"(layer {_short(existing.layer_digest)}, this build {_short(built.layer_digest)}); "
+                    "pushed versions are immutable",
+                    hint="bump the version (in ksail.yaml or with --version) or pass --force to overwrite it",
+                )
+            for extra in also_tags:
+                client.put_manifest(repository, extra, existing.raw)
+            report(PushProgress(PushPhase.DONE, message="already pushed"))
+            return PushResult(
+                artifact=_artifact(config, workload, repository, tag, existing),
+                pushed=False,
+                also_tags=tuple(also_tags),
+                skipped_symlinks=built.skipped_symlinks,
+            )
+        _upload(client, repository, built, also_tags, report)
+    report(PushProgress(PushPhase.DONE, built.size, built.size, message="pushed"))
+    return PushResult(
+        artifact=_built_artifact(config, workload, repository, built),
+        pushed=True,
+        overwritten=existing is not None and existing.layer_digest != built.layer_digest,
+        also_tags=tuple(also_tags),
+        skipped_symlinks=built.skipped_symlinks,
+    )
+
+
+def _upload(
+    client: RegistryClient,
+    repository: str,
+    built: BuiltArtifact,
+    also_tags: Sequence[str],
+    report: ProgressCallback,
+) -> None:
+    total = built.size
+    done = 0
+    for digest, data in ((built.config_digest, built.config), (built.layer_digest, built.layer)):
+        if client.blob_exists(repository, digest):
+            done += len(data)
+            report(
+                PushProgress(PushPhase.UPLOADING, done, total, f"{_short(digest)} already in the registry")
+            )
+            continue
+
+        def sent(count: int, base: int = done, digest: str = digest) -> None:
+            report(PushProgress(PushPhase.UPLOADING, base + count, total, f"uploading {_short(digest)}"))
+
+        client.upload_blob(repository, digest, data, sent)
+        done += len(data)
+    report(PushProgress(PushPhase.TAGGING, done, total, f"tagging {built.version}"))
+    for tag in (built.version, *also_tags):
+        client.put_manifest(repository, tag, built.manifest)
+
+
+def _check_moving_tag(tag: str) -> None:
+    if not _TAG.match(tag):
+        raise InvalidInput(f"{tag!r} is not a valid tag: use letters, digits, '.', '_' and '-' (max 128)")
+    if _semver(tag) is not None:
+        raise InvalidInput(
+            f"--also-tag {tag} is a version, and versions are immutable",
+            hint="use --also-tag for moving tags such as latest, and --version for versions",
+        )
+
+
+def _ignore_progress(_: PushProgress) -> None:
+    """The callback when nobody watches."""
+
+
+# --- list ------------------------------------------------------------------------------------------
+
+
+def list_versions(config: ClusterConfig, name: str | None = None) -> list[OCIArtifact]:
+    """Every tag of the workload's repository, newest version first, then tags that are not semver."""
+    workload = config.workload(name)
+    repository = config.repository_of(workload)
+    with RegistryClient(config.registry_endpoint) as client:
+        manifests = _fetch_manifests(client, repository)
+    return [_artifact(config, workload, repository, tag, manifest) for tag, manifest in manifests]
+
+
+def _fetch_manifests(client: RegistryClient, repository: str) -> list[tuple[str, RemoteManifest]]:
+    """(tag, manifest) of every tag, fetched concurrently, in version order."""
+    tags = sort_tags(client.list_tags(repository))
+    if not tags:
+        return []
+    with ThreadPoolExecutor(max_workers=min(_MANIFEST_FETCH_WORKERS, len(tags))) as pool:
+        manifests = list(pool.map(lambda tag: client.get_manifest(repository, tag), tags))
+    # A tag deleted between the listing and the fetch has no manifest any more.
+    return [(tag, manifest) for tag, manifest in zip(tags, manifests, strict=True) if manifest is not None]
+
+
+def sort_tags(tags: Iterable[str]) -> list[str]:
+    """Newest semver first (a leading ``v`` allowed), then the other tags by name."""
+    parsed = [(tag, _semver(tag)) for tag in tags]
+    versions = [(version, tag) for tag, version in parsed if version is not None]
+    others = sorted(tag for tag, version in parsed if version is None)
+    return [tag for _, tag in sorted(versions, key=lambda pair: pair[0], reverse=True)] + others
+
+
+def _semver(tag: str) -> semver.Version | None:
+    text = tag.removeprefix("v")
+    return semver.Version.parse(text) if semver.Version.is_valid(text) else None
+
+
+# --- diff ------------------------------------------------------------------------------------------
+
+
+def diff_workload(
+    config: ClusterConfig, name: str | None = None, *, version: str | None = None
+) -> ArtifactDiff:
+    """Compare the folder with a pushed version: by layer digest first, else file by file."""
+    workload = config.workload(name)
+    repository = config.repository_of(workload)
+    # A diff is read-only and most useful mid-edit, so manifests are not validated here.
+    built = build_workload(config, workload.name, version=version, validate_manifests=False)
+    reference = f"{config.registry_endpoint}/{repository}:{built.version}"
+    with RegistryClient(config.registry_endpoint) as client:
+        remote = client.get_manifest(repository, built.version)
+        if remote is None:
+            raise InvalidInput(
+                f"{reference} is not in the registry",
+                hint=f"see the pushed versions with `ksail-tui workload list {workload.name}`",
+            )
+        if remote.layer_digest is None:
+            raise OperationFailed(f"{reference} has no layer: it is not a Flux artifact")
+        if remote.layer_digest == built.layer_digest:
+            return ArtifactDiff(workload.name, reference, built.layer_digest, remote.layer_digest)
+        remote_files = read_layer_files(client.get_blob(repository, remote.layer_digest))
+    local_files = {file.path: file for file in built.files}
+    return ArtifactDiff(
+        workload.name,
+        reference,
+        built.layer_digest,
+        remote.layer_digest,
+        added=tuple(sorted(local_files.keys() - remote_files.keys())),
+        removed=tuple(sorted(remote_files.keys() - local_files.keys())),
+        modified=tuple(
+            sorted(
+                path
+                for path in local_files.keys() & remote_files.keys()
+                if local_files[path].digest != remote_files[path].digest
+            )
+        ),
+    )
+
+
+# --- prune -----------------------------------------------------------------------------------------
+
+
+def prune_versions(
+    config: ClusterConfig,
+    name: str | None = None,
+    *,
+    keep: int,
+    protected_tags: set[str] | frozenset[str] = frozenset(),
+    dry_run: bool = False,
+) -> PruneResult:
+    """Delete the versions beyond the ``keep`` newest (FR-018).
+
+    Never deletes a tag in ``protected_tags`` (the tags OCIRepositories in the cluster reference),
+    nor a manifest that a kept tag also points at: deleting a manifest by digest deletes all its tags.
+    Tags that are not semver (e.g. ``latest``) are never pruned and keep their manifest too.
+    """
+    if keep < 0:
+        raise InvalidInput(f"--keep must be 0 or more, not {keep}")
+    workload = config.workload(name)
+    repository = config.repository_of(workload)
+    with RegistryClient(config.registry_endpoint) as client:
+        manifests = _fetch_manifests(client, repository)
+        versions = [(tag, manifest) for tag, manifest in manifests if _semver(tag) is not None]
+        kept = [tag for tag, _ in versions[:keep]]
+        kept_digests = {manifest.digest for tag, manifest in manifests if tag in kept or _semver(tag) is None}
+        kept_digests |= {manifest.digest for tag, manifest in versions if tag in protected_tags}
+        protected, shared, doomed = [], [], []
+        for tag, manifest in versions[keep:]:
+            if tag in protected_tags:
+                protected.append(tag)
+            elif manifest.digest in kept_digests:
+                shared.append(tag)
+            else:
+                doomed.append((tag, manifest))
+        doomed_digests = list(dict.fromkeys(manifest.digest for _, manifest in doomed))
+        if not dry_run:
+            for digest in doomed_digests:
+                client.delete_manifest(repository, digest)
+    return PruneResult(
+        repository=repository,
+        dry_run=dry_run,
+        kept=tuple(kept),
+        deleted=tuple(_artifact(config, workload, repository, tag, manifest) for tag, manifest in doomed),
+        protected=tuple(protected),
+        shared=tuple(shared),
+        reclaimable_bytes=_reclaimable_bytes(manifests, set(doomed_digests)),
+        deleted_digests=tuple(doomed_digests),
+    )
+
+
+def _reclaimable_bytes(manifests: list[tuple[str, RemoteManifest]], deleted: set[str]) -> int:
+    """Bytes of the deleted manifests and of the blobs no remaining manifest of the repository uses:
+    what the registry's garbage collection can free (less any blob another repository shares)."""
+    remaining = [manifest for _, manifest in manifests if manifest.digest not in deleted]
+    still_used = {blob.get("digest") for manifest in remaining for blob in manifest.blobs}
+    freed: dict[str, int] = {}
+    for _, manifest in manifests:
+        if manifest.digest in deleted:
+            freed[manifest.digest] = len(manifest.raw)
+            for blob in manifest.blobs:
+                if blob.get("digest") not in still_used:
+                    freed[blob["digest"]] = int(blob.get("size") or 0)
+    return sum(freed.values())
+
+
+def referenced_tags(config: ClusterConfig, repository: str) -> set[str] | None:
+    """The tags that OCIRepositories in the cluster reference, as the Flux layer reports them;
+    None when that layer is not part of this build."""
+    try:
+        references = importlib.import_module("ksail_tui.flux.references")
+    except ModuleNotFoundError as error:
+        if error.name != "ksail_tui.flux.references":
+            raise
+        return None
+    tags: set[str] | None = references.referenced_tags(config, repository)
+    return tags
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+
+def _artifact(
+    config: ClusterConfig, workload: Workload, repository: str, tag: str, manifest: RemoteManifest
+) -> OCIArtifact:
+    annotations = manifest.annotations
+    return OCIArtifact(
+        name=workload.name,
+        version=annotations.get(VERSION_ANNOTATION) or tag,
+        registry_endpoint=config.registry_endpoint,
+        repository=repository,
+        tag=tag,
+        created=_parse_time(annotations.get(CREATED_ANNOTATION)),
+        digest=manifest.digest,
+        layer_digest=manifest.layer_digest,
+        size=manifest.size,
+        source=annotations.get(SOURCE_ANNOTATION),
+        revision=annotations.get(REVISION_ANNOTATION),
+    )
+
+
+def _built_artifact(
+    config: ClusterConfig, workload: Workload, repository: str, built: BuiltArtifact
+) -> OCIArtifact:
+    return OCIArtifact(
+        name=workload.name,
+        version=built.version,
+        registry_endpoint=config.registry_endpoint,
+        repository=repository,
+        tag=built.version,
+        source_path=built.source_path,
+        created=_parse_time(built.created),
+        digest=built.manifest_digest,
+        layer_digest=built.layer_digest,
+        size=built.size,
+        source=built.annotations[SOURCE_ANNOTATION],
+        revision=built.revision,
+    )
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _short(digest: str | None) -> str:
+    return digest[:19] if digest else "none"
