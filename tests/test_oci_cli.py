@@ -1,0 +1,111 @@
+"""Bad input to `workload build|push` gives a clear error and exit code; the folder is never touched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ksail_tui.cli.main import main
+from tests.fixtures.registry import RegistryProcess, free_port, write_ksail_config
+
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n"
+
+
+def push(config: Path, *argv: str) -> int:
+    return main(["-c", str(config), "workload", "push", *argv])
+
+
+def make_project(tmp_path: Path, port: int, files: dict[str, str] | None = None) -> Path:
+    source = tmp_path / "app"
+    source.mkdir()
+    for name, content in (files if files is not None else {"cm.yaml": CONFIGMAP}).items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(content)
+    return write_ksail_config(tmp_path, port=port, workloads={"app": "app"})
+
+
+def tree_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        stat = path.lstat()
+        digest.update(f"{path.relative_to(folder)}|{stat.st_mode}|{stat.st_mtime_ns}".encode())
+        if path.is_file() and not path.is_symlink():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, "holds no Kubernetes manifests"),
+        ({"README.md": "# docs only"}, "holds no Kubernetes manifests"),
+        ({"cm.yaml": CONFIGMAP, "broken.yaml": "a: b\n c: d\n"}, "broken.yaml:2: not valid YAML"),
+        ({"nokind.yaml": "apiVersion: v1\nmetadata:\n  name: x\n"}, "nokind.yaml:1: document has no kind"),
+    ],
+)
+def test_bad_manifests_exit_2_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str], expected: str
+) -> None:
+    config = make_project(tmp_path, free_port(), files)
+    assert push(config) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_ksail_config(tmp_path, port=free_port(), workloads={"app": "missing"})
+    assert push(config) == 2
+    assert "missing does not exist" in capsys.readouterr().err
+
+
+def test_bad_version_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = make_project(tmp_path, free_port())
+    assert push(config, "--version", "1.0") == 2
+    assert "'1.0' is not a semantic version" in capsys.readouterr().err
+
+
+def test_escaping_symlink_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = make_project(tmp_path, free_port())
+    (tmp_path / "secret.yaml").write_text(CONFIGMAP)
+    (tmp_path / "app" / "link.yaml").symlink_to("../secret.yaml")
+    assert push(config) == 2
+    assert "link.yaml is a symlink to ../secret.yaml, outside the source folder" in capsys.readouterr().err
+
+
+def test_unreachable_registry_exits_4_quickly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    config = make_project(tmp_path, port)
+    started = time.perf_counter()
+    assert push(config) == 4
+    assert time.perf_counter() - started < 5
+    error = capsys.readouterr().err
+    assert f"the registry at localhost:{port} cannot be reached" in error
+    assert "ksail-tui registry up" in error
+
+
+@pytest.mark.needs_registry
+def test_the_source_folder_is_never_modified(
+    tmp_path: Path, registry_process: RegistryProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_project(
+        tmp_path,
+        registry_process.port,
+        {"cm.yaml": CONFIGMAP, "sub/.sourceignore": "*.txt\n", "sub/notes.txt": "x", "logo.png": "png"},
+    )
+    source = tmp_path / "app"
+    (source / "inner.yaml").symlink_to("cm.yaml")
+    os.utime(source / "cm.yaml", (12345, 12345))
+    before = tree_hash(source)
+    workload = ["-c", str(config), "workload"]
+    assert main([*workload, "build", "-O", str(tmp_path / "layer.tar.gz")]) == 0
+    assert main([*workload, "push", "--also-tag", "latest"]) == 0
+    assert main([*workload, "push"]) == 0
+    assert main([*workload, "diff"]) == 0
+    assert main([*workload, "list"]) == 0
+    assert main([*workload, "build", "-O", str(source / "layer.tar.gz")]) == 2  # refuses to write inside
+    assert tree_hash(source) == before
+    assert (tmp_path / "layer.tar.gz").stat().st_size > 0
+    assert "skipped the symlink inner.yaml" in capsys.readouterr().err
