@@ -190,3 +190,11 @@ def test_missing_folder_is_refused(tmp_path: Path) -> None:
 def test_versions_must_be_semver_tags(version: str) -> None:
     with pytest.raises(InvalidInput):
         validate_version(version)
+
+
+def test_unreadable_file_is_bad_input_naming_it(source: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    (source / "z-last.yaml").chmod(0)
+    with pytest.raises(InvalidInput, match=r"cannot read .*z-last\.yaml"):
+        build_artifact(source, version="1.0.0")

@@ -116,7 +116,14 @@ def build_artifact(
             f"the source folder {source} {what}",
             hint="create it, or fix sourceDirectory in ksail.yaml (relative to the file's folder)",
         )
-    layer, files, skipped, problems, manifest_count = _pack(source, IgnoreRules(ignore), validate_manifests)
+    rules = IgnoreRules(ignore)
+    try:
+        layer, files, skipped, problems, manifest_count = _pack(source, rules, validate_manifests)
+    except OSError as error:
+        raise InvalidInput(
+            f"cannot read {error.filename or source}: {error.strerror or error}",
+            hint="check the permissions of the source folder",
+        ) from None
     if validate_manifests:
         raise_for_problems(problems, manifest_count=manifest_count, source=str(source))
     layer_digest = sha256_digest(layer)
