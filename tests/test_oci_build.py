@@ -161,7 +161,7 @@ def test_every_document_needs_api_version_kind_and_name(source: Path) -> None:
         build_artifact(source, version="1.0.0")
     message = str(caught.value)
     assert "multi.yaml:9: document has no kind" in message
-    assert "multi.yaml:13: document (Secret " in message and "has no metadata.name" in message
+    assert "multi.yaml:13: document (Secret) has no metadata.name" in message
 
 
 def test_kustomize_files_need_no_name_and_json_is_checked(source: Path) -> None:
@@ -198,3 +198,21 @@ def test_unreadable_file_is_bad_input_naming_it(source: Path) -> None:
     (source / "z-last.yaml").chmod(0)
     with pytest.raises(InvalidInput, match=r"cannot read .*z-last\.yaml"):
         build_artifact(source, version="1.0.0")
+
+
+def test_document_checks_look_at_types_lists_and_leave_custom_tags_be(source: Path) -> None:
+    (source / "tagged.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: !custom y\n"
+    )
+    build_artifact(source, version="1.0.0")  # kustomize keeps unknown tags; so do we
+    (source / "odd.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 123\n"
+        "---\njust a string\n"
+        "---\napiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Secret\n    metadata: {}\n"
+    )
+    with pytest.raises(InvalidInput) as caught:
+        build_artifact(source, version="1.0.0")
+    message = str(caught.value)
+    assert "odd.yaml:1: document (ConfigMap) has no metadata.name" in message  # a number is no name
+    assert "odd.yaml:6: expected a Kubernetes object" in message and "found a single value" in message
+    assert "odd.yaml:8: items[0]: document (Secret) has no metadata.name" in message
