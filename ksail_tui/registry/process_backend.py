@@ -35,9 +35,12 @@ BINARY_NAMES = ("registry", "docker-registry")
 STOP_TIMEOUT_SECONDS = 10.0
 KILL_TIMEOUT_SECONDS = 5.0
 EXEC_TIMEOUT_SECONDS = 2.0
+PORT_RELEASE_TIMEOUT_SECONDS = 5.0
 GARBAGE_COLLECTION_TIMEOUT_SECONDS = 600.0
 LOG_TAIL_LINES = 3
 _PROC = Path("/proc")
+# Registries this process started, and so has to reap when they exit.
+_spawned_pids: set[int] = set()
 
 
 def default_data_root() -> Path:
@@ -108,9 +111,7 @@ class ProcessBackend:
         if pid is None:
             return BackendState(exists=self.config_file.exists(), running=False, image=binary)
         if self._is_our_registry(pid):
-            return BackendState(
-                exists=True, running=True, started_at=self.pid_file.stat().st_mtime, image=binary
-            )
+            return BackendState(exists=True, running=True, started_at=self._started_at(), image=binary)
         return BackendState(
             exists=True,
             running=False,
@@ -142,6 +143,8 @@ class ProcessBackend:
                 f"the configuration says {port}"
             )
             self._terminate(pid)
+        elif self._recorded_pid() is not None:  # it crashed, perhaps a moment ago
+            self._wait_for_port_release()
         self.pid_file.unlink(missing_ok=True)
         if not port_is_free(port):
             holder = find_port_holder(port)
@@ -250,8 +253,16 @@ class ProcessBackend:
                 ],
                 setsid=True,
             )
+        _spawned_pids.add(pid)
         self.pid_file.write_text(f"{pid}\n", encoding="utf-8")
         _wait_for_exec(pid)
+
+    def _started_at(self) -> float | None:
+        # The pid file is written when the process starts.
+        try:
+            return self.pid_file.stat().st_mtime
+        except OSError:
+            return None
 
     def _recorded_pid(self) -> int | None:
         try:
@@ -284,13 +295,26 @@ class ProcessBackend:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
-                return
+                break
             deadline = time.monotonic() + patience
-            while time.monotonic() < deadline:
-                if not self._is_our_registry(pid):
-                    return
+            while self._is_our_registry(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-        raise OperationFailed(f"registry process {pid} did not stop, even after SIGKILL")
+            if not self._is_our_registry(pid):
+                break
+        else:
+            raise OperationFailed(f"registry process {pid} did not stop, even after SIGKILL")
+        self._wait_for_port_release()
+
+    def _wait_for_port_release(self) -> None:
+        """Give a registry that just died the moment it needs to close its listening socket.
+
+        A Go program's main thread turns zombie before its other threads have exited and closed
+        their files, so "not running" comes slightly before "port free".
+        """
+        port = self._configured_port()
+        deadline = time.monotonic() + PORT_RELEASE_TIMEOUT_SECONDS
+        while port is not None and not port_is_free(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _log_tail(self) -> str:
         try:
@@ -302,8 +326,13 @@ class ProcessBackend:
 
 def _reap_if_our_child(pid: int) -> None:
     # A registry started by this very process (the dashboard, a test) stays a zombie until reaped.
+    # Only pids we spawned ourselves: reaping another child would steal its exit status.
+    if pid not in _spawned_pids:
+        return
     with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            _spawned_pids.discard(pid)
 
 
 def _wait_for_exec(pid: int) -> None:
