@@ -255,10 +255,13 @@ def open_registry_service(
 
 
 def purge_registry(
-    config: ClusterConfig, backend: BackendName = "auto", on_progress: Progress | None = None
+    config: ClusterConfig,
+    backend: BackendName = "auto",
+    data_dir: Path | None = None,
+    on_progress: Progress | None = None,
 ) -> OCIRegistry:
     """Remove the registry and its data: what ``cluster delete --purge`` calls."""
-    return open_registry_service(config, backend, on_progress=on_progress).remove(purge=True)
+    return open_registry_service(config, backend, data_dir, on_progress).remove(purge=True)
 
 
 def connect_to_cluster_network(config: ClusterConfig, on_progress: Progress | None = None) -> str:
