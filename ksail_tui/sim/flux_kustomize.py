@@ -25,7 +25,6 @@ from ksail_tui.sim.flux_registry import RegistryClient, RegistryError, UrlInvali
 from ksail_tui.sim.flux_runtime import (
     PROGRESSING,
     READY,
-    RECONCILE_ANNOTATION,
     RECONCILING,
     SIMULATED_LABEL,
     STALLED,
@@ -35,6 +34,8 @@ from ksail_tui.sim.flux_runtime import (
     Key,
     go_duration,
     key_of,
+    log,
+    with_handled_request,
     write_status,
 )
 from ksail_tui.sim.flux_source import artifact_layer, interval_of
@@ -54,6 +55,18 @@ HEALTH_CHECK_FAILED = "HealthCheckFailed"
 DEPENDENCY_NOT_READY = "DependencyNotReady"
 SUCCEEDED = "ReconciliationSucceeded"
 
+# Fields whose effect the simulator does not reproduce: refusing them beats applying something else.
+UNSUPPORTED_SPEC_FIELDS = (
+    "commonMetadata",
+    "components",
+    "decryption",
+    "images",
+    "kubeConfig",
+    "namePrefix",
+    "nameSuffix",
+    "patches",
+    "postBuild",
+)
 # Applied first, like Flux's staged apply: later objects may need them.
 FIRST_STAGE_KINDS = {"CustomResourceDefinition", "Namespace"}
 HEALTH_POLL_SECONDS = 0.05
@@ -101,6 +114,7 @@ class KustomizeController(Controller):
         self._source_revisions: dict[Key, str | None] = {}
         # (uid, generation, revision) last reported as in progress, so retries do not flicker.
         self._progressed: dict[Key, tuple[str, int, str]] = {}
+        self._deleted: dict[Key, dict[str, Any]] = {}  # last state, for garbage collection
         self._index_lock = threading.Lock()
 
     # --- triggers: the Kustomization itself, and new revisions of its source -------------------
@@ -111,6 +125,15 @@ class KustomizeController(Controller):
         with self._index_lock:
             self._source_of[key] = (str(source.get("namespace") or key[0]), str(source.get("name", "")))
         super().consider(obj)
+
+    def observe(self, event_type: str, objects: tuple[dict[str, Any], ...]) -> None:
+        super().observe(event_type, objects)
+        if event_type == "DELETED":
+            for obj in objects:
+                key = key_of(obj)
+                with self._index_lock:
+                    self._deleted[key] = obj
+                self.queue.add(key)
 
     def forget(self, key: Key) -> None:
         with self._index_lock:
@@ -140,17 +163,18 @@ class KustomizeController(Controller):
     def reconcile(self, key: Key) -> float | None:
         namespace, name = key
         obj = self.kube.get_or_none(KUSTOMIZATIONS, name, namespace)
+        with self._index_lock:
+            deleted = self._deleted.pop(key, None)
+        if obj is None and deleted is not None:
+            self._collect_garbage(key, deleted)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None
         obj.setdefault("apiVersion", KUSTOMIZATIONS.api_version)
         obj.setdefault("kind", KUSTOMIZATIONS.kind)
         spec = obj.get("spec") or {}
         status = copy.deepcopy(obj.get("status") or {})
-        token = (obj["metadata"].get("annotations") or {}).get(RECONCILE_ANNOTATION)
-        if token:
-            status["lastHandledReconcileAt"] = token  # every attempt, even when suspended
         if spec.get("suspend"):
-            write_status(self.kube, KUSTOMIZATIONS, obj, status)
+            write_status(self.kube, KUSTOMIZATIONS, obj, with_handled_request(obj, status))
             return None
         conditions = Conditions(status.get("conditions"), int(obj["metadata"].get("generation") or 0))
         interval = interval_of(spec)
@@ -167,6 +191,18 @@ class KustomizeController(Controller):
             attempt.fail(Failure(RECONCILIATION_FAILED, str(error)))
             return retry
         return interval
+
+    def _collect_garbage(self, key: Key, deleted: dict[str, Any]) -> None:
+        """Flux deletes what a deleted Kustomization applied (unless suspended or prune is off)."""
+        spec = deleted.get("spec") or {}
+        if spec.get("suspend"):
+            return
+        entries = ((deleted.get("status") or {}).get("inventory") or {}).get("entries") or []
+        attempt = _Attempt(self, key, deleted, {}, Conditions([], 0), 0.0, self.retry_interval)
+        try:
+            attempt.prune(entries, [])
+        except Failure as failure:
+            log.warning("simulated kustomize-controller: garbage collection of %s/%s: %s", *key, failure)
 
     def note_progress(self, key: Key, marker: tuple[str, int, str]) -> bool:
         """True the first time this (object, generation, revision) is worked on."""
@@ -212,9 +248,11 @@ class _Attempt:
     def name(self) -> str:
         return self.key[1]
 
-    def write(self) -> None:
+    def write(self, *, final: bool = False) -> None:
+        """Write the status; the final write of an attempt also marks the request handled."""
         self.status["conditions"] = self.conditions.as_list()
-        write_status(self.kube, KUSTOMIZATIONS, self.obj, self.status)
+        status = with_handled_request(self.obj, self.status) if final else self.status
+        write_status(self.kube, KUSTOMIZATIONS, self.obj, status)
 
     def event(self, type_: str, reason: str, message: str) -> None:
         annotations = {REVISION_ANNOTATION: self.revision} if self.revision else None
@@ -223,11 +261,17 @@ class _Attempt:
     def fail(self, failure: Failure) -> None:
         self.conditions.set(READY, "False", failure.reason, failure.message)
         self.conditions.mark_retrying(failure.message)
-        self.write()
+        self.write(final=True)
         if failure.event:
             self.event("Warning", failure.reason, failure.message)
 
     def run(self) -> None:
+        unsupported = [field for field in UNSUPPORTED_SPEC_FIELDS if self.spec.get(field)]
+        if unsupported:
+            raise Failure(
+                BUILD_FAILED,
+                f"the simulated kustomize-controller does not support spec.{', spec.'.join(unsupported)}",
+            )
         source = self._source()
         self._check_dependencies()
         artifact = (source.get("status") or {}).get("artifact") or {}
@@ -247,7 +291,7 @@ class _Attempt:
         applied, changes = self._apply(objects)
         old_entries = (self.status.get("inventory") or {}).get("entries") or []
         self.status["inventory"] = {"entries": [item.entry for item in applied]}
-        changes += self._prune(old_entries, applied)
+        changes += self.prune(old_entries, applied)
         if changes:
             self.event("Normal", PROGRESSING, "\n".join(changes))
         self._check_health(applied)
@@ -255,7 +299,7 @@ class _Attempt:
         self.conditions.delete(RECONCILING, STALLED)
         self.status["observedGeneration"] = self.conditions.generation
         self.status["lastAppliedRevision"] = revision
-        self.write()
+        self.write(final=True)
         self.event(
             "Normal",
             SUCCEEDED,
@@ -375,9 +419,9 @@ class _Attempt:
         try:
             resource = self.kube.resolve(str(obj["apiVersion"]), str(obj["kind"]))
         except InvalidInput:
-            shown = (
-                f"{obj['kind']}/{metadata.get('namespace') + '/' if metadata.get('namespace') else ''}{name}"
-            )
+            # kustomize sets the target namespace on kinds it does not know, so the message has it.
+            namespace = self.spec.get("targetNamespace") or metadata.get("namespace")
+            shown = f"{obj['kind']}/{namespace + '/' if namespace else ''}{name}"
             raise Failure(
                 RECONCILIATION_FAILED,
                 f'{shown} dry-run failed: no matches for kind "{obj["kind"]}" '
@@ -425,7 +469,7 @@ class _Attempt:
             return [f"{target} configured"]
         return []
 
-    def _prune(self, old_entries: list[dict[str, Any]], applied: list[Applied]) -> list[str]:
+    def prune(self, old_entries: list[dict[str, Any]], applied: list[Applied]) -> list[str]:
         """Delete what the previous inventory had and this one has not (when spec.prune)."""
         if not self.spec.get("prune"):
             return []

@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ksail_tui.kube.client import EVENTS, ApiError, KubeClient, Resource
+from ksail_tui.models import RECONCILE_ANNOTATION
 
 log = logging.getLogger("ksail_tui.sim.flux")
 
 Key = tuple[str, str]  # (namespace, name)
 
 SIMULATED_LABEL = "ksail.io/simulated"
-RECONCILE_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
 
 READY = "Ready"
 RECONCILING = "Reconciling"
@@ -187,6 +187,12 @@ def write_status(
     )
     obj["status"] = updated.get("status", status)
     return obj
+
+
+def with_handled_request(obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """The status at the end of an attempt, successful or not: the request token is handled."""
+    token = (obj["metadata"].get("annotations") or {}).get(RECONCILE_ANNOTATION)
+    return {**status, "lastHandledReconcileAt": token} if token else status
 
 
 class EventRecorder:

@@ -28,7 +28,6 @@ from ksail_tui.sim.flux_registry import (
 from ksail_tui.sim.flux_runtime import (
     PROGRESSING,
     READY,
-    RECONCILE_ANNOTATION,
     RECONCILING,
     STALLED,
     Conditions,
@@ -36,6 +35,7 @@ from ksail_tui.sim.flux_runtime import (
     Failure,
     Key,
     now_rfc3339,
+    with_handled_request,
     write_status,
 )
 
@@ -96,11 +96,8 @@ class SourceController(Controller):
         obj.setdefault("kind", OCI_REPOSITORIES.kind)
         spec = obj.get("spec") or {}
         status = copy.deepcopy(obj.get("status") or {})
-        token = (obj["metadata"].get("annotations") or {}).get(RECONCILE_ANNOTATION)
-        if token:
-            status["lastHandledReconcileAt"] = token  # every attempt, even when suspended
         if spec.get("suspend"):
-            write_status(self.kube, OCI_REPOSITORIES, obj, status)
+            write_status(self.kube, OCI_REPOSITORIES, obj, with_handled_request(obj, status))
             return None
         generation = int(obj["metadata"].get("generation") or 0)
         conditions = Conditions(status.get("conditions"), generation)
@@ -137,7 +134,7 @@ class SourceController(Controller):
         status["conditions"] = conditions.as_list()
         status["observedGeneration"] = generation
         previous = ((obj.get("status") or {}).get("artifact") or {}).get("revision")
-        write_status(self.kube, OCI_REPOSITORIES, obj, status)
+        write_status(self.kube, OCI_REPOSITORIES, obj, with_handled_request(obj, status))
         if previous != revision:
             self.events.record(
                 obj,
@@ -243,7 +240,7 @@ class SourceController(Controller):
         conditions.set(READY, "False", failure.reason, failure.message)
         conditions.mark_retrying(failure.message)
         status["conditions"] = conditions.as_list()
-        write_status(self.kube, OCI_REPOSITORIES, obj, status)
+        write_status(self.kube, OCI_REPOSITORIES, obj, with_handled_request(obj, status))
         self.events.record(
             obj,
             "Warning",
@@ -263,6 +260,6 @@ class SourceController(Controller):
         conditions.delete(RECONCILING)
         status["conditions"] = conditions.as_list()
         status["observedGeneration"] = conditions.generation
-        write_status(self.kube, OCI_REPOSITORIES, obj, status)
+        write_status(self.kube, OCI_REPOSITORIES, obj, with_handled_request(obj, status))
         self.events.record(obj, "Warning", URL_INVALID, message)
         return None
