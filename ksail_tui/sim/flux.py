@@ -24,7 +24,7 @@ from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
 from ksail_tui.sim.crds import flux_crds
 from ksail_tui.sim.flux_kustomize import KustomizeController
-from ksail_tui.sim.flux_registry import RegistryClient
+from ksail_tui.sim.flux_registry import RegistryReader
 from ksail_tui.sim.flux_runtime import SIMULATED_LABEL, log
 from ksail_tui.sim.flux_source import SourceController
 
@@ -140,7 +140,7 @@ class SimulatedFlux:
     ) -> None:
         self.kube = kube
         self.namespace = namespace
-        self.registry = RegistryClient(registry_hosts)
+        self.registry = RegistryReader(registry_hosts)
         self.sources = SourceController(kube, self.registry, retry_interval=retry_interval)
         self.kustomizations = KustomizeController(kube, self.registry, retry_interval=retry_interval)
         self._watchers = [

@@ -21,7 +21,7 @@ from ksail_tui.config import parse_duration
 from ksail_tui.errors import InvalidInput
 from ksail_tui.kube.client import KUSTOMIZATIONS, NAMESPACES, OCI_REPOSITORIES, ApiError, KubeClient, Resource
 from ksail_tui.sim.flux_artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
-from ksail_tui.sim.flux_registry import RegistryClient, RegistryError, UrlInvalid, parse_oci_url
+from ksail_tui.sim.flux_registry import RegistryError, RegistryReader, UrlInvalid, parse_oci_url
 from ksail_tui.sim.flux_runtime import (
     PROGRESSING,
     READY,
@@ -107,7 +107,7 @@ class KustomizeController(Controller):
     resource = KUSTOMIZATIONS
     component = "kustomize-controller"
 
-    def __init__(self, kube: KubeClient, registry: RegistryClient, *, retry_interval: float) -> None:
+    def __init__(self, kube: KubeClient, registry: RegistryReader, *, retry_interval: float) -> None:
         super().__init__(kube, retry_interval=retry_interval)
         self.registry = registry
         self._source_of: dict[Key, Key] = {}

@@ -65,7 +65,7 @@ def parse_oci_url(url: str, *, insecure: bool) -> Repository:
     return Repository(host=host, path=path, insecure=insecure)
 
 
-class RegistryClient:
+class RegistryReader:
     """The distribution API over ``requests``; ``registry_hosts`` maps in-cluster hosts to reachable ones."""
 
     def __init__(self, registry_hosts: dict[str, str] | None = None, timeout: float = 10.0) -> None:

@@ -17,8 +17,8 @@ from ksail_tui.config import parse_duration
 from ksail_tui.kube.client import OCI_REPOSITORIES, KubeClient
 from ksail_tui.sim.flux_artifact import ArtifactError, extract
 from ksail_tui.sim.flux_registry import (
-    RegistryClient,
     RegistryError,
+    RegistryReader,
     Repository,
     SemverRangeError,
     UrlInvalid,
@@ -83,7 +83,7 @@ class SourceController(Controller):
     resource = OCI_REPOSITORIES
     component = "source-controller"
 
-    def __init__(self, kube: KubeClient, registry: RegistryClient, *, retry_interval: float) -> None:
+    def __init__(self, kube: KubeClient, registry: RegistryReader, *, retry_interval: float) -> None:
         super().__init__(kube, retry_interval=retry_interval)
         self.registry = registry
 
