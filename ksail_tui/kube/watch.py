@@ -146,5 +146,12 @@ class Watcher:
                 self._set_state(False, error.message)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
+            except Exception as error:  # a bad event or a consumer's bug must not end the watch for good
+                if self._stop.is_set():
+                    return
+                self.resource_version = None
+                self._set_state(False, f"internal error: {type(error).__name__}: {error}")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
             finally:
                 self._stream = None
