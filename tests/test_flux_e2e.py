@@ -177,3 +177,21 @@ def test_install_with_a_missing_manifests_file_is_bad_input(
     config = write_config(tmp_path, kubeconfig, 5050)
     assert cli(config, "flux", "install", "--manifests", str(tmp_path / "nope.yaml")) == 2
     assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_status_shows_a_push_flux_has_not_fetched_yet(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(project, "workload", "push") == 0
+    assert cli(project, "workload", "apply") == 0
+    assert cli(project, "workload", "reconcile") == 0
+    assert status_json(project, capsys)["current"]
+    # Overwrite the tag the OCIRepository follows; Flux only sees it at its next interval.
+    (project.parent / "app" / "settings.yaml").write_text(CONFIGMAP.format(message="moved"))
+    assert cli(project, "workload", "push", "--force") == 0
+    (moved,) = list_versions(load_config(project), "app")
+    status = status_json(project, capsys)
+    assert status["health"] == "Progressing" and not status["current"]
+    assert status["pushed_revision"] == f"0.1.0@{moved.digest}"
+    assert "waiting for Flux to fetch" in status["summary"]
+    assert cli(project, "workload", "status") == 3
+    assert cli(project, "workload", "reconcile") == 0
+    assert status_json(project, capsys)["current"]

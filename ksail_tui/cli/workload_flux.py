@@ -47,7 +47,7 @@ def run_status(args: argparse.Namespace) -> int:
     from ksail_tui.flux.service import FluxService
     from ksail_tui.flux.status import exit_code_for
 
-    statuses = FluxService.open(load_config(args)).statuses(args.names or None)
+    statuses = FluxService.open(load_config(args)).statuses(args.names or None, check_registry=True)
 
     def table() -> str:
         rows = [("WORKLOAD", "HEALTH", "ARTIFACT", "APPLIED", "CURRENT", "MESSAGE")]

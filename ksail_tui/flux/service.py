@@ -141,30 +141,37 @@ class FluxService:
         )
 
     def statuses(
-        self, names: list[str] | None = None, pushed: dict[str, str] | None = None
+        self,
+        names: list[str] | None = None,
+        pushed: dict[str, str] | None = None,
+        *,
+        check_registry: bool = False,
     ) -> list[WorkloadStatus]:
-        """Each workload's status; ``pushed`` maps a workload to its newest pushed revision."""
+        """Each workload's status; ``pushed`` maps a workload to its newest pushed revision.
+
+        With ``check_registry`` the pushed revision is what the registry holds now under the tag
+        each OCIRepository references, so a push that Flux has not fetched yet shows as such.
+        """
         self._require_flux_crds()
         sources = {
-            o["metadata"]["name"]: o for o in self.kube.list(OCI_REPOSITORIES, self.namespace)["items"]
+            o["metadata"]["name"]: FluxOCIRepository.from_object(o)
+            for o in self.kube.list(OCI_REPOSITORIES, self.namespace)["items"]
         }
         kustomizations = {
-            o["metadata"]["name"]: o for o in self.kube.list(KUSTOMIZATIONS, self.namespace)["items"]
+            o["metadata"]["name"]: FluxKustomization.from_object(o)
+            for o in self.kube.list(KUSTOMIZATIONS, self.namespace)["items"]
         }
-        result = []
-        for workload in self._workloads(names):
-            source = sources.get(workload.name)
-            kustomization = kustomizations.get(workload.name)
-            result.append(
-                workload_status(
-                    workload.name,
-                    self.namespace,
-                    FluxOCIRepository.from_object(source) if source else None,
-                    FluxKustomization.from_object(kustomization) if kustomization else None,
-                    (pushed or {}).get(workload.name),
-                )
+        workloads = self._workloads(names)
+        revisions = dict(pushed or {})
+        if check_registry:
+            wanted = [sources[w.name] for w in workloads if w.name in sources]
+            revisions = registry_revisions(self.config, wanted) | revisions
+        return [
+            workload_status(
+                w.name, self.namespace, sources.get(w.name), kustomizations.get(w.name), revisions.get(w.name)
             )
-        return result
+            for w in workloads
+        ]
 
     # --- suspend / resume -----------------------------------------------------------------
 
@@ -364,6 +371,28 @@ class FluxService:
 
     def namespaces(self) -> list[str]:
         return [item["metadata"]["name"] for item in self.kube.list(NAMESPACES)["items"]]
+
+
+def registry_revisions(config: ClusterConfig, sources: list[FluxOCIRepository]) -> dict[str, str]:
+    """``<tag>@<digest>`` in the registry now for each source that references a tag.
+
+    Sources following a semver range are left out, and so is everything when the registry cannot
+    be reached: the status then judges by the cluster alone.
+    """
+    from ksail_tui.oci.registry_client import RegistryClient
+
+    prefix = f"oci://{config.registry_cluster_endpoint}/"
+    revisions: dict[str, str] = {}
+    try:
+        with RegistryClient(config.registry_endpoint, retries=0, read_timeout=3.0) as client:
+            for source in sources:
+                if source.ref_tag and source.url.startswith(prefix):
+                    manifest = client.get_manifest(source.url.removeprefix(prefix), source.ref_tag)
+                    if manifest is not None:
+                        revisions[source.name] = f"{source.ref_tag}@{manifest.digest}"
+    except KsailError:
+        return {}
+    return revisions
 
 
 def event_of(item: dict[str, Any]) -> FluxEvent:
