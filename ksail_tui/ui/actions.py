@@ -1,0 +1,115 @@
+"""Every dashboard action, once: its binding id, default keys, title and help.
+
+Key bindings, the help screen and the command palette are all made from this table, so they cannot
+disagree. The binding id is what a user's keymap names (see :mod:`ksail_tui.ui.settings`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str  # the binding id, used in the keymap
+    keys: str  # Textual key names, comma-separated
+    action: str  # the app's action
+    title: str
+    help: str
+    footer: bool = True
+    in_palette: bool = True
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "reconcile", "r", "reconcile", "Reconcile", "reconcile the selected workload now, source first"
+    ),
+    ActionSpec(
+        "reconcile-all",
+        "R",
+        "reconcile_all",
+        "Reconcile all",
+        "reconcile every configured workload now",
+        footer=False,
+    ),
+    ActionSpec(
+        "build", "b", "build", "Build", "build the selected workload's artifact (no push)", footer=False
+    ),
+    ActionSpec("push", "p", "push", "Push", "build and push the selected workload, then reconcile it"),
+    ActionSpec(
+        "watch", "w", "toggle_watch", "Watch", "watch mode: push and reconcile on every save", footer=False
+    ),
+    ActionSpec("suspend", "s", "toggle_suspend", "Suspend", "suspend or resume the selected workload"),
+    ActionSpec("describe", "d", "describe", "Describe", "YAML and conditions of the selected object"),
+    ActionSpec("events", "e", "events", "Events", "Kubernetes events of the selected object"),
+    ActionSpec("filter", "slash", "filter", "Filter", "filter the Flux table"),
+    ActionSpec(
+        "refresh",
+        "ctrl+r",
+        "refresh",
+        "Refresh",
+        "refresh the registry and the artifacts now",
+        footer=False,
+    ),
+    ActionSpec(
+        "prune",
+        "P",
+        "prune",
+        "Prune versions",
+        "delete old artifact versions of the selected workload (asks first)",
+        footer=False,
+    ),
+    ActionSpec(
+        "delete",
+        "ctrl+d",
+        "delete",
+        "Delete object",
+        "delete the selected Flux object from the cluster (asks first)",
+        footer=False,
+    ),
+    ActionSpec("help", "question_mark", "help", "Help", "keys, colours and settings"),
+    ActionSpec("palette", "colon,ctrl+p", "command_palette", "Commands", "search every action"),
+    ActionSpec("quit", "q", "quit", "Quit", "leave the dashboard", in_palette=False),
+    ActionSpec(
+        "focus-cluster", "1", "focus_pane('cluster')", "Go to Cluster", "nodes and Flux controllers", False
+    ),
+    ActionSpec(
+        "focus-registry", "2", "focus_pane('registry')", "Go to Registry", "the local registry", False
+    ),
+    ActionSpec(
+        "focus-artifacts",
+        "3",
+        "focus_pane('artifacts')",
+        "Go to Artifacts",
+        "versions of the selected workload",
+        False,
+    ),
+    ActionSpec(
+        "focus-flux", "4", "focus_pane('flux')", "Go to Flux", "every OCIRepository and Kustomization", False
+    ),
+    ActionSpec(
+        "focus-details", "5", "focus_pane('details')", "Go to Details", "the selected Flux object", False
+    ),
+    ActionSpec(
+        "focus-activity", "6", "focus_pane('activity')", "Go to Activity", "actions and Flux events", False
+    ),
+)
+
+
+def bindings() -> list[Binding]:
+    return [
+        Binding(
+            spec.keys,
+            spec.action,
+            spec.title,
+            show=spec.footer,
+            id=spec.id,
+        )
+        for spec in ACTIONS
+    ]
+
+
+def action_ids() -> set[str]:
+    return {spec.id for spec in ACTIONS}

@@ -1,0 +1,87 @@
+"""How values look on screen: one colour per Health everywhere, short revisions, ages and sizes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+from ksail_tui.flux.status import Health
+
+# The same colour for a Health in the table, the panes, the details and the status line.
+HEALTH_STYLE: dict[Health, str] = {
+    Health.READY: "#4ec9b0",
+    Health.PROGRESSING: "#e5c07b",
+    Health.FAILING: "bold #f14c4c",
+    Health.STALLED: "bold #ff6ac1",
+    Health.SUSPENDED: "#a78bfa",
+    Health.UNKNOWN: "#8b949e",
+}
+HEALTH_ICON: dict[Health, str] = {
+    Health.READY: "●",
+    Health.PROGRESSING: "◐",
+    Health.FAILING: "✗",
+    Health.STALLED: "▲",
+    Health.SUSPENDED: "‖",
+    Health.UNKNOWN: "?",
+}
+DIM = "#8b949e"
+
+
+def health_text(health: Health, label: str | None = None) -> Text:
+    """``● Ready`` in the Health's colour."""
+    return Text(f"{HEALTH_ICON[health]} {label or health.value}", style=HEALTH_STYLE[health])
+
+
+def ok_text(ok: bool, label: str) -> Text:
+    """Ready-or-not things (nodes, controllers, the registry) in the Health colours."""
+    return health_text(Health.READY if ok else Health.FAILING, label)
+
+
+def short_digest(digest: str | None, length: int = 12) -> str:
+    if not digest:
+        return "-"
+    algorithm, _, hex_part = digest.partition(":")
+    return f"{algorithm}:{hex_part[:length]}" if hex_part else digest[:length]
+
+
+def short_revision(revision: str | None, length: int = 12) -> str:
+    """``0.1.0@sha256:0123456789ab`` instead of the 64-hex form."""
+    if not revision:
+        return "-"
+    tag, at, digest = revision.rpartition("@")
+    if not at:
+        return short_digest(revision, length)
+    return f"{tag}@{short_digest(digest, length)}"
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def age(since: datetime | str | None, now: datetime) -> str:
+    """Kubernetes-style age: 45s, 12m, 3h, 5d."""
+    moment = parse_time(since) if isinstance(since, str) else since
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"

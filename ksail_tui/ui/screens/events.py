@@ -1,0 +1,80 @@
+"""Events: what the Flux controllers reported about one object, fetched on opening."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+from textual.worker import Worker, WorkerState
+
+from ksail_tui.errors import KsailError
+from ksail_tui.flux.service import FluxEvent
+from ksail_tui.flux.status import Health
+from ksail_tui.models import ObjectRef
+from ksail_tui.ui.format import DIM, HEALTH_STYLE
+
+if TYPE_CHECKING:
+    from ksail_tui.ui.app import KsailApp
+
+EventLoader = Callable[[ObjectRef], list[FluxEvent]]
+
+
+class EventsScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,e", "dismiss", "Close")]
+
+    def __init__(self, ref: ObjectRef, load: EventLoader) -> None:
+        super().__init__()
+        self._ref = ref
+        self._load = load
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="events-dialog", classes="dialog") as dialog:
+            dialog.border_title = f"events of {self._ref}"
+            dialog.border_subtitle = "esc close"
+            yield Static(Text("loading…", style=DIM), id="events-note")
+            table: DataTable[str | Text] = DataTable(id="events-table", cursor_type="row")
+            for column in ("Last seen", "Type", "Reason", "From", "Count", "Message"):
+                table.add_column(column, key=column.lower())
+            yield table
+
+    def on_mount(self) -> None:
+        self.fetch()
+
+    @work(thread=True, exit_on_error=False, group="events")
+    def fetch(self) -> list[FluxEvent]:
+        return cast("KsailApp", self.app).run_blocking(self._load, self._ref)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        event.stop()  # this screen reports its own worker's outcome
+        note = self.query_one("#events-note", Static)
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            message = error.message if isinstance(error, KsailError) else f"{type(error).__name__}: {error}"
+            hint = f"\nhint: {error.hint}" if isinstance(error, KsailError) and error.hint else ""
+            note.update(Text(f"cannot list events: {message}{hint}", style=HEALTH_STYLE[Health.FAILING]))
+            return
+        if event.state is not WorkerState.SUCCESS:
+            return
+        events: list[FluxEvent] = event.worker.result or []
+        note.update(Text(f"{len(events)} event{'s' if len(events) != 1 else ''}, newest last", style=DIM))
+        table = self.query_one("#events-table", DataTable)
+        for index, item in enumerate(events):
+            style = HEALTH_STYLE[Health.FAILING] if item.type == "Warning" else ""
+            table.add_row(
+                item.timestamp or "-",
+                Text(item.type, style=style),
+                Text(item.reason, style=style),
+                item.component,
+                str(item.count),
+                item.message,
+                key=str(index),
+            )
+        if events:
+            table.move_cursor(row=len(events) - 1)

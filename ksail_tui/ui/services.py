@@ -1,0 +1,180 @@
+"""What the dashboard asks of the world, behind one protocol.
+
+The dashboard never talks to Kubernetes, Docker or the registry itself: it calls
+:class:`DashboardServices`, whose real implementation, :class:`ClusterServices`, is a thin adapter
+over the core services (FluxService, the registry service, the OCI service and LiveCluster). Tests
+and the screenshot script pass a scripted implementation instead, so that every state is
+reproducible. Every method may block: the app calls them from thread workers only.
+
+This module does not import Textual.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ksail_tui.config import ClusterConfig
+from ksail_tui.errors import KsailError, OperationFailed
+from ksail_tui.flux.service import FluxEvent, FluxService, ReconcileOutcome
+from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, ApiError
+from ksail_tui.live import LiveCluster, OnUpdates
+from ksail_tui.models import KUSTOMIZATION_KIND, ObjectRef, OCIArtifact, OCIRegistry, RegistryStatus
+from ksail_tui.oci.build import BuiltArtifact
+from ksail_tui.oci.service import PruneResult, PushProgress, PushResult
+from ksail_tui.registry.service import BackendName, RegistryService
+
+Progress = Callable[[str], None]
+
+
+class LiveSource(Protocol):
+    """What the dashboard needs of a :class:`~ksail_tui.live.LiveCluster`."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def raw(self, key: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class RepositoryInfo:
+    name: str  # the path in the registry, e.g. local/app
+    workload: str
+    tags: int | None = None  # None: could not be listed
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    """The registry pane's content: the registry's state and what it holds."""
+
+    registry: OCIRegistry
+    repositories: tuple[RepositoryInfo, ...] = ()
+    disk_bytes: int | None = None  # None: not known (e.g. a Docker volume)
+
+
+class DashboardServices(Protocol):
+    config: ClusterConfig
+
+    def with_config(self, config: ClusterConfig) -> DashboardServices:
+        """The same kind of services for another configuration (a changed ksail.yaml or context)."""
+        ...
+
+    def live(self, on_updates: OnUpdates) -> LiveSource: ...
+
+    def reconcile(self, names: list[str] | None, on_progress: Progress) -> list[ReconcileOutcome]: ...
+
+    def set_suspended(self, names: list[str], suspended: bool) -> list[ObjectRef]: ...
+
+    def delete(self, ref: ObjectRef) -> None: ...
+
+    def events(self, ref: ObjectRef) -> list[FluxEvent]: ...
+
+    def registry(self) -> RegistryView: ...
+
+    def artifacts(self, workload: str) -> list[OCIArtifact]: ...
+
+    def build(self, workload: str) -> BuiltArtifact: ...
+
+    def push(self, workload: str, on_progress: Callable[[PushProgress], None]) -> PushResult: ...
+
+    def prune(self, workload: str, keep: int, protected: set[str], dry_run: bool) -> PruneResult: ...
+
+
+def directory_size(path: Path) -> int | None:
+    """Bytes of the regular files under ``path``; None when it is not a readable folder."""
+    if not path.is_dir():
+        return None
+    total = 0
+    try:
+        for file in path.rglob("*"):
+            if file.is_file() and not file.is_symlink():
+                total += file.stat().st_size
+    except OSError:
+        return None
+    return total
+
+
+class ClusterServices:
+    """The real services of one cluster configuration."""
+
+    def __init__(self, config: ClusterConfig, *, registry_backend: BackendName = "auto") -> None:
+        self.config = config
+        self._registry_backend = registry_backend
+        self._flux: FluxService | None = None
+        self._registry_service: RegistryService | None = None
+        self._lock = threading.Lock()
+
+    def _flux_service(self) -> FluxService:
+        # Opened on first use, not at start: the cluster may not exist yet when the dashboard opens.
+        with self._lock:
+            if self._flux is None:
+                self._flux = FluxService.open(self.config)
+            return self._flux
+
+    def with_config(self, config: ClusterConfig) -> ClusterServices:
+        return ClusterServices(config, registry_backend=self._registry_backend)
+
+    def live(self, on_updates: OnUpdates) -> LiveCluster:
+        return LiveCluster(self.config, on_updates)
+
+    def reconcile(self, names: list[str] | None, on_progress: Progress) -> list[ReconcileOutcome]:
+        return self._flux_service().reconcile(names, on_progress=on_progress)
+
+    def set_suspended(self, names: list[str], suspended: bool) -> list[ObjectRef]:
+        return self._flux_service().set_suspended(names, suspended)
+
+    def delete(self, ref: ObjectRef) -> None:
+        resource = KUSTOMIZATIONS if ref.kind == KUSTOMIZATION_KIND else OCI_REPOSITORIES
+        try:
+            self._flux_service().kube.delete(resource, ref.name, ref.namespace)
+        except ApiError as error:
+            raise OperationFailed(f"cannot delete {ref}: {error.message}") from None
+
+    def events(self, ref: ObjectRef) -> list[FluxEvent]:
+        return self._flux_service().events(ref)
+
+    def registry(self) -> RegistryView:
+        from ksail_tui.oci.registry_client import RegistryClient
+        from ksail_tui.registry.service import open_registry_service
+
+        if self._registry_service is None:
+            self._registry_service = open_registry_service(self.config, backend=self._registry_backend)
+        registry = self._registry_service.status()
+        repositories: list[RepositoryInfo] = []
+        if registry.status == RegistryStatus.RUNNING:
+            with RegistryClient(self.config.registry_endpoint) as client:
+                for workload in self.config.workloads:
+                    repository = self.config.repository_of(workload)
+                    try:
+                        tags: int | None = len(client.list_tags(repository))
+                        error = ""
+                    except KsailError as failure:
+                        tags, error = None, failure.message
+                    repositories.append(RepositoryInfo(repository, workload.name, tags, error))
+        disk = directory_size(Path(registry.volume)) if registry.backend == "process" else None
+        return RegistryView(registry=registry, repositories=tuple(repositories), disk_bytes=disk)
+
+    def artifacts(self, workload: str) -> list[OCIArtifact]:
+        from ksail_tui.oci.service import list_versions
+
+        return list_versions(self.config, workload)
+
+    def build(self, workload: str) -> BuiltArtifact:
+        from ksail_tui.oci.service import build_workload
+
+        return build_workload(self.config, workload)
+
+    def push(self, workload: str, on_progress: Callable[[PushProgress], None]) -> PushResult:
+        from ksail_tui.oci.service import push_workload
+
+        return push_workload(self.config, workload, on_progress=on_progress)
+
+    def prune(self, workload: str, keep: int, protected: set[str], dry_run: bool) -> PruneResult:
+        from ksail_tui.oci.service import prune_versions
+
+        return prune_versions(self.config, workload, keep=keep, protected_tags=protected, dry_run=dry_run)

@@ -1,0 +1,74 @@
+"""The dashboard's own settings file: key bindings and refresh pace.
+
+It lives at ``$KSAIL_TUI_SETTINGS`` if set, else ``$XDG_CONFIG_HOME/ksail-tui/settings.yaml``
+(``~/.config/ksail-tui/settings.yaml``); ``ksail-tui dashboard --settings-path`` prints where. A missing
+file means the defaults. Example::
+
+    keymap:                 # binding id -> keys (comma-separated); ids are listed by `?` in the dashboard
+      reconcile: ctrl+r
+      suspend: shift+t
+    registry_refresh_seconds: 30
+    prune_keep: 3
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ksail_tui.errors import ConfigError
+
+SETTINGS_ENV = "KSAIL_TUI_SETTINGS"
+
+
+def settings_path() -> Path:
+    explicit = os.environ.get(SETTINGS_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "ksail-tui" / "settings.yaml"
+
+
+class DashboardSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keymap: dict[str, str] = {}
+    registry_refresh_seconds: float = Field(default=30.0, gt=0)
+    prune_keep: int = Field(default=3, ge=1)
+
+    @field_validator("keymap")
+    @classmethod
+    def _known_ids(cls, keymap: dict[str, str]) -> dict[str, str]:
+        from ksail_tui.ui.actions import action_ids
+
+        unknown = sorted(set(keymap) - action_ids())
+        if unknown:
+            raise ValueError(
+                f"unknown binding id {', '.join(unknown)}; known: {', '.join(sorted(action_ids()))}"
+            )
+        return keymap
+
+
+def load_settings(path: Path | None = None) -> DashboardSettings:
+    """The settings in ``path`` (default :func:`settings_path`); defaults when there is no file."""
+    path = path or settings_path()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return DashboardSettings()
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read the dashboard settings: {error}", path=str(path)) from None
+    try:
+        return DashboardSettings.model_validate(data or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            first["msg"].removeprefix("Value error, "),
+            path=str(path),
+            field=field or None,
+            hint="see the settings documented by `?` in the dashboard",
+        ) from None

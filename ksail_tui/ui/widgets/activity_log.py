@@ -1,0 +1,46 @@
+"""Activity log: what the user did, what came of it, and what Flux reported (its Events)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from ksail_tui.flux.service import FluxEvent
+from ksail_tui.flux.status import Health
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, parse_time
+
+MAX_LINES = 1000
+_SEVERITY_STYLE = {
+    "information": "",
+    "success": HEALTH_STYLE[Health.READY],
+    "warning": HEALTH_STYLE[Health.PROGRESSING],
+    "error": HEALTH_STYLE[Health.FAILING],
+}
+
+
+class ActivityLog(RichLog):
+    def __init__(self) -> None:
+        super().__init__(id="activity", classes="pane", max_lines=MAX_LINES, wrap=True, min_width=20)
+        self.border_title = "[6] Activity"
+
+    def action(self, when: datetime, message: str, severity: str = "information") -> None:
+        """Something the dashboard did, or its outcome."""
+        line = Text(when.strftime("%H:%M:%S "), style=DIM)
+        line.append("you   ", style="bold")
+        line.append(message, style=_SEVERITY_STYLE.get(severity, ""))
+        self.write(line, expand=True)
+
+    def flux_event(self, event: FluxEvent) -> None:
+        moment = parse_time(event.timestamp)
+        line = Text(moment.strftime("%H:%M:%S ") if moment else "--:--:-- ", style=DIM)
+        line.append("flux  ", style="bold #61afef")
+        kind, _, rest = event.object.partition("/")
+        line.append(f"{kind} {rest.split('/', 1)[-1]} ", style="bold")
+        style = HEALTH_STYLE[Health.FAILING] if event.type == "Warning" else ""
+        line.append(f"{event.reason}: ", style=style)
+        line.append(event.message, style=style)
+        if event.count > 1:
+            line.append(f" (x{event.count})", style=DIM)
+        self.write(line, expand=True)

@@ -1,0 +1,75 @@
+"""Artifacts pane: the pushed versions of the selected workload, and which one the cluster runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from ksail_tui.flux.status import Health
+from ksail_tui.models import OCIArtifact
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, human_size, short_digest
+from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.widgets.table_sync import Cell, sync_rows
+
+COLUMNS = (("tag", "Tag"), ("digest", "Digest"), ("created", "Created"), ("size", "Size"), ("state", ""))
+
+
+def artifact_row(
+    artifact: OCIArtifact, running: str | None, fetched: str | None, now: datetime
+) -> list[Cell]:
+    revision = artifact.flux_revision
+    if revision is not None and revision == running:
+        state = Text("◀ running", style=HEALTH_STYLE[Health.READY])
+    elif revision is not None and revision == fetched:
+        state = Text("◀ fetched, not applied", style=HEALTH_STYLE[Health.PROGRESSING])
+    else:
+        state = Text("")
+    return [
+        artifact.tag,
+        short_digest(artifact.digest),
+        age(artifact.created, now) + " ago" if artifact.created else "-",
+        human_size(artifact.size),
+        state,
+    ]
+
+
+class ArtifactsPane(Vertical):
+    def __init__(self) -> None:
+        super().__init__(id="artifacts", classes="pane")
+        self.border_title = "[3] Artifacts"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="artifacts-note")
+        table: DataTable[Cell] = DataTable(id="artifacts-table", cursor_type="row", zebra_stripes=False)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+
+    def refresh_from(self, model: DashboardModel, workload: str | None, now: datetime) -> None:
+        note = self.query_one("#artifacts-note", Static)
+        table = self.query_one("#artifacts-table", DataTable)
+        artifacts = model.artifacts.get(workload or "", [])
+        if workload is None:
+            note.update(Text("select a workload's row in the Flux table", style=DIM))
+        else:
+            configured = model.config.workload(workload)
+            repository = f"{model.config.registry_endpoint}/{model.config.repository_of(configured)}"
+            text = Text(repository, style="bold")
+            error = model.artifacts_error.get(workload)
+            if error:
+                text.append(f"\n{error}", style=HEALTH_STYLE[Health.FAILING])
+            elif workload not in model.artifacts:
+                text.append("  listing…", style=DIM)
+            elif not artifacts:
+                text.append("  nothing pushed yet: press p to push", style=DIM)
+            note.update(text)
+        status = model.status_of(workload) if workload else None
+        running = status.applied_revision if status else None
+        fetched = status.artifact_revision if status else None
+        order = {artifact.tag: index for index, artifact in enumerate(artifacts)}
+        if sync_rows(table, {a.tag: artifact_row(a, running, fetched, now) for a in artifacts}):
+            table.sort("tag", key=lambda tag: order.get(tag, 0))  # newest version first

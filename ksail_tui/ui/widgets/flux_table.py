@@ -1,0 +1,229 @@
+"""Flux pane: every OCIRepository and Kustomization, live, coloured by Health, with a filter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+
+from ksail_tui.flux.status import FluxObject, Health, classify
+from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text, short_revision
+from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, remove_row, upsert_row
+
+# Most telling first, so that 80 columns show name, kind, health, revision and reason; objects are
+# usually all in the Flux namespace, so the namespace can wait.
+COLUMNS = (
+    ("name", "Name"),
+    ("kind", "Kind"),
+    ("ready", "Ready"),
+    ("revision", "Revision"),
+    ("reason", "Reason"),
+    ("age", "Age"),
+    ("suspended", "Susp"),
+    ("namespace", "Namespace"),
+    ("message", "Message"),
+)
+MESSAGE_WIDTH = 90  # the details panel shows the whole message
+DIGEST_SHOWN = 8
+
+
+def revision_cell(obj: FluxObject, model: DashboardModel) -> Text:
+    """The artifact a source stored, or the revision a Kustomization applied, marked when behind."""
+    if not isinstance(obj, FluxKustomization):
+        return Text(short_revision(getattr(obj, "artifact_revision", None), DIGEST_SHOWN))
+    if obj.last_applied_revision is None:
+        return Text("nothing applied", style=DIM)
+    text = Text(short_revision(obj.last_applied_revision, DIGEST_SHOWN))
+    source = model.source_of(obj)
+    if (
+        source is not None
+        and source.artifact_revision
+        and source.artifact_revision != obj.last_applied_revision
+    ):
+        text.append(" ≠ source", style=HEALTH_STYLE[Health.PROGRESSING])
+    return text
+
+
+def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Cell]:
+    health = classify(obj)
+    ready = obj.condition("Ready")
+    message = " ".join((health.message or "").split())
+    if len(message) > MESSAGE_WIDTH:
+        message = message[: MESSAGE_WIDTH - 1] + "…"
+    return [
+        obj.name,
+        obj.kind,
+        health_text(health.health),
+        revision_cell(obj, model),
+        Text(health.reason, style=HEALTH_STYLE[health.health] if health.health is not Health.READY else ""),
+        age(ready.last_transition_time if ready else obj.creation_timestamp, now),
+        Text("yes", style=HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else Text("no", style=DIM),
+        obj.namespace,
+        message,
+    ]
+
+
+def matches(obj: FluxObject, needle: str) -> bool:
+    if not needle:
+        return True
+    health = classify(obj)
+    haystack = " ".join(
+        (obj.name, obj.namespace, obj.kind, health.health.value, health.reason, health.message)
+    )
+    return needle.lower() in haystack.lower()
+
+
+def empty_reason(model: DashboardModel, filter_text: str) -> str:
+    connection = model.connection
+    if filter_text and model.flux:
+        return f"nothing matches /{filter_text} (esc clears the filter)"
+    if connection is None:
+        return "connecting to the cluster…"
+    if not connection.connected:
+        return "the cluster is unreachable; the table fills in when it answers"
+    if connection.flux_api is None:
+        return "asking the cluster for Flux objects…"
+    if not connection.flux_api:
+        return "Flux is not installed: run `ksail-tui flux install`"
+    return "no OCIRepository or Kustomization yet: run `ksail-tui workload apply`, or push with p"
+
+
+def _order(values: tuple[str, str, str]) -> tuple[str, str, bool]:
+    namespace, name, kind = values
+    return namespace, name, kind != OCI_REPOSITORY_KIND  # the source above its Kustomization
+
+
+class FluxTable(DataTable[Cell]):
+    def __init__(self) -> None:
+        super().__init__(id="flux-table", cursor_type="row", zebra_stripes=True)
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+
+class FluxPane(Vertical):
+    """The table and its filter line; the app calls :meth:`sync` with the keys that changed."""
+
+    BINDINGS = [Binding("escape", "clear_filter", "Clear filter", show=False)]
+
+    class Selected(Message):
+        """The row under the cursor now shows another object (or none)."""
+
+        def __init__(self, key: str | None) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, *, cursor_blink: bool = True) -> None:
+        super().__init__(id="flux", classes="pane")
+        self.border_title = "[4] Flux"
+        self.filter_text = ""
+        self._cursor_blink = cursor_blink
+        self._selected: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield FluxTable()
+        yield Static(id="flux-empty")
+        yield Input(
+            placeholder="filter: name, namespace, kind, health, reason…  (enter keeps, esc clears)",
+            id="flux-filter",
+            classes="-hidden",
+        )
+
+    @property
+    def table(self) -> FluxTable:
+        return self.query_one(FluxTable)
+
+    @property
+    def selected_key(self) -> str | None:
+        return cursor_key(self.table)
+
+    def on_mount(self) -> None:
+        self.query_one("#flux-filter", Input).cursor_blink = self._cursor_blink
+
+    def sync(self, keys: Iterable[str], model: DashboardModel, now: datetime) -> None:
+        """Redraw the rows of ``keys``: add, update only the changed cells, or remove."""
+        table = self.table
+        added = False
+        for key in keys:
+            obj = model.flux.get(key)
+            if obj is None or not matches(obj, self.filter_text):
+                remove_row(table, key)
+                continue
+            added = upsert_row(table, key, row_of(obj, model, now)) or added
+        if added:
+            selected = self._selected
+            table.sort("namespace", "name", "kind", key=_order)
+            if selected is not None and selected in table.rows:
+                table.move_cursor(row=table.get_row_index(selected), animate=False)
+        self._announce_selection()
+        self.show_state(model)
+
+    def show_state(self, model: DashboardModel) -> None:
+        """The row count on the border, and why the table is empty when it is."""
+        self._update_subtitle(model)
+        empty = self.query_one("#flux-empty", Static)
+        empty.display = self.table.row_count == 0
+        self.set_class(empty.display, "-empty")
+        if empty.display:
+            empty.update(Text(empty_reason(model, self.filter_text), style=DIM))
+
+    def _update_subtitle(self, model: DashboardModel) -> None:
+        shown, total = self.table.row_count, len(model.flux)
+        noun = "object" if total == 1 else "objects"
+        self.border_subtitle = (
+            f"{shown} of {total} {noun} · /{self.filter_text}" if self.filter_text else f"{total} {noun}"
+        )
+
+    def _announce_selection(self) -> None:
+        key = self.selected_key
+        if key != self._selected:
+            self._selected = key
+            self.post_message(self.Selected(key))
+
+    @on(DataTable.RowHighlighted, "#flux-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._announce_selection()
+
+    # --- filter ---------------------------------------------------------------------------
+
+    def open_filter(self) -> None:
+        field = self.query_one("#flux-filter", Input)
+        field.remove_class("-hidden")
+        field.focus()
+
+    @on(Input.Changed, "#flux-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        self.post_message(self.FilterChanged())
+
+    @on(Input.Submitted, "#flux-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self.filter_text:
+            event.input.add_class("-hidden")
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        if self.filter_text or self.query_one("#flux-filter", Input).has_focus:
+            self.clear_filter()
+
+    def clear_filter(self) -> None:
+        field = self.query_one("#flux-filter", Input)
+        field.value = ""
+        field.add_class("-hidden")
+        self.filter_text = ""
+        self.table.focus()
+        self.post_message(self.FilterChanged())
+
+    class FilterChanged(Message):
+        """The filter text changed: every row must be judged again."""

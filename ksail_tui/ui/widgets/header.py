@@ -1,0 +1,49 @@
+"""The top line: which cluster, which Flux, which registry, which config file, and SIMULATED."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ksail_tui.ui.format import DIM
+from ksail_tui.ui.model import DashboardModel
+
+
+def _shown_path(path: Path | None) -> str:
+    if path is None:
+        return "(none)"
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class DashboardHeader(Static):
+    """Two lines: where (context, cluster) and what runs (Flux); then the registry and the config."""
+
+    def show(self, model: DashboardModel, config_path: Path | None) -> None:
+        config = model.config
+        connection = config.spec.cluster.connection
+        flux = model.flux_summary()
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if model.simulated:
+            text.append(" SIMULATED ", style="bold #1e1e1e on #e5c07b")
+            text.append(" ")
+        text.append("ksail-tui", style="bold")
+        for label, value, style in (
+            ("context", connection.context or "(current)", "bold"),
+            ("cluster", config.name, "bold"),
+            ("flux", flux, "bold #f14c4c" if flux == "not installed" else "bold"),
+        ):
+            text.append(f"  {label} ", style=DIM)
+            text.append(value, style=style)
+        text.append("\n")
+        text.append("registry ", style=DIM)
+        text.append(config.registry_endpoint, style="bold")
+        text.append(" (push)  ", style=DIM)
+        text.append(config.registry_cluster_endpoint, style="bold")
+        text.append(" (in-cluster)  config ", style=DIM)
+        text.append(_shown_path(config_path), style="bold")
+        self.update(text)

@@ -1,0 +1,90 @@
+"""The loop-status line: what the selected workload runs, what is in progress, and watch mode."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widgets import ProgressBar, Static
+
+from ksail_tui.flux.status import Health, WorkloadStatus
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text, short_revision
+
+SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+FROZEN_SPINNER = "⟳"
+
+
+class Spinner(Static):
+    """Turns while something runs; a fixed glyph when animations are off (snapshots)."""
+
+    running: reactive[bool] = reactive(False)
+
+    def __init__(self, *, animate: bool = True) -> None:
+        super().__init__("", id="spinner")
+        self._animate = animate
+        self._frame = 0
+
+    def on_mount(self) -> None:
+        if self._animate:
+            self._timer = self.set_interval(0.1, self._advance, pause=True)
+
+    def watch_running(self, running: bool) -> None:
+        if not running:
+            self.update("")
+            if self._animate:
+                self._timer.pause()
+            return
+        self.update(SPINNER_FRAMES[0] if self._animate else FROZEN_SPINNER)
+        if self._animate:
+            self._timer.resume()
+
+    def _advance(self) -> None:
+        self._frame = (self._frame + 1) % len(SPINNER_FRAMES)
+        self.update(SPINNER_FRAMES[self._frame])
+
+
+def workload_summary(status: WorkloadStatus | None) -> Text:
+    if status is None:
+        return Text("no workload selected", style=DIM)
+    text = Text(f"{status.name} ", style="bold")
+    text.append_text(health_text(status.health))
+    if status.health is Health.READY:
+        # Ready for a workload means the cluster runs what the source holds (and the newest push).
+        text.append(f"  running {short_revision(status.applied_revision)}, up to date")
+    else:
+        text.append(f"  {status.summary}", style=HEALTH_STYLE[status.health])
+    return text
+
+
+class LoopStatus(Horizontal):
+    def __init__(self, *, animate: bool = True) -> None:
+        super().__init__(id="loop-status")
+        self._animate = animate
+
+    def compose(self) -> ComposeResult:
+        yield Spinner(animate=self._animate)
+        yield Static(id="loop-message")
+        yield ProgressBar(total=100, show_eta=False, id="push-progress", classes="-hidden")
+        yield Static(id="watch-mode")
+
+    def show_idle(self, status: WorkloadStatus | None) -> None:
+        self.query_one(Spinner).running = False
+        self.query_one("#loop-message", Static).update(workload_summary(status))
+
+    def show_busy(self, message: str) -> None:
+        self.query_one(Spinner).running = True
+        self.query_one("#loop-message", Static).update(Text(message))
+
+    def show_progress(self, done: int, total: int) -> None:
+        bar = self.query_one("#push-progress", ProgressBar)
+        bar.remove_class("-hidden")
+        bar.update(total=max(total, 1), progress=done)
+
+    def hide_progress(self) -> None:
+        self.query_one("#push-progress", ProgressBar).add_class("-hidden")
+
+    def show_watch_mode(self, on: bool) -> None:
+        label = Text("watch ", style=DIM)
+        label.append("on" if on else "off", style="bold" if on else DIM)
+        self.query_one("#watch-mode", Static).update(label)

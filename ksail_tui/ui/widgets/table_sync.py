@@ -1,0 +1,56 @@
+"""Update a DataTable in place (Dolphie's rule): stable row keys, only changed cells, never clear()."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+
+Cell = str | Text
+Row = Sequence[Cell]
+
+
+def _same(old: object, new: Cell) -> bool:
+    if isinstance(new, Text) and isinstance(old, Text):
+        return old.plain == new.plain and old.style == new.style and old.spans == new.spans
+    return type(old) is type(new) and old == new
+
+
+def upsert_row(table: DataTable[Cell], key: str, row: Row) -> bool:
+    """Add the row, or update the cells that differ; True when the row is new."""
+    if key not in table.rows:
+        table.add_row(*row, key=key)
+        return True
+    columns = list(table.columns)
+    for column, value in zip(columns, row, strict=True):
+        if not _same(table.get_cell(key, column), value):
+            table.update_cell(key, column, value, update_width=True)
+    return False
+
+
+def remove_row(table: DataTable[Cell], key: str) -> bool:
+    if key in table.rows:
+        table.remove_row(key)
+        return True
+    return False
+
+
+def sync_rows(table: DataTable[Cell], rows: Mapping[str, Row]) -> bool:
+    """Make the table hold exactly ``rows`` (in their order for new rows); True when rows were added."""
+    for key in [key.value for key in table.rows if key.value not in rows]:
+        if key is not None:
+            table.remove_row(key)
+    added = False
+    for key, row in rows.items():
+        added = upsert_row(table, key, row) or added
+    return added
+
+
+def cursor_key(table: DataTable[Cell]) -> str | None:
+    """The key of the row under the cursor, or None in an empty table."""
+    if not table.row_count:
+        return None
+    row = min(table.cursor_row, table.row_count - 1)
+    return table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value

@@ -1,0 +1,361 @@
+"""Every dashboard action, driven with Pilot, asserting on what the screen shows.
+
+The world is a scripted scene (tests/fixtures/ui.py): its services record what was asked and
+change the scene like the cluster would, so the assertions are about the table, the panes, the
+dialogs and the notifications.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+from textual.command import CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, ProgressBar, Static
+
+from ksail_tui.errors import Unavailable
+from ksail_tui.ui.app import WATCH_MODE_NOTICE, KsailApp
+from ksail_tui.ui.screens.confirm import ConfirmScreen
+from ksail_tui.ui.screens.describe import DescribeScreen
+from ksail_tui.ui.screens.events import EventsScreen
+from ksail_tui.ui.screens.help import HelpScreen
+from ksail_tui.ui.widgets.flux_table import FluxPane
+from tests.fixtures.ui import (
+    Scene,
+    ScriptedServices,
+    failing_scene,
+    kustomization,
+    scene_app,
+    scene_config,
+)
+
+pytestmark = pytest.mark.anyio
+SIZE = (160, 48)
+Build = Callable[[Scene], tuple[KsailApp, ScriptedServices]]
+
+
+def notifications(app: KsailApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def cell(app: KsailApp, key: str, column: str) -> str:
+    value = app.query_one("#flux-table", DataTable).get_cell(key, column)
+    return value.plain if isinstance(value, Text) else str(value)
+
+
+def static_text(app: KsailApp, selector: str) -> str:
+    """The text a Static shows, as plain text."""
+    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
+    console.print(app.screen.query_one(selector, Static).content)
+    return console.export_text()
+
+
+async def select(pilot: Pilot[None], key: str) -> None:
+    table = pilot.app.query_one("#flux-table", DataTable)
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.pause()
+    assert pilot.app.selected_key == key  # type: ignore[attr-defined]
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+APP = "Kustomization/flux-system/app"
+BROKEN = "Kustomization/flux-system/broken"
+
+
+async def test_the_table_shows_every_flux_object_with_its_health(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.query_one("#flux-table", DataTable)
+        assert table.row_count == 6
+        assert [table.coordinate_to_cell_key((row, 0)).row_key.value for row in range(2)] == [
+            "OCIRepository/flux-system/api",
+            "Kustomization/flux-system/api",
+        ]
+        assert cell(app, BROKEN, "ready") == "✗ Failing"
+        assert cell(app, BROKEN, "reason") == "BuildFailed"
+        assert cell(app, BROKEN, "revision") == "nothing applied"
+        assert cell(app, APP, "revision") == "0.2.0@sha256:9f8e7d6c"
+        assert cell(app, APP, "age") == "11m"
+        await select(pilot, BROKEN)
+        details = static_text(app, "#details-body")
+        assert "Kustomization flux-system/broken" in details and "no matches for kind" in details
+        assert "the cluster does not run the source's artifact yet" in details
+
+
+async def test_r_reconciles_the_selected_workload_with_progress_until_the_outcome(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    services.hold = threading.Event()
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("r")
+        await wait_until(
+            pilot, lambda: "source reconciliation requested" in static_text(app, "#loop-message"), "progress"
+        )
+        assert services.calls == [("reconcile", ["app"])]
+        await pilot.press("r")  # a second one while the first runs is refused
+        assert "already busy" in notifications(app)[-1]
+        services.hold.set()
+        await wait_until(pilot, lambda: not app.busy, "the outcome")
+        assert any("app applied 0.2.0@sha256:9f8e7d6c5b4a" in n for n in notifications(app))
+        assert "running 0.2.0@sha256:9f8e7d6c5b4a, up to date" in static_text(app, "#loop-message")
+        assert services.calls == [("reconcile", ["app"])]
+
+
+async def test_a_failed_reconcile_is_an_error_with_the_reason(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, BROKEN)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not app.busy, "the outcome")
+        [error] = [n for n in app._notifications if n.severity == "error"]
+        assert "broken: Kustomization BuildFailed" in error.message
+
+
+async def test_R_reconciles_every_workload(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("R")
+        await wait_until(pilot, lambda: not app.busy, "the outcomes")
+        assert services.calls == [("reconcile", None)]
+        assert len(app._notifications) == 3  # api and app reconciled, broken failed
+
+
+async def test_actions_on_an_object_outside_the_configuration_explain_themselves(scripted: Build) -> None:
+    scene = failing_scene()
+    scene.objects.append(
+        kustomization("api", "1.0.0") | {"metadata": {"name": "infra", "namespace": "other"}}
+    )
+    app, services = scripted(scene)
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, "Kustomization/other/infra")
+        await pilot.press("r")
+        assert "is not a workload of this ksail.yaml" in notifications(app)[-1]
+        assert services.calls == []
+
+
+async def test_a_service_error_shows_its_message_and_hint_and_the_app_carries_on(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    services.reconcile_error = Unavailable("the cluster is unreachable", hint="start the cluster")
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not app.busy, "the failure")
+        [error] = [n for n in app._notifications if n.severity == "error"]
+        assert error.message == "the cluster is unreachable\nhint: start the cluster"
+        assert app.is_running
+        services.reconcile_error = None
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not app.busy, "the second outcome")
+        assert "app applied" in notifications(app)[-1]
+
+
+async def test_b_builds_and_reports_the_artifact(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("b")
+        await wait_until(pilot, lambda: not app.busy, "the build")
+        assert services.calls == [("build", "app")]
+        assert notifications(app)[-1].startswith("app 0.2.0: 0 files, 2.0 KB, layer sha256:abababababab")
+
+
+async def test_p_pushes_with_a_progress_bar_then_reconciles(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    services.hold = threading.Event()
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("p")
+        bar = app.query_one("#push-progress", ProgressBar)
+        await wait_until(pilot, lambda: bar.progress == 1024, "upload progress")
+        assert bar.display and bar.total == 4096
+        assert "uploading" in static_text(app, "#loop-message")
+        services.hold.set()
+        await wait_until(pilot, lambda: not app.busy, "push and reconcile")
+        assert services.calls == [("push", "app"), ("reconcile", ["app"])]
+        assert not bar.display
+        assert app.model.pushed["app"] == "0.2.0@" + services.scene.artifacts["app"][0].digest
+        assert any("app pushed 0.2.0@sha256:9f8e7d6c5b4a; reconciling" in n for n in notifications(app))
+
+
+async def test_w_says_when_watch_mode_arrives(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("w")
+        assert notifications(app) == [WATCH_MODE_NOTICE]
+        assert "watch off" in static_text(app, "#watch-mode")
+
+
+async def test_s_asks_then_suspends_and_the_table_shows_it(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert services.calls == []
+        await pilot.press("s")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: cell(app, APP, "suspended") == "yes", "the suspended cell")
+        assert services.calls == [("set_suspended", (["app"], True))]
+        assert cell(app, APP, "ready") == "‖ Suspended"
+        await pilot.press("s")
+        assert "Resume app?" in static_text(app, "#confirm-message")
+
+
+async def test_d_describes_with_yaml_and_conditions(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, BROKEN)
+        await pilot.press("d")
+        assert isinstance(app.screen, DescribeScreen)
+        yaml_text = static_text(app, "#describe-yaml")
+        assert "kind: Kustomization" in yaml_text and "reason: BuildFailed" in yaml_text
+        summary = static_text(app, "#describe-summary")
+        assert "Ready" in summary and "BuildFailed" in summary
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DescribeScreen)
+
+
+async def test_e_lists_the_events_of_the_selected_object(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, BROKEN)
+        await pilot.press("e")
+        assert isinstance(app.screen, EventsScreen)
+        table = app.screen.query_one("#events-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1, "the events")
+        assert str(table.get_cell("0", "reason")) == "BuildFailed"
+        assert services.calls[-1][0] == "events"
+        await pilot.press("escape")
+
+
+async def test_slash_filters_the_table_and_escape_clears_it(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"fail")
+        table = app.query_one("#flux-table", DataTable)
+        assert table.row_count == 1 and app.selected_key == BROKEN
+        assert app.query_one(FluxPane).border_subtitle == "1 of 6 objects · /fail"
+        await pilot.press("enter")
+        assert app.focused is table and table.row_count == 1
+        await pilot.press("escape")
+        assert table.row_count == 6
+
+
+async def test_question_mark_shows_help_with_every_action(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = "".join(static_text(app, f"#{s.id}") for s in app.screen.query(Static) if s.id)
+        for title in ("Reconcile all", "Prune versions", "reconcile-all", "Suspended"):
+            assert title in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+@pytest.mark.parametrize("opener", ["colon", "ctrl+p"])
+async def test_the_command_palette_runs_any_action(scripted: Build, opener: str) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(opener)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"reconcile all")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: services.calls == [("reconcile", None)], "the palette's action")
+
+
+async def test_number_keys_and_tab_move_between_panes(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        for key, focused in (("1", "cluster"), ("2", "registry"), ("3", "artifacts-table"), ("5", "details")):
+            await pilot.press(key)
+            assert app.focused is not None and app.focused.id == focused
+        await pilot.press("6")
+        assert app.focused is not None and app.focused.id == "activity"
+        await pilot.press("4")
+        assert app.focused is not None and app.focused.id == "flux-table"
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.id != "flux-table"
+
+
+async def test_compact_layout_shows_one_extra_pane_on_demand(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.dashboard.compact
+        assert not app.query_one("#cluster").display or not app.query_one("#top-row").display
+        await pilot.press("1")
+        assert app.query_one("#top-row").display and app.query_one("#cluster").display
+        assert not app.query_one("#registry").display
+        await pilot.press("4")
+        assert not app.query_one("#top-row").display
+
+
+async def test_ctrl_d_deletes_only_after_confirming(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, BROKEN)
+        await pilot.press("ctrl+d")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.focused is not None and app.screen.focused.id == "cancel"
+        await pilot.press("enter")  # the default is Cancel
+        assert services.calls == []
+        await pilot.press("ctrl+d", "y")
+        await wait_until(pilot, lambda: not app.busy and services.calls != [], "the delete")
+        assert (
+            services.calls[0][0] == "delete"
+            and str(services.calls[0][1]) == "Kustomization/flux-system/broken"
+        )
+
+
+async def test_P_prunes_old_versions_after_showing_them(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    app.settings = app.settings.model_copy(update={"prune_keep": 1})
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("P")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert "Delete 1 version of app: 0.1.0?" in static_text(app, "#confirm-message")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.busy and len(services.calls) == 2, "the prune")
+        assert services.calls[1] == ("prune", ("app", 1, frozenset({"0.2.0"}), False))
+        table = app.query_one("#artifacts-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1, "the artifacts refresh")
+
+
+async def test_the_keymap_remaps_actions_by_binding_id() -> None:
+    config = scene_config()
+    services = ScriptedServices(config, failing_scene())
+    app = scene_app(failing_scene(), services=services, keymap={"reconcile": "x"})
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("r")
+        await pilot.pause()
+        assert services.calls == []
+        await pilot.press("x")
+        await wait_until(pilot, lambda: services.calls == [("reconcile", ["app"])], "the remapped key")
+
+
+async def test_q_quits(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running

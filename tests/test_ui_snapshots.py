@@ -1,0 +1,111 @@
+"""Every main state of the dashboard as an SVG snapshot (tests/__snapshots__/).
+
+The app is built from fixed scenes (tests/fixtures/ui.py) with a fixed clock, no animation and no
+cursor blink, so a snapshot changes only when the screen does. After a deliberate change, look at
+the new images (`pytest --snapshot-update`, then the report) before committing them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from ksail_tui.ui.app import KsailApp
+from tests.fixtures.ui import (
+    Scene,
+    ScriptedServices,
+    all_ready_scene,
+    failing_scene,
+    no_flux_scene,
+    scene_app,
+    scene_config,
+    unreachable_scene,
+)
+
+Compare = Callable[..., bool]
+BROKEN = "Kustomization/flux-system/broken"
+APP = "Kustomization/flux-system/app"
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Wait for the registry and artifact workers, so their panes are drawn."""
+    app = pilot.app
+    for _ in range(200):
+        busy = [w for w in app.workers if w.group in ("registry", "artifacts") and not w.is_finished]
+        if not busy:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+def selecting(key: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        table = pilot.app.query_one("#flux-table", DataTable)
+        table.move_cursor(row=table.get_row_index(key))
+        await settle(pilot)
+
+    return run_before
+
+
+def app_of(scene: Scene) -> KsailApp:
+    return scene_app(scene)
+
+
+def test_demo_all_ready(snap_compare: Compare) -> None:
+    """Two Ready workloads in the simulated demo, app's Kustomization selected (160x48)."""
+    assert snap_compare(app_of(all_ready_scene()), terminal_size=(160, 48), run_before=selecting(APP))
+
+
+def test_failing_kustomization_selected(snap_compare: Compare) -> None:
+    """broken's Kustomization fails with BuildFailed: red in the table, the reason in the details."""
+    assert snap_compare(app_of(failing_scene()), terminal_size=(160, 48), run_before=selecting(BROKEN))
+
+
+def test_compact_80x24(snap_compare: Compare) -> None:
+    """The compact layout: the Flux table and the details of the failing object only."""
+    assert snap_compare(app_of(failing_scene()), terminal_size=(80, 24), run_before=selecting(BROKEN))
+
+
+def test_wide_200x50(snap_compare: Compare) -> None:
+    assert snap_compare(app_of(failing_scene()), terminal_size=(200, 50), run_before=selecting(APP))
+
+
+@pytest.fixture
+def held_reconcile() -> Iterator[tuple[KsailApp, threading.Event]]:
+    hold = threading.Event()
+    config = scene_config()
+    services = ScriptedServices(config, failing_scene(), hold=hold)
+    yield scene_app(failing_scene(), services=services), hold
+    hold.set()
+
+
+def test_reconcile_in_progress(
+    snap_compare: Compare, held_reconcile: tuple[KsailApp, threading.Event]
+) -> None:
+    """r pressed on app: the spinner (frozen) and the progress in the loop-status line."""
+    app, _ = held_reconcile
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await selecting(APP)(pilot)
+        await pilot.press("r")
+        for _ in range(200):
+            if "requested" in str(app.busy.get("reconcile", "")):
+                break
+            await pilot.pause(0.02)
+
+    assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)
+
+
+def test_cluster_unreachable(snap_compare: Compare) -> None:
+    """The cluster does not answer: the reason in the Cluster pane, an empty table, retrying."""
+    assert snap_compare(app_of(unreachable_scene()), terminal_size=(160, 48), run_before=settle)
+
+
+def test_no_flux_installed(snap_compare: Compare) -> None:
+    """The cluster answers but does not serve Flux's API: the header and the Cluster pane say so."""
+    assert snap_compare(app_of(no_flux_scene()), terminal_size=(160, 48), run_before=settle)
