@@ -1,11 +1,69 @@
-"""Commands not implemented yet: see issue 6."""
+"""``ksail-tui demo``: the dashboard on an embedded, simulated cluster and a real local registry."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
 
-from ksail_tui.cli.common import add_command, not_implemented
+from ksail_tui.cli.common import add_command, progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    add_command(subparsers, "demo", not_implemented(6), "demo (issue 6)")
+    parser = add_command(
+        subparsers,
+        "demo",
+        run_demo,
+        "open the dashboard on an embedded demo: a simulated cluster and Flux, and a real registry",
+    )
+    parser.add_argument("--workdir", type=Path, help="keep the demo's files (ksail.yaml, manifests) in DIR")
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="start the demo without the dashboard until Ctrl-C; use its ksail.yaml with other commands",
+    )
+    parser.add_argument(
+        "--registry-backend", choices=("docker", "process"), help="default: docker if it has the image"
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ksail_tui.demo import start_demo
+
+    env = start_demo(
+        args.workdir,
+        on_progress=lambda message: progress(args, message),
+        registry_backend=args.registry_backend,
+    )
+    try:
+        if args.headless:
+            return _wait_for_interrupt(args, env.config.path)
+        from ksail_tui.ui.app import make_app
+        from ksail_tui.ui.services import ClusterServices
+        from ksail_tui.ui.settings import load_settings
+
+        app = make_app(
+            env.config,
+            services=ClusterServices(env.config, registry_backend=env.registry_backend),
+            config_path=env.config.path,
+            simulated=True,
+            settings=load_settings(),
+        )
+        app.run()
+        return app.return_code or 0
+    finally:
+        env.stop()
+
+
+def _wait_for_interrupt(args: argparse.Namespace, config_path: Path | None) -> int:
+    progress(args, f"demo running; try: ksail-tui -c {config_path} workload status   (Ctrl-C stops it)")
+    print(config_path, flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        print("demo stopped", file=sys.stderr)
+    return 0

@@ -53,16 +53,8 @@ def run_status(args: argparse.Namespace) -> int:
         rows = [("WORKLOAD", "HEALTH", "ARTIFACT", "APPLIED", "CURRENT", "MESSAGE")]
         for s in statuses:
             current = "yes" if s.current else "no"
-            rows.append(
-                (
-                    s.name,
-                    s.health.value,
-                    s.artifact_revision or "-",
-                    s.applied_revision or "-",
-                    current,
-                    s.summary,
-                )
-            )
+            artifact, applied = short_revision(s.artifact_revision), short_revision(s.applied_revision)
+            rows.append((s.name, s.health.value, artifact, applied, current, s.summary))
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         return "\n".join(
             "  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
@@ -123,3 +115,11 @@ def run_suspend(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     return _set_suspended(args, False)
+
+
+def short_revision(revision: str | None) -> str:
+    """``0.1.0@sha256:b884f1471494`` for a table cell; JSON output keeps the whole revision."""
+    if not revision:
+        return "-"
+    tag, _, digest = revision.partition("@sha256:")
+    return f"{tag}@sha256:{digest[:12]}" if digest else revision
