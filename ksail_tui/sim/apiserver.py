@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import select
+import selectors
 import socket
 import threading
 import time
@@ -247,12 +248,33 @@ def _groups(types: list[ResourceType]) -> list[Obj]:
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    timeout = 0  # handle_request() must not block: serve() has already seen the socket readable
 
     def __init__(self, address: tuple[str, int], api: ApiServer) -> None:
         self.api = api
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # Before binding: a failed bind calls server_close(), which closes this pair too.
+        self._wakeup = socket.socketpair()
         super().__init__(address, _Handler)
+
+    def serve(self) -> None:
+        """Accept connections until stop_serving(); it waits on sockets and never polls, so
+        an idle server costs nothing and stopping is immediate."""
+        reader = self._wakeup[0]
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(reader, selectors.EVENT_READ)
+            while not any(key.fileobj is reader for key, _ in selector.select()):
+                self.handle_request()
+
+    def stop_serving(self) -> None:
+        self._wakeup[1].send(b"\0")
+
+    def server_close(self) -> None:
+        super().server_close()
+        for end in self._wakeup:
+            end.close()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -713,9 +735,7 @@ class ApiServer:
                 hint="pick another --port, or stop whatever is using this one",
             ) from None
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sim-apiserver", daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve, name="sim-apiserver", daemon=True)
         self._thread.start()
         if self._controller is not None:
             self._controller.start()
@@ -724,12 +744,12 @@ class ApiServer:
         """Stop serving: end open watches, close every connection, release the port."""
         if self._httpd is None:
             return
-        self._httpd.shutdown()
+        self._httpd.stop_serving()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         self.store.signal_watches(Signal.END, timeout=2.0)
         self._httpd.close_connections()
         self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
         if self._controller is not None:
             self._controller.stop()
         self._httpd = None

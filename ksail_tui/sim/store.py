@@ -676,6 +676,8 @@ class Store:
                 spec["replicas"] = 1
         elif rt.storage_key == ("", "pods"):
             obj.setdefault("status", {}).setdefault("phase", "Pending")
+        elif rt.storage_key == ("", "secrets"):
+            obj["type"] = obj.get("type") or "Opaque"
         elif rt.storage_key == CRDS.storage_key:
             crd_types(obj)  # validates before anything is stored
             obj["status"] = _crd_status(obj, previous)
