@@ -6,9 +6,12 @@ discovery, CRUD with the real status codes and ``Status`` errors, the four patch
 finalizers, the ``/status`` subresource, label and field selectors, watches (resume from a
 resourceVersion, 410 Expired, bookmarks, timeouts) and ``Table`` output for ``kubectl get``.
 
-What it does not do: authentication, admission, schema validation, protobuf, pagination
-(``limit`` is ignored and lists are returned whole), and controllers other than the clearly
-simulated deployment controller in :mod:`ksail_tui.sim.controllers`.
+What it does not do: authentication, admission, schema validation and OpenAPI schemas (so no
+``kubectl explain``), aggregated discovery (clients fall back to the legacy endpoints),
+protobuf beyond the request bodies of ``kubectl create namespace|configmap|secret|
+serviceaccount``, pagination (``limit`` is ignored, lists come whole), managedFields, and
+controllers other than the clearly simulated deployment controller in
+:mod:`ksail_tui.sim.controllers`.
 
 Usage::
 
@@ -636,7 +639,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._start_stream()
         try:
-            if self._pump(rt, watcher, timeout, query.get("allowWatchBookmarks") in ("1", "true")):
+            bookmarks = query.get("allowWatchBookmarks") in ("1", "true")
+            if self._pump(rt, watcher, timeout, bookmarks, query.get("includeObject", "")):
                 self._write_chunk(b"")
             else:
                 self.close_connection = True
@@ -647,10 +651,11 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.store.unwatch(watcher)
 
-    def _pump(self, rt: ResourceType, watcher: Watcher, timeout: float | None, bookmarks: bool) -> bool:
+    def _pump(
+        self, rt: ResourceType, watcher: Watcher, timeout: float | None, bookmarks: bool, include_object: str
+    ) -> bool:
         """Stream events until the timeout or a signal; False when the connection must be cut."""
         as_table = self._wants_table()
-        include_object = "Object" if as_table else ""
         interval = self.api.bookmark_interval
         now = time.monotonic()
         deadline = now + timeout if timeout is not None else None
@@ -694,9 +699,13 @@ class _Handler(BaseHTTPRequestHandler):
 class ApiServer:
     """The emulated Kubernetes API server (see the module docstring for its scope).
 
+    ``history_size`` changes are remembered for watches that resume from a resourceVersion;
+    older ones get 410 Expired. ``bookmark_interval`` (seconds, may be changed at any time,
+    applies to watches opened afterwards) paces bookmarks of watches that allow them.
     ``deployment_controller`` (on by default) runs the SIMULATED deployment controller of
     :class:`ksail_tui.sim.controllers.DeploymentController`, which marks Deployments as
-    rolled out and available ``deployment_delay`` seconds after each change.
+    rolled out and available ``deployment_delay`` seconds after each change. ``store`` gives
+    direct access to the objects, for tests.
     """
 
     def __init__(
