@@ -23,6 +23,7 @@ from ksail_tui.errors import OperationFailed
 
 if TYPE_CHECKING:
     from ksail_tui.flux.service import FluxService
+    from ksail_tui.kube.client import KubeClient
 
 DEMO_DATA = Path(__file__).parent / "demo_data"
 DEMO_CONTEXT = "ksail-demo"
@@ -132,6 +133,7 @@ def start_demo(
         apiserver.write_kubeconfig(kubeconfig, context=DEMO_CONTEXT, cluster="demo")
         kube = KubeClient(kubeconfig, DEMO_CONTEXT)
 
+        _add_simulated_node(kube)
         report("installing the simulated Flux controllers")
         install_simulated_flux(kube)
         kube.forget_discovery()
@@ -161,6 +163,38 @@ def start_demo(
         env.stop()
         raise
     return env
+
+
+def _add_simulated_node(kube: KubeClient) -> None:
+    """One Ready control-plane node, like a single-node Kind cluster, labelled as simulated."""
+    from ksail_tui.kube.client import NODES
+    from ksail_tui.sim.flux import SIMULATED_LABEL
+
+    name = "demo-control-plane"
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "labels": {"node-role.kubernetes.io/control-plane": "", SIMULATED_LABEL: "true"},
+            },
+        }
+    )
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "KubeletReady",
+        "message": "simulated kubelet is ready",
+    }
+    node_info = {
+        "kubeletVersion": "v1.33.1",
+        "containerRuntimeVersion": "simulated",
+        "osImage": "ksail-tui demo",
+    }
+    kube.merge_patch(
+        NODES, name, {"status": {"conditions": [ready], "nodeInfo": node_info}}, subresource="status"
+    )
 
 
 def _wait_settled(service: FluxService) -> None:

@@ -171,9 +171,16 @@ def test_a_failing_consumer_does_not_end_the_watch(kube: KubeClient) -> None:
         if event.type == SYNC:
             seen.extend(o["metadata"]["name"] for o in event.objects)
 
-    watcher = Watcher(kube, OCI_REPOSITORIES, on_event=consumer, on_state=states.append, initial_backoff=0.05)
+    connected = threading.Event()
+
+    def on_state(state: WatchState) -> None:
+        states.append(state)
+        connected.set()
+
+    watcher = Watcher(kube, OCI_REPOSITORIES, on_event=consumer, on_state=on_state, initial_backoff=0.05)
     watcher.start()
     try:
+        assert connected.wait(5)  # the first list is done, so "a" arrives as an event the consumer fails on
         kube.apply(repo("a"))
         deadline = time.monotonic() + 5
         while "a" not in seen and time.monotonic() < deadline:

@@ -1,0 +1,84 @@
+"""The embedded demo: in-process, and the real `ksail-tui demo` in tmux with a keypress."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ksail_tui.demo import start_demo
+from ksail_tui.flux.service import FluxService, open_kube
+from ksail_tui.flux.status import Health
+from ksail_tui.kube.client import NODES
+
+
+@pytest.mark.needs_registry
+def test_demo_settles_with_one_ready_and_one_failing_workload() -> None:
+    env = start_demo(registry_backend="process")
+    workdir = env.workdir
+    try:
+        assert env.simulated
+        statuses = {s.name: s for s in FluxService.open(env.config).statuses(check_registry=True)}
+        assert statuses["app"].health is Health.READY and statuses["app"].current
+        assert statuses["broken"].health is Health.FAILING
+        assert "no matches for kind" in statuses["broken"].summary
+        (node,) = open_kube(env.config).list(NODES)["items"]
+        assert node["metadata"]["labels"]["ksail.io/simulated"] == "true"
+    finally:
+        env.stop()
+    assert not workdir.exists()  # nothing left behind
+
+
+def _pane(session: str) -> str:
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _wait_for(session: str, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _pane(session)
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared on the screen:\n{screen}")
+
+
+@pytest.mark.needs_tmux
+@pytest.mark.needs_registry
+def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
+    session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
+    binary = Path(sys.executable).with_name("ksail-tui")
+    command = f"{binary if binary.exists() else shutil.which('ksail-tui')} demo --registry-backend process"
+    env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True, env=env
+    )
+    try:
+        screen = _wait_for(session, "ReconciliationSucceeded", timeout=60)
+        assert "SIMULATED" in screen
+        assert "Failing" in screen  # the broken workload, from the first reconciliation
+        subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
+        screen = _wait_for(session, "app applied 0.1.0@sha256:", timeout=30)
+        assert "reconciled" in screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            alive = (
+                subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0
+            )
+            if not alive:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the demo did not quit on q")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
