@@ -179,7 +179,9 @@ def test_install_with_a_missing_manifests_file_is_bad_input(
     assert "nope.yaml" in capsys.readouterr().err
 
 
-def test_status_shows_a_push_flux_has_not_fetched_yet(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_shows_a_push_flux_has_not_fetched_yet(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli(project, "workload", "push") == 0
     assert cli(project, "workload", "apply") == 0
     assert cli(project, "workload", "reconcile") == 0
