@@ -23,7 +23,7 @@ from ksail_tui.kube.client import (
     KubeClient,
     Resource,
 )
-from ksail_tui.kube.wait import Verdict, wait_for
+from ksail_tui.kube.wait import Judge, Verdict, wait_for
 from ksail_tui.models import (
     RECONCILE_ANNOTATION,
     FluxKustomization,
@@ -282,81 +282,99 @@ class FluxService:
                 raise _suspended_error(ref, workload.name)
             self.kube.merge_patch(resource, workload.name, {"spec": {"suspend": False}}, self.namespace)
 
-    def _reconcile_source(self, workload: Workload, timeout: float, resume: bool, report: Progress) -> str:
-        self._prepare(OCI_REPOSITORIES, workload, resume)
+    def _request_and_wait(
+        self,
+        resource: Resource,
+        workload: Workload,
+        judge_for: Callable[[str], Judge],
+        *,
+        what: str,
+        timeout: float,
+        resume: bool,
+        report: Progress,
+    ) -> None:
+        """Annotate with a fresh token and watch until ``judge_for(token)`` decides."""
+        self._prepare(resource, workload, resume)
         _, token = new_token()
-        patched = self._annotate(OCI_REPOSITORIES, workload, token)
-        report("source reconciliation requested")
-        revision: list[str] = []
-
-        def judge(obj: dict[str, Any] | None) -> Verdict:
-            if obj is None:
-                return Verdict.failed(f"OCIRepository {self.namespace}/{workload.name} was deleted")
-            source = FluxOCIRepository.from_object(obj)
-            if source.last_handled_reconcile_at != token:
-                return Verdict.pending("waiting for source-controller to pick up the request")
-            health = classify(source)
-            if health.health is Health.READY and source.artifact_revision:
-                revision.append(source.artifact_revision)
-                return Verdict.done(health.message)
-            if health.health in (Health.FAILING, Health.STALLED):
-                return Verdict.failed(f"OCIRepository {health.reason}: {health.message}")
-            return Verdict.pending(f"source {health.health.value.lower()}: {health.message}")
-
+        patched = self._annotate(resource, workload, token)
+        report(f"{resource.kind} reconciliation requested")
         verdict, _ = wait_for(
             self.kube,
-            OCI_REPOSITORIES,
+            resource,
             workload.name,
             self.namespace,
-            judge,
+            judge_for(token),
             timeout=timeout,
-            what=f"OCIRepository {self.namespace}/{workload.name}",
+            what=what,
             initial=patched,
             on_progress=report,
         )
         if verdict.state == "failed":
             raise OperationFailed(verdict.message)
+
+    def _reconcile_source(self, workload: Workload, timeout: float, resume: bool, report: Progress) -> str:
+        revision: list[str] = []
+
+        def judge_for(token: str) -> Judge:
+            def judge(obj: dict[str, Any] | None) -> Verdict:
+                if obj is None:
+                    return Verdict.failed(f"OCIRepository {self.namespace}/{workload.name} was deleted")
+                source = FluxOCIRepository.from_object(obj)
+                if source.last_handled_reconcile_at != token:
+                    return Verdict.pending("waiting for source-controller to pick up the request")
+                health = classify(source)
+                if health.health is Health.READY and source.artifact_revision:
+                    revision.append(source.artifact_revision)
+                    return Verdict.done(health.message)
+                if health.health in (Health.FAILING, Health.STALLED):
+                    return Verdict.failed(f"OCIRepository {health.reason}: {health.message}")
+                return Verdict.pending(f"source {health.health.value.lower()}: {health.message}")
+
+            return judge
+
+        self._request_and_wait(
+            OCI_REPOSITORIES,
+            workload,
+            judge_for,
+            what=f"OCIRepository {self.namespace}/{workload.name}",
+            timeout=timeout,
+            resume=resume,
+            report=report,
+        )
         report(f"source ready at {revision[0]}")
         return revision[0]
 
     def _reconcile_kustomization(
         self, workload: Workload, revision: str, timeout: float, resume: bool, report: Progress
     ) -> str:
-        self._prepare(KUSTOMIZATIONS, workload, resume)
-        _, token = new_token()
-        patched = self._annotate(KUSTOMIZATIONS, workload, token)
-        report("Kustomization reconciliation requested")
+        def judge_for(token: str) -> Judge:
+            def judge(obj: dict[str, Any] | None) -> Verdict:
+                if obj is None:
+                    return Verdict.failed(f"Kustomization {self.namespace}/{workload.name} was deleted")
+                kustomization = FluxKustomization.from_object(obj)
+                if kustomization.last_handled_reconcile_at != token:
+                    return Verdict.pending("waiting for kustomize-controller to pick up the request")
+                health = classify(kustomization)
+                if health.health in (Health.FAILING, Health.STALLED):
+                    return Verdict.failed(f"Kustomization {health.reason}: {health.message}")
+                if health.health is Health.READY:
+                    if kustomization.last_applied_revision == revision:
+                        return Verdict.done(health.message)
+                    applied = kustomization.last_applied_revision
+                    return Verdict.pending(f"applied {applied}, waiting for {revision}")
+                return Verdict.pending(f"applying: {health.message}")
 
-        def judge(obj: dict[str, Any] | None) -> Verdict:
-            if obj is None:
-                return Verdict.failed(f"Kustomization {self.namespace}/{workload.name} was deleted")
-            kustomization = FluxKustomization.from_object(obj)
-            if kustomization.last_handled_reconcile_at != token:
-                return Verdict.pending("waiting for kustomize-controller to pick up the request")
-            health = classify(kustomization)
-            if health.health in (Health.FAILING, Health.STALLED):
-                return Verdict.failed(f"Kustomization {health.reason}: {health.message}")
-            if health.health is Health.READY:
-                if kustomization.last_applied_revision == revision:
-                    return Verdict.done(health.message)
-                return Verdict.pending(
-                    f"applied {kustomization.last_applied_revision}, waiting for {revision}"
-                )
-            return Verdict.pending(f"applying: {health.message}")
+            return judge
 
-        verdict, _ = wait_for(
-            self.kube,
+        self._request_and_wait(
             KUSTOMIZATIONS,
-            workload.name,
-            self.namespace,
-            judge,
-            timeout=timeout,
+            workload,
+            judge_for,
             what=f"Kustomization {self.namespace}/{workload.name} to apply {revision}",
-            initial=patched,
-            on_progress=report,
+            timeout=timeout,
+            resume=resume,
+            report=report,
         )
-        if verdict.state == "failed":
-            raise OperationFailed(verdict.message)
         return revision
 
     # --- events ---------------------------------------------------------------------------
