@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -19,13 +20,15 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from ksail_tui.errors import Unavailable
-from ksail_tui.ui.app import WATCH_MODE_NOTICE, KsailApp
+from ksail_tui.ui.app import WATCH_MODE_NOTICE, KsailApp, make_app
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.describe import DescribeScreen
 from ksail_tui.ui.screens.events import EventsScreen
 from ksail_tui.ui.screens.help import HelpScreen
 from ksail_tui.ui.widgets.flux_table import FluxPane
 from tests.fixtures.ui import (
+    CONFIG_TEXT,
+    NOW,
     Scene,
     ScriptedServices,
     failing_scene,
@@ -62,8 +65,10 @@ async def select(pilot: Pilot[None], key: str) -> None:
     assert pilot.app.selected_key == key  # type: ignore[attr-defined]
 
 
-async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    for _ in range(200):
+async def wait_until(
+    pilot: Pilot[None], condition: Callable[[], bool], what: str, seconds: float = 4
+) -> None:
+    for _ in range(int(seconds / 0.02)):
         if condition():
             return
         await pilot.pause(0.02)
@@ -359,3 +364,37 @@ async def test_q_quits(scripted: Build) -> None:
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_editing_the_config_restarts_the_watches_on_the_new_context(tmp_path: Path) -> None:
+    path = tmp_path / "ksail.yaml"
+    path.write_text(CONFIG_TEXT)
+    config = scene_config(tmp_path)
+    services = ScriptedServices(config, failing_scene())
+    app = make_app(config, services=services, config_path=path, clock=lambda: NOW, animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        first_live = services.live_source
+        await pilot.pause(0.5)  # the file watch is set up
+        path.write_text(CONFIG_TEXT.replace("context: ksail-demo", "context: kind-other"))
+        await wait_until(
+            pilot, lambda: app.model.config.spec.cluster.connection.context == "kind-other", "reload", 10
+        )
+        assert first_live is not None and not first_live.running
+        assert isinstance(app.services, ScriptedServices) and app.services.live_source is not None
+        assert app.services.live_source.running
+        assert "context kind-other" in static_text(app, "#header")
+        assert app.query_one("#flux-table", DataTable).row_count == 6
+
+
+async def test_live_updates_while_a_dialog_is_open_reach_the_table(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert services.live_source is not None
+        services.live_source.send(kustomization("app", "0.1.0", minutes=1))
+        await wait_until(pilot, lambda: cell(app, APP, "revision").startswith("0.1.0@"), "the update")
+        assert cell(app, APP, "revision") == "0.1.0@sha256:1a2b3c4d ≠ source"
+        await pilot.press("escape")
+        assert "cluster does not run the source's artifact yet" in static_text(app, "#details-body")

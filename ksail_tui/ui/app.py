@@ -109,7 +109,7 @@ class KsailApp(App[None]):
         if self.settings.keymap:
             self.update_keymap(self.settings.keymap)
         self._refresh_static_panes()
-        self.query_one(LoopStatus).show_watch_mode(False)
+        self.dashboard.query_one(LoopStatus).show_watch_mode(False)
         self._show_loop_status()
         self._live = self.services.live(self._inbox.put)
         self._live.start()
@@ -135,10 +135,10 @@ class KsailApp(App[None]):
         self.model = DashboardModel(config, simulated=self.model.simulated)
         self.selected_key = None
         with self.batch_update():
-            self.query_one(FluxPane).sync(old_keys, self.model, self.now())
+            self.dashboard.query_one(FluxPane).sync(old_keys, self.model, self.now())
             self._refresh_static_panes()
             self._show_loop_status()
-        self.query_one(ActivityLog).action(
+        self.dashboard.query_one(ActivityLog).action(
             self.now(), f"configuration changed: watching context {config.spec.cluster.connection.context}"
         )
         self._live = self.services.live(self._inbox.put)
@@ -153,7 +153,10 @@ class KsailApp(App[None]):
         worker = get_current_worker()
         folders = sorted({str(path.parent) for path in paths if path.parent.is_dir()})
         names = {path.resolve() for path in paths}
-        for changes in watch(*folders, stop_event=self._stop_watching, recursive=False, rust_timeout=60_000):
+        # inotify underneath; watchfiles wakes every `step` ms to check the stop event, so keep it slow.
+        for changes in watch(
+            *folders, stop_event=self._stop_watching, recursive=False, debounce=1500, step=500
+        ):
             if worker.is_cancelled:
                 return
             if any(Path(changed).resolve() in names for _, changed in changes):
@@ -172,6 +175,8 @@ class KsailApp(App[None]):
     # --- live updates ---------------------------------------------------------------------
 
     def on_live_updates_ready(self, _: LiveUpdatesReady) -> None:
+        if not self.dashboard.is_attached:  # the app is closing
+            return
         updates = self._inbox.take()
         if not updates:
             return
@@ -180,15 +185,15 @@ class KsailApp(App[None]):
         now = self.now()
         with self.batch_update():
             if changes.flux_keys:
-                self.query_one(FluxPane).sync(changes.flux_keys, self.model, now)
+                self.dashboard.query_one(FluxPane).sync(changes.flux_keys, self.model, now)
             if changes.nodes or changes.controllers or changes.connection:
-                self.query_one(ClusterPane).refresh_from(self.model)
+                self.dashboard.query_one(ClusterPane).refresh_from(self.model)
                 self._refresh_header()
             if changes.connection:
-                self.query_one(FluxPane).show_state(self.model)
+                self.dashboard.query_one(FluxPane).show_state(self.model)
             if self.selected_key in changes.flux_keys or self._selected_source_key() in changes.flux_keys:
                 self._refresh_selection(now)
-            log = self.query_one(ActivityLog)
+            log = self.dashboard.query_one(ActivityLog)
             for event in changes.events:
                 log.flux_event(event)
             connection = self.model.connection
@@ -206,6 +211,8 @@ class KsailApp(App[None]):
 
     @on(FluxPane.Selected)
     def _selection_changed(self, event: FluxPane.Selected) -> None:
+        if not self.dashboard.is_attached:  # the app is closing
+            return
         previous = self.model.workload_of(self.selected_key)
         self.selected_key = event.key
         workload = self.model.workload_of(event.key)
@@ -215,39 +222,44 @@ class KsailApp(App[None]):
 
     @on(FluxPane.FilterChanged)
     def _filter_changed(self) -> None:
-        self.query_one(FluxPane).sync(self.model.flux.keys(), self.model, self.now())
+        if not self.dashboard.is_attached:  # the app is closing
+            return
+        self.dashboard.query_one(FluxPane).sync(self.model.flux.keys(), self.model, self.now())
 
     def _refresh_selection(self, now: datetime) -> None:
-        self.query_one(DetailsPanel).refresh_from(self.selected_key, self.model, now)
+        self.dashboard.query_one(DetailsPanel).refresh_from(self.selected_key, self.model, now)
         self._refresh_artifacts_pane()
         if not self.busy:
             self._show_loop_status()
 
     def _refresh_artifacts_pane(self) -> None:
         workload = self.model.workload_of(self.selected_key)
-        self.query_one(ArtifactsPane).refresh_from(
+        self.dashboard.query_one(ArtifactsPane).refresh_from(
             self.model, workload.name if workload else None, self.now()
         )
 
     def _show_loop_status(self) -> None:
         workload = self.model.workload_of(self.selected_key)
-        self.query_one(LoopStatus).show_idle(self.model.status_of(workload.name) if workload else None)
+        status = self.model.status_of(workload.name) if workload else None
+        self.dashboard.query_one(LoopStatus).show_idle(status)
 
     def _refresh_header(self) -> None:
-        self.query_one(DashboardHeader).show(self.model, self.config_path)
+        self.dashboard.query_one(DashboardHeader).show(self.model, self.config_path)
 
     def _refresh_static_panes(self) -> None:
         self._refresh_header()
-        self.query_one(FluxPane).show_state(self.model)
-        self.query_one(ClusterPane).refresh_from(self.model)
-        self.query_one(RegistryPane).refresh_from(self.model)
-        self.query_one(DetailsPanel).refresh_from(self.selected_key, self.model, self.now())
+        self.dashboard.query_one(FluxPane).show_state(self.model)
+        self.dashboard.query_one(ClusterPane).refresh_from(self.model)
+        self.dashboard.query_one(RegistryPane).refresh_from(self.model)
+        self.dashboard.query_one(DetailsPanel).refresh_from(self.selected_key, self.model, self.now())
         self._refresh_artifacts_pane()
 
     def _refresh_ages(self) -> None:
+        if not self.dashboard.is_attached:  # the app is closing
+            return
         now = self.now()
         with self.batch_update():
-            self.query_one(FluxPane).sync(self.model.flux.keys(), self.model, now)
+            self.dashboard.query_one(FluxPane).refresh_ages(self.model, now)
             self._refresh_artifacts_pane()
 
     # --- calling services -----------------------------------------------------------------
@@ -287,9 +299,11 @@ class KsailApp(App[None]):
         self.call_from_thread(self._registry_loaded, view, error)
 
     def _registry_loaded(self, view: RegistryView | None, error: str) -> None:
+        if not self.dashboard.is_attached:  # the app is closing
+            return
         self.model.registry = view
         self.model.registry_error = error
-        self.query_one(RegistryPane).refresh_from(self.model)
+        self.dashboard.query_one(RegistryPane).refresh_from(self.model)
 
     @work(thread=True, exclusive=True, group="artifacts", exit_on_error=False)
     def refresh_artifacts(self, workload: str) -> None:
@@ -300,6 +314,8 @@ class KsailApp(App[None]):
             self.call_from_thread(self._artifacts_loaded, workload, [], failure.message)
 
     def _artifacts_loaded(self, workload: str, artifacts: list[OCIArtifact], error: str) -> None:
+        if not self.dashboard.is_attached:  # the app is closing
+            return
         self.model.artifacts[workload] = artifacts
         if error:
             self.model.artifacts_error[workload] = error
@@ -322,18 +338,18 @@ class KsailApp(App[None]):
             self.notify(f"already busy: {self.busy[group]}", severity="warning")
             return False
         self.busy[group] = label
-        self.query_one(LoopStatus).show_busy(label)
-        self.query_one(ActivityLog).action(self.now(), label)
+        self.dashboard.query_one(LoopStatus).show_busy(label)
+        self.dashboard.query_one(ActivityLog).action(self.now(), label)
         return True
 
     def _progress(self, group: str, message: str) -> None:
         if group in self.busy:
             self.busy[group] = message
-            self.query_one(LoopStatus).show_busy(message)
+            self.dashboard.query_one(LoopStatus).show_busy(message)
 
     def _finish(self, group: str) -> None:
         self.busy.pop(group, None)
-        loop_status = self.query_one(LoopStatus)
+        loop_status = self.dashboard.query_one(LoopStatus)
         if group == "push":
             loop_status.hide_progress()
         if self.busy:
@@ -344,7 +360,7 @@ class KsailApp(App[None]):
     def report(self, message: str, severity: str = "information", title: str = "") -> None:
         """A notification and the same line in the activity log."""
         self.notify(message, title=title, severity=severity)  # type: ignore[arg-type]
-        self.query_one(ActivityLog).action(self.now(), message.replace("\n", " "), severity)
+        self.dashboard.query_one(ActivityLog).action(self.now(), message.replace("\n", " "), severity)
 
     def report_error(self, error: BaseException | None, what: str) -> None:
         if isinstance(error, KsailError):
@@ -462,7 +478,7 @@ class KsailApp(App[None]):
         self.call_from_thread(self._push_reconciled, outcomes)
 
     def _push_progress(self, workload: str, step: PushProgress) -> None:
-        loop_status = self.query_one(LoopStatus)
+        loop_status = self.dashboard.query_one(LoopStatus)
         self._progress("push", f"push {workload}: {step.message or step.phase.value}")
         if step.phase is PushPhase.UPLOADING and step.bytes_total:
             loop_status.show_progress(step.bytes_done, step.bytes_total)
@@ -470,7 +486,7 @@ class KsailApp(App[None]):
     def _pushed(self, workload: str, revision: str | None, pushed: bool) -> None:
         if revision:
             self.model.pushed[workload] = revision
-        self.query_one(LoopStatus).hide_progress()
+        self.dashboard.query_one(LoopStatus).hide_progress()
         verb = "pushed" if pushed else "already in the registry:"
         self.report(f"{workload} {verb} {short_revision(revision)}; reconciling", title="pushed")
         self.refresh_registry()
@@ -593,7 +609,7 @@ class KsailApp(App[None]):
     def action_filter(self) -> None:
         if self.dashboard.compact:
             self.dashboard.reveal("flux")
-        self.query_one(FluxPane).open_filter()
+        self.dashboard.query_one(FluxPane).open_filter()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

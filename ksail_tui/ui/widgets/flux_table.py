@@ -53,9 +53,14 @@ def revision_cell(obj: FluxObject, model: DashboardModel) -> Text:
     return text
 
 
+def age_of(obj: FluxObject, now: datetime) -> str:
+    """How long ago the Ready condition last changed (or the object was created)."""
+    ready = obj.condition("Ready")
+    return age(ready.last_transition_time if ready else obj.creation_timestamp, now)
+
+
 def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Cell]:
     health = classify(obj)
-    ready = obj.condition("Ready")
     message = " ".join((health.message or "").split())
     if len(message) > MESSAGE_WIDTH:
         message = message[: MESSAGE_WIDTH - 1] + "…"
@@ -65,7 +70,7 @@ def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Cell]:
         health_text(health.health),
         revision_cell(obj, model),
         Text(health.reason, style=HEALTH_STYLE[health.health] if health.health is not Health.READY else ""),
-        age(ready.last_transition_time if ready else obj.creation_timestamp, now),
+        age_of(obj, now),
         Text("yes", style=HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else Text("no", style=DIM),
         obj.namespace,
         message,
@@ -165,6 +170,16 @@ class FluxPane(Vertical):
                 table.move_cursor(row=table.get_row_index(selected), animate=False)
         self._announce_selection()
         self.show_state(model)
+
+    def refresh_ages(self, model: DashboardModel, now: datetime) -> None:
+        """Only the Age cells move with the clock; the rest changes through the watch."""
+        table = self.table
+        for row_key in table.rows:
+            obj = model.flux.get(row_key.value or "")
+            if obj is not None:
+                text = age_of(obj, now)
+                if table.get_cell(row_key, "age") != text:
+                    table.update_cell(row_key, "age", text)
 
     def show_state(self, model: DashboardModel) -> None:
         """The row count on the border, and why the table is empty when it is."""

@@ -18,15 +18,19 @@ def _same(old: object, new: Cell) -> bool:
     return type(old) is type(new) and old == new
 
 
+def _width(value: Cell) -> int:
+    return value.cell_len if isinstance(value, Text) else len(value)
+
+
 def upsert_row(table: DataTable[Cell], key: str, row: Row) -> bool:
     """Add the row, or update the cells that differ; True when the row is new."""
     if key not in table.rows:
         table.add_row(*row, key=key)
         return True
-    columns = list(table.columns)
-    for column, value in zip(columns, row, strict=True):
-        if not _same(table.get_cell(key, column), value):
-            table.update_cell(key, column, value, update_width=True)
+    for (column_key, column), value in zip(table.columns.items(), row, strict=True):
+        if not _same(table.get_cell(key, column_key), value):
+            # Re-measuring a column looks at every row: only when the new value does not fit.
+            table.update_cell(key, column_key, value, update_width=_width(value) > column.content_width)
     return False
 
 

@@ -1,0 +1,72 @@
+"""``ksail-tui`` / ``ksail-tui dashboard``: settings, bad input before the UI starts, and a real start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from ksail_tui.cli.main import main
+from ksail_tui.sim.apiserver import ApiServer
+from ksail_tui.ui.app import KsailApp
+
+
+def test_settings_path_follows_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KSAIL_TUI_SETTINGS", str(tmp_path / "mine.yaml"))
+    assert main(["dashboard", "--settings-path"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "mine.yaml")
+
+
+def test_a_missing_config_fails_before_the_ui_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["-c", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: no such file" in capsys.readouterr().err
+
+
+def test_an_unknown_binding_id_in_the_settings_names_the_file_and_the_ids(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "ksail.yaml"
+    config.write_text("metadata: {name: t}\n")
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("keymap: {reconcle: ctrl+r}\n")
+    monkeypatch.setenv("KSAIL_TUI_SETTINGS", str(settings))
+    assert main(["dashboard", "-c", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert f"{settings}: keymap: unknown binding id reconcle" in error
+    assert "reconcile-all" in error
+
+
+def test_ksail_tui_alone_opens_the_dashboard_on_the_config(
+    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "ksail.yaml"
+    connection = f"{{kubeconfig: {kubeconfig}, context: ksail-sim}}"
+    config.write_text(f"metadata: {{name: t}}\nspec: {{cluster: {{connection: {connection}}}}}\n")
+    monkeypatch.setenv("KSAIL_TUI_SETTINGS", str(tmp_path / "none.yaml"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    seen: dict[str, Any] = {}
+    run = KsailApp.run
+
+    async def look_then_quit(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, KsailApp)
+        for _ in range(200):
+            if app.model.connection is not None:
+                break
+            await pilot.pause(0.02)
+        seen["connected"] = app.model.connection.connected if app.model.connection else None
+        seen["config"] = app.config_path
+        await pilot.press("q")
+
+    def headless(self: KsailApp, **kwargs: Any) -> Any:
+        return run(self, headless=True, size=(120, 40), auto_pilot=look_then_quit)
+
+    monkeypatch.setattr(KsailApp, "run", headless)
+    assert main(["-c", str(config)]) == 0
+    assert seen == {"connected": True, "config": config}
