@@ -1,0 +1,212 @@
+"""Dashboard figures: watch latency, first render of 1,000 Flux objects, idle RSS and idle CPU.
+
+The cluster is the Kubernetes API emulator in a child process (`ksail-tui sim apiserver`), so the
+dashboard's own memory and CPU are measured alone. The dashboard runs headless (Textual's test
+driver) on the real services: LiveCluster watches, FluxPane updates cells in place.
+
+    python benchmarks/bench_dashboard.py [--changes 200] [--objects 1000] [--idle 10]
+
+- watch latency: a status write into the emulator (merge patch of the /status subresource) to the
+  Flux table's cell holding the new value (p50/p95 over --changes writes);
+- first render: from starting the app to all --objects rows in the table;
+- idle RSS: the process's resident memory once the table is full and nothing changes;
+- idle CPU: CPU seconds the process used over --idle seconds of nothing changing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ksail_tui.config import ClusterConfig, parse_config
+from ksail_tui.kube.client import KUSTOMIZATIONS, KubeClient
+from ksail_tui.sim.flux import install_simulated_flux
+from ksail_tui.ui.app import KsailApp, make_app
+from ksail_tui.ui.services import ClusterServices
+from ksail_tui.ui.widgets.flux_table import FluxPane
+
+NAMESPACE = "flux-system"
+PROBE = "Kustomization/flux-system/probe-0"
+
+
+def start_emulator(directory: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    kubeconfig = directory / "kubeconfig"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ksail_tui", "sim", "apiserver", "--kubeconfig", str(kubeconfig)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while not kubeconfig.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit("the emulator did not start")
+        time.sleep(0.05)
+    return process, kubeconfig
+
+
+def seed(kube: KubeClient, count: int) -> None:
+    """count/2 OCIRepositories and count/2 Kustomizations, named probe-<n>."""
+    for index in range(count // 2):
+        name = f"probe-{index}"
+        kube.apply(
+            {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "OCIRepository",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "spec": {"interval": "1m", "url": f"oci://registry:5000/{name}", "ref": {"tag": "0.1.0"}},
+            }
+        )
+        kube.apply(
+            {
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                "kind": "Kustomization",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "spec": {
+                    "interval": "1m",
+                    "prune": True,
+                    "sourceRef": {"kind": "OCIRepository", "name": name},
+                },
+            }
+        )
+
+
+def config_for(kubeconfig: Path, directory: Path) -> ClusterConfig:
+    return parse_config(
+        f"metadata: {{name: bench}}\nspec: {{cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}}}\n",
+        base_dir=directory,
+    )
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+class CellProbe:
+    """Notes when FluxPane.sync wrote a given message into the probe's cell."""
+
+    def __init__(self) -> None:
+        self.expected = ""
+        self.seen = threading.Event()
+        self.seen_at = 0.0
+        original = FluxPane.sync
+        probe = self
+
+        def sync(pane: FluxPane, keys: Any, model: Any, now: Any) -> None:
+            original(pane, keys, model, now)
+            table = pane.table
+            if probe.expected and PROBE in table.rows:
+                value = table.get_cell(PROBE, "message")
+                if (value.plain if isinstance(value, Text) else str(value)) == probe.expected:
+                    probe.seen_at = time.perf_counter()
+                    probe.seen.set()
+
+        FluxPane.sync = sync  # type: ignore[method-assign]
+
+
+def write_statuses(kube: KubeClient, probe: CellProbe, changes: int, latencies: list[float]) -> None:
+    for index in range(changes):
+        message = f"change {index}"
+        probe.expected, probe.seen = message, threading.Event()
+        status = {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "BuildFailed",
+                    "message": message,
+                    "lastTransitionTime": "2025-01-01T00:00:00Z",
+                }
+            ]
+        }
+        started = time.perf_counter()
+        kube.merge_patch(KUSTOMIZATIONS, "probe-0", {"status": status}, NAMESPACE, subresource="status")
+        if not probe.seen.wait(5):
+            print(f"change {index} did not reach the table within 5 s", file=sys.stderr)
+            return
+        latencies.append(probe.seen_at - started)
+
+
+async def measure(kubeconfig: Path, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
+    config = config_for(kubeconfig, directory)
+    app: KsailApp = make_app(
+        config, services=ClusterServices(config, registry_backend="process"), animate=False
+    )
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.dashboard.query_one("#flux-table", DataTable)
+        while table.row_count < args.objects:
+            await asyncio.sleep(0.002)
+        await pilot.pause()
+        results["first_render"] = time.perf_counter() - started
+
+        await asyncio.sleep(2)  # let start-up work (registry status, first refreshes) finish
+        results["rss_mb"] = rss_mb()
+        cpu_before = time.process_time()
+        await asyncio.sleep(args.idle)
+        results["idle_cpu_seconds"] = time.process_time() - cpu_before
+
+        kube = KubeClient(kubeconfig)
+        probe = CellProbe()
+        latencies: list[float] = []
+        writer = threading.Thread(target=write_statuses, args=(kube, probe, args.changes, latencies))
+        writer.start()
+        while writer.is_alive():
+            await asyncio.sleep(0.01)
+        results["latencies"] = latencies
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=200)
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--idle", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temp:
+        directory = Path(temp)
+        os.environ["XDG_DATA_HOME"] = str(directory / "data")
+        emulator, kubeconfig = start_emulator(directory)
+        try:
+            kube = KubeClient(kubeconfig)
+            install_simulated_flux(kube)
+            seed(kube, args.objects)
+            results = asyncio.run(measure(kubeconfig, directory, args))
+        finally:
+            emulator.terminate()
+            emulator.wait(10)
+    latencies = [seconds * 1000 for seconds in results["latencies"]]
+    print(f"watch latency over {len(latencies)} status writes (write -> cell updated):")
+    print(
+        f"  p50 {statistics.median(latencies):.1f} ms   p95 {percentile(latencies, 0.95):.1f} ms"
+        f"   max {max(latencies):.1f} ms"
+    )
+    print(f"first full render of {args.objects} Flux objects: {results['first_render']:.2f} s")
+    print(f"RSS idle (table full): {results['rss_mb']:.0f} MB")
+    idle = results["idle_cpu_seconds"]
+    print(f"CPU while idle: {idle:.3f} s over {args.idle:.0f} s ({100 * idle / args.idle:.2f} % of one core)")
+
+
+if __name__ == "__main__":
+    main()
