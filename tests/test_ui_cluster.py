@@ -1,0 +1,211 @@
+"""The dashboard on the real services against the Kubernetes API emulator (and a real registry).
+
+Nothing is scripted here: LiveCluster watches the emulator, FluxService reconciles, the OCI
+service pushes, and the assertions are on the cells and panes the user sees.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from ksail_tui.config import ClusterConfig, parse_config
+from ksail_tui.flux.service import FluxService
+from ksail_tui.kube.client import KUSTOMIZATIONS, KubeClient
+from ksail_tui.sim.apiserver import ApiServer
+from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux
+from ksail_tui.ui.app import KsailApp, make_app
+from ksail_tui.ui.services import ClusterServices
+
+pytestmark = pytest.mark.anyio
+SIZE = (160, 48)
+KS_APP = "Kustomization/flux-system/app"
+IN_CLUSTER_REGISTRY = "local-registry:5000"
+
+
+def cluster_config(base_dir: Path, kubeconfig: Path, registry_port: int = 5999) -> ClusterConfig:
+    text = (
+        "metadata: {name: t}\n"
+        "spec:\n"
+        "  cluster:\n"
+        f"    connection: {{kubeconfig: {kubeconfig}, context: ksail-sim, timeout: 30s}}\n"
+        f"    localRegistry: {{port: {registry_port}, clusterEndpoint: '{IN_CLUSTER_REGISTRY}'}}\n"
+        "  workloads:\n"
+        "    - {name: app, sourceDirectory: app, targetNamespace: apps, version: 0.1.0}\n"
+    )
+    return parse_config(text, base_dir=base_dir)
+
+
+def real_app(config: ClusterConfig) -> KsailApp:
+    return make_app(config, services=ClusterServices(config, registry_backend="process"), animate=False)
+
+
+def text_of(app: KsailApp, selector: str) -> str:
+    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
+    console.print(app.screen.query_one(selector, Static).content)
+    return console.export_text()
+
+
+def cell(app: KsailApp, key: str, column: str) -> str:
+    table = app.query_one("#flux-table", DataTable)
+    if key not in table.rows:
+        return ""
+    value = table.get_cell(key, column)
+    return value.plain if isinstance(value, Text) else str(value)
+
+
+async def wait_until(
+    pilot: Pilot[None], condition: Callable[[], bool], what: str, seconds: float = 10
+) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def flux_objects(name: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": name, "namespace": "flux-system"},
+            "spec": {
+                "interval": "1m",
+                "url": f"oci://{IN_CLUSTER_REGISTRY}/t/{name}",
+                "ref": {"tag": "0.1.0"},
+            },
+        },
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": "flux-system"},
+            "spec": {"interval": "1m", "prune": True, "sourceRef": {"kind": "OCIRepository", "name": name}},
+        },
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _private_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The registry service's process backend keeps its records under XDG_DATA_HOME.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+async def test_a_status_written_into_the_cluster_updates_its_cell_in_place(
+    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    kube = KubeClient(kubeconfig)
+    install_simulated_flux(kube)
+    for obj in flux_objects("app") + flux_objects("other"):
+        kube.apply(obj)
+    app = real_app(cluster_config(tmp_path, kubeconfig))
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#flux-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 4, "the four objects")
+        table.move_cursor(row=table.get_row_index(KS_APP))
+        await pilot.pause()
+        assert cell(app, KS_APP, "ready") == "? Unknown"
+
+        kube.merge_patch(
+            KUSTOMIZATIONS,
+            "app",
+            {
+                "status": {
+                    "lastAttemptedRevision": "0.1.0@sha256:abc",
+                    "conditions": [
+                        {
+                            "type": "Ready",
+                            "status": "False",
+                            "reason": "BuildFailed",
+                            "message": "kustomize build failed",
+                            "lastTransitionTime": "2025-01-01T00:00:00Z",
+                        }
+                    ],
+                }
+            },
+            "flux-system",
+            subresource="status",
+        )
+        await wait_until(pilot, lambda: cell(app, KS_APP, "ready") == "✗ Failing", "the Failing cell")
+        assert cell(app, KS_APP, "reason") == "BuildFailed"
+        assert table.row_count == 4 and app.selected_key == KS_APP  # updated in place, cursor kept
+        assert "kustomize build failed" in text_of(app, "#details-body")
+        assert "simulated" in text_of(app, "#cluster-body")
+
+
+async def test_an_unreachable_cluster_shows_in_its_pane_and_recovers(
+    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    install_simulated_flux(KubeClient(kubeconfig))
+    app = real_app(cluster_config(tmp_path, kubeconfig))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "connected" in text_of(app, "#cluster-body"), "connected")
+        apiserver.set_unavailable(True)
+        await wait_until(pilot, lambda: "503" in text_of(app, "#cluster-body"), "unreachable with the reason")
+        assert "unreachable" in text_of(app, "#cluster-body")
+        apiserver.set_unavailable(False)
+        await wait_until(pilot, lambda: "connected" in text_of(app, "#cluster-body"), "reconnected")
+        assert app.is_running
+
+
+async def test_a_cluster_that_does_not_exist_yet_is_reported_not_raised(tmp_path: Path) -> None:
+    app = real_app(cluster_config(tmp_path, tmp_path / "missing-kubeconfig"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "unreachable" in text_of(app, "#cluster-body"), "unreachable")
+        assert "does not exist" in text_of(app, "#cluster-body")
+        await pilot.press("r")  # an action on nothing explains itself
+        assert app.is_running
+
+
+async def test_a_cluster_without_flux_says_so(apiserver: ApiServer, kubeconfig: Path, tmp_path: Path) -> None:
+    app = real_app(cluster_config(tmp_path, kubeconfig))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "Flux is not installed" in text_of(app, "#cluster-body"), "no Flux")
+        assert "flux not installed" in text_of(app, "#header")
+
+
+@pytest.mark.needs_registry
+async def test_push_then_reconcile_runs_the_whole_loop(
+    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, registry_process: Any
+) -> None:
+    source = tmp_path / "app"
+    source.mkdir()
+    (source / "config.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {greeting: hello}\n"
+    )
+    kube = KubeClient(kubeconfig)
+    install_simulated_flux(kube)
+    config = cluster_config(tmp_path, kubeconfig, registry_process.port)
+    FluxService(config, kube).apply_sources()
+    sim = SimulatedFlux(
+        kube, registry_hosts={IN_CLUSTER_REGISTRY: registry_process.endpoint}, retry_interval=0.3
+    )
+    sim.start()
+    try:
+        app = real_app(config)
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.query_one("#flux-table", DataTable)
+            await wait_until(pilot, lambda: KS_APP in table.rows, "the Kustomization row")
+            table.move_cursor(row=table.get_row_index(KS_APP))
+            await pilot.press("p")
+            await wait_until(pilot, lambda: not app.busy, "push and reconcile", seconds=30)
+            pushed = app.model.pushed["app"]
+            assert any("app applied" in n.message for n in app._notifications), [
+                n.message for n in app._notifications
+            ]
+            await wait_until(pilot, lambda: cell(app, KS_APP, "ready") == "● Ready", "Ready")
+            assert cell(app, KS_APP, "revision") == "0.1.0@" + pushed.split("@")[1][:15]
+            assert "running 0.1.0@" in text_of(app, "#loop-message")
+            artifacts = app.query_one("#artifacts-table", DataTable)
+            await wait_until(pilot, lambda: artifacts.row_count == 1, "the pushed artifact")
+            assert "running" in str(artifacts.get_cell("0.1.0", "state"))
+    finally:
+        sim.stop()
