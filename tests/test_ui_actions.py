@@ -19,8 +19,9 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
+from ksail_tui.devloop.state import CycleResult, LoopProblem, LoopState, Phase
 from ksail_tui.errors import Unavailable
-from ksail_tui.ui.app import WATCH_MODE_NOTICE, KsailApp, make_app
+from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.describe import DescribeScreen
 from ksail_tui.ui.screens.events import EventsScreen
@@ -28,6 +29,7 @@ from ksail_tui.ui.screens.help import HelpScreen
 from ksail_tui.ui.widgets.flux_table import FluxPane
 from tests.fixtures.ui import (
     CONFIG_TEXT,
+    DIGESTS,
     NOW,
     Scene,
     ScriptedServices,
@@ -195,11 +197,38 @@ async def test_p_pushes_with_a_progress_bar_then_reconciles(scripted: Build) -> 
         assert any("app pushed 0.2.0@sha256:9f8e7d6c5b4a; reconciling" in n for n in notifications(app))
 
 
-async def test_w_says_when_watch_mode_arrives(scripted: Build) -> None:
-    app, _ = scripted(failing_scene())
+async def test_w_turns_watch_mode_on_shows_each_phase_and_off(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
     async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, APP)
         await pilot.press("w")
-        assert notifications(app) == [WATCH_MODE_NOTICE]
+        await wait_until(pilot, lambda: app.watched == "app", "watch mode")
+        assert services.calls == [("watch", "app")] and services.watching is not None
+        assert "watch app ● watching" in static_text(app, "#watch-mode")
+        report = services.watching.on_state
+
+        report(LoopState("app", Phase.PUSHING, "pushing 0.2.1-dev.1", dev_version="0.2.1-dev.1"))
+        await wait_until(pilot, lambda: "pushing" in static_text(app, "#watch-mode"), "the pushing phase")
+        revision = "0.2.1-dev.1@" + DIGESTS["app-0.2.0"]
+        done = CycleResult(
+            "0.2.1-dev.1", revision, pushed=True, ok=True, message="applied", save_to_ready=0.8
+        )
+        report(LoopState("app", Phase.IDLE, dev_version="0.2.1-dev.1", last_result=done))
+        await wait_until(pilot, lambda: app.model.pushed.get("app") == revision, "the result")
+        assert "watching" in static_text(app, "#watch-mode")
+
+        problem = LoopProblem(
+            "invalid", "mapping values are not allowed here", file="/demo/k8s/app/a.yaml", line=3
+        )
+        report(LoopState("app", Phase.ERROR, str(problem), last_error=problem))
+        await wait_until(pilot, lambda: "not applied" in static_text(app, "#watch-mode"), "the error")
+        assert notifications(app)[-1] == "app: /demo/k8s/app/a.yaml:3: mapping values are not allowed here"
+
+        await pilot.press("w")
+        await wait_until(pilot, lambda: services.watching is not None and services.watching.stopped, "stop")
+        assert app.watched is None and "watch off" in static_text(app, "#watch-mode")
+        report(LoopState("app", Phase.BUILDING))  # a late report of the stopped loop changes nothing
+        await pilot.pause()
         assert "watch off" in static_text(app, "#watch-mode")
 
 
@@ -383,7 +412,8 @@ async def test_editing_the_config_restarts_the_watches_on_the_new_context(tmp_pa
         assert isinstance(app.services, ScriptedServices) and app.services.live_source is not None
         assert app.services.live_source.running
         assert "context kind-other" in static_text(app, "#header")
-        assert app.query_one("#flux-table", DataTable).row_count == 6
+        table = app.query_one("#flux-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 6, "the new cluster's objects")
 
 
 async def test_live_updates_while_a_dialog_is_open_reach_the_table(scripted: Build) -> None:

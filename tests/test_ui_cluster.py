@@ -209,3 +209,44 @@ async def test_push_then_reconcile_runs_the_whole_loop(
             assert "running" in str(artifacts.get_cell("0.1.0", "state"))
     finally:
         sim.stop()
+
+
+@pytest.mark.needs_registry
+async def test_watch_mode_applies_every_save(
+    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, registry_process: Any
+) -> None:
+    source = tmp_path / "app"
+    source.mkdir()
+    manifest = source / "config.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {greeting: hello}\n"
+    )
+    kube = KubeClient(kubeconfig)
+    install_simulated_flux(kube)
+    config = cluster_config(tmp_path, kubeconfig, registry_process.port)
+    FluxService(config, kube).apply_sources()
+    sim = SimulatedFlux(
+        kube, registry_hosts={IN_CLUSTER_REGISTRY: registry_process.endpoint}, retry_interval=0.3
+    )
+    sim.start()
+    try:
+        app = real_app(config)
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.query_one("#flux-table", DataTable)
+            await wait_until(pilot, lambda: KS_APP in table.rows, "the Kustomization row")
+            table.move_cursor(row=table.get_row_index(KS_APP))
+            await pilot.press("w")
+            await wait_until(
+                pilot, lambda: "-dev.1@" in app.model.pushed.get("app", ""), "the first cycle", 30
+            )
+            manifest.write_text(manifest.read_text().replace("hello", "hello again"))
+            await wait_until(
+                pilot, lambda: "-dev.2@" in app.model.pushed.get("app", ""), "the save applied", 30
+            )
+            await wait_until(pilot, lambda: "-dev.2@" in cell(app, KS_APP, "revision"), "the table", 10)
+            assert cell(app, KS_APP, "ready") == "● Ready"
+            assert "watching" in text_of(app, "#watch-mode")
+            await pilot.press("w")
+            assert "watch off" in text_of(app, "#watch-mode")
+    finally:
+        sim.stop()

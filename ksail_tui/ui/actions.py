@@ -39,7 +39,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("push", "p", "push", "Push", "build and push the selected workload, then reconcile it"),
     ActionSpec(
-        "watch", "w", "toggle_watch", "Watch", "watch mode: push and reconcile on every save", footer=False
+        "watch", "w", "toggle_watch", "Watch", "watch mode for the selected workload: every save is applied"
     ),
     ActionSpec("suspend", "s", "toggle_suspend", "Suspend", "suspend or resume the selected workload"),
     ActionSpec("describe", "d", "describe", "Describe", "YAML and conditions of the selected object"),

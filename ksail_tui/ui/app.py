@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerState, get_current_worker
 
 from ksail_tui.config import ClusterConfig, load_config
+from ksail_tui.devloop.state import LoopState, Phase
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.service import ReconcileOutcome
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
@@ -36,7 +37,7 @@ from ksail_tui.ui.screens.dashboard import DashboardScreen
 from ksail_tui.ui.screens.describe import DescribeScreen
 from ksail_tui.ui.screens.events import EventsScreen
 from ksail_tui.ui.screens.help import HelpScreen
-from ksail_tui.ui.services import ClusterServices, DashboardServices, LiveSource, RegistryView
+from ksail_tui.ui.services import ClusterServices, DashboardServices, LiveSource, RegistryView, WatchHandle
 from ksail_tui.ui.settings import DashboardSettings
 from ksail_tui.ui.widgets.activity_log import ActivityLog
 from ksail_tui.ui.widgets.artifacts_pane import ArtifactsPane
@@ -52,11 +53,19 @@ T = TypeVar("T")
 AGE_REFRESH_SECONDS = 5.0
 # How often a worker waiting on a service call checks whether the app is quitting.
 CANCEL_CHECK_SECONDS = 0.1
-WATCH_MODE_NOTICE = "watch mode arrives with issue 7 (the dev loop); until then, press p to push"
+WATCH_STOP_SECONDS = 1.0
 
 
 class LiveUpdatesReady(Message):
     """Watchers left updates in the inbox."""
+
+
+class WatchStateChanged(Message):
+    """Watch mode (the dev loop) moved on: a new phase, a result or a problem."""
+
+    def __init__(self, state: LoopState) -> None:
+        super().__init__()
+        self.state = state
 
 
 class KsailApp(App[None]):
@@ -89,6 +98,8 @@ class KsailApp(App[None]):
         self._inbox = LiveInbox(lambda: self.post_message(LiveUpdatesReady()))
         self._live: LiveSource | None = None
         self._stop_watching = threading.Event()
+        self._watch: WatchHandle | None = None
+        self.watched: str | None = None  # the workload in watch mode
         self.dashboard = DashboardScreen(animate=animate)
 
     # --- set-up ---------------------------------------------------------------------------
@@ -109,7 +120,7 @@ class KsailApp(App[None]):
         if self.settings.keymap:
             self.update_keymap(self.settings.keymap)
         self._refresh_static_panes()
-        self.dashboard.query_one(LoopStatus).show_watch_mode(False)
+        self.dashboard.query_one(LoopStatus).show_watch_mode(None, None)
         self._show_loop_status()
         self._live = self.services.live(self._inbox.put)
         self._live.start()
@@ -123,6 +134,8 @@ class KsailApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop_watching.set()
+        if self._watch is not None:
+            self._watch.stop(WATCH_STOP_SECONDS)
         if self._live is not None:
             self._live.stop()
 
@@ -130,6 +143,8 @@ class KsailApp(App[None]):
         """Show another configuration (e.g. a new kube context): forget the old cluster, watch anew."""
         if self._live is not None:
             self._live.stop()
+        if self.watched is not None:
+            self._stop_watch_mode("the configuration changed")
         old_keys = list(self.model.flux)
         self.services = self.services.with_config(config)
         self.model = DashboardModel(config, simulated=self.model.simulated)
@@ -614,8 +629,58 @@ class KsailApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    # --- watch mode ---------------------------------------------------------------------------
+
     def action_toggle_watch(self) -> None:
-        self.notify(WATCH_MODE_NOTICE, title="watch mode", severity="warning")
+        if self.watched is not None:
+            self._stop_watch_mode("stopped")
+            return
+        workload = self._selected_workload("watch")
+        if workload is not None and self._begin("watch", f"starting watch mode for {workload}…"):
+            self.start_watch_mode(workload)
+
+    @work(thread=True, group="watch", exit_on_error=False)
+    def start_watch_mode(self, workload: str) -> None:
+        handle = self.run_blocking(
+            self.services.watch, workload, lambda state: self.post_message(WatchStateChanged(state))
+        )
+        self.call_from_thread(self._watch_started, workload, handle)
+
+    def _watch_started(self, workload: str, handle: WatchHandle) -> None:
+        self._finish("watch")
+        self._watch, self.watched = handle, workload
+        self.dashboard.query_one(LoopStatus).show_watch_mode(workload, None)
+        self.report(f"{workload}: every save is now built, pushed and reconciled", title="watch mode on")
+
+    def _stop_watch_mode(self, why: str) -> None:
+        handle, workload = self._watch, self.watched
+        self._watch, self.watched = None, None
+        if handle is not None:
+            # Stopping joins the loop's threads: not on the UI thread.
+            threading.Thread(target=handle.stop, name="ksail-watch-stop", daemon=True).start()
+        self.dashboard.query_one(LoopStatus).show_watch_mode(None, None)
+        self.report(f"watch mode off for {workload}: {why}", title="watch mode")
+
+    def on_watch_state_changed(self, message: WatchStateChanged) -> None:
+        state = message.state
+        if state.workload != self.watched or not self.dashboard.is_attached:
+            return  # a late report of a loop already stopped
+        self.dashboard.query_one(LoopStatus).show_watch_mode(state.workload, state)
+        result = state.last_result
+        if state.phase is Phase.IDLE and result is not None and result.ok and result.revision:
+            self.model.pushed[state.workload] = result.revision
+            took = f" in {result.save_to_ready:.1f}s from the save" if result.save_to_ready else ""
+            self.dashboard.query_one(ActivityLog).action(
+                self.now(), f"watch: {state.workload} runs {short_revision(result.revision)}{took}", "success"
+            )
+            if result.pushed:
+                self.refresh_artifacts(state.workload)
+                self.refresh_registry()
+        elif state.phase is Phase.ERROR and state.last_error is not None:
+            problem = state.last_error
+            hint = f"\nhint: {problem.hint}" if problem.hint else ""
+            self.report(f"{state.workload}: {problem}{hint}", "error", title="watch: not applied")
+        self._show_loop_status()
 
     def action_focus_pane(self, pane: str) -> None:
         self.dashboard.reveal(pane)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ksail_tui.config import ClusterConfig
+from ksail_tui.devloop.state import LoopState
 from ksail_tui.errors import KsailError, OperationFailed
 from ksail_tui.flux.service import FluxEvent, FluxService, ReconcileOutcome
 from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, ApiError
@@ -38,6 +39,12 @@ class LiveSource(Protocol):
     def stop(self) -> None: ...
 
     def raw(self, key: str) -> dict[str, Any] | None: ...
+
+
+class WatchHandle(Protocol):
+    """A running watch mode (a :class:`~ksail_tui.devloop.DevLoop`)."""
+
+    def stop(self, timeout: float = ...) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,10 @@ class DashboardServices(Protocol):
     def push(self, workload: str, on_progress: Callable[[PushProgress], None]) -> PushResult: ...
 
     def prune(self, workload: str, keep: int, protected: set[str], dry_run: bool) -> PruneResult: ...
+
+    def watch(self, workload: str, on_state: Callable[[LoopState], None]) -> WatchHandle:
+        """Start watch mode for a workload; ``on_state`` is called from its threads, must not block."""
+        ...
 
 
 def directory_size(path: Path) -> int | None:
@@ -178,3 +189,8 @@ class ClusterServices:
         from ksail_tui.oci.service import prune_versions
 
         return prune_versions(self.config, workload, keep=keep, protected_tags=protected, dry_run=dry_run)
+
+    def watch(self, workload: str, on_state: Callable[[LoopState], None]) -> WatchHandle:
+        from ksail_tui.devloop import DevLoop
+
+        return DevLoop(self.config, [workload], on_state=on_state).start()

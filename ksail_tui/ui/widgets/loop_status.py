@@ -8,9 +8,26 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
 
+from ksail_tui.devloop.state import LoopState, Phase
 from ksail_tui.flux.status import Health, WorkloadStatus
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text, short_revision
 
+PHASE_HEALTH = {
+    Phase.IDLE: Health.READY,
+    Phase.BUILDING: Health.PROGRESSING,
+    Phase.PUSHING: Health.PROGRESSING,
+    Phase.RECONCILING: Health.PROGRESSING,
+    Phase.PAUSED: Health.SUSPENDED,
+    Phase.ERROR: Health.FAILING,
+}
+PHASE_LABEL = {
+    Phase.IDLE: "watching",
+    Phase.BUILDING: "building",
+    Phase.PUSHING: "pushing",
+    Phase.RECONCILING: "reconciling",
+    Phase.PAUSED: "paused, retrying",
+    Phase.ERROR: "not applied",
+}
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 FROZEN_SPINNER = "⟳"
 
@@ -84,7 +101,17 @@ class LoopStatus(Horizontal):
     def hide_progress(self) -> None:
         self.query_one("#push-progress", ProgressBar).add_class("-hidden")
 
-    def show_watch_mode(self, on: bool) -> None:
+    def show_watch_mode(self, workload: str | None, state: LoopState | None) -> None:
+        """``watch off``, or the watched workload and what its loop does now."""
         label = Text("watch ", style=DIM)
-        label.append("on" if on else "off", style="bold" if on else DIM)
+        if workload is None:
+            label.append("off", style=DIM)
+        else:
+            phase = state.phase if state is not None else Phase.IDLE
+            label.append(f"{workload} ", style="bold")
+            label.append_text(health_text(PHASE_HEALTH[phase], PHASE_LABEL[phase]))
+            if state is not None and state.pending and phase is not Phase.IDLE:
+                label.append(" +change", style=DIM)
+            if state is not None and state.dev_version:
+                label.append(f" {state.dev_version}", style=DIM)
         self.query_one("#watch-mode", Static).update(label)
