@@ -8,11 +8,10 @@ the new images (`pytest --snapshot-update`, then the report) before committing t
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable
 
 from ksail_tui.ui.app import KsailApp
 from tests.fixtures.ui import (
@@ -23,33 +22,14 @@ from tests.fixtures.ui import (
     no_flux_scene,
     scene_app,
     scene_config,
+    selecting,
+    settle,
     unreachable_scene,
 )
 
 Compare = Callable[..., bool]
 BROKEN = "Kustomization/flux-system/broken"
 APP = "Kustomization/flux-system/app"
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    """Wait for the registry and artifact workers, so their panes are drawn."""
-    app = pilot.app
-    for _ in range(200):
-        busy = [w for w in app.workers if w.group in ("registry", "artifacts") and not w.is_finished]
-        if not busy:
-            break
-        await pilot.pause(0.02)
-    await pilot.pause()
-
-
-def selecting(key: str) -> Callable[[Pilot[None]], Awaitable[None]]:
-    async def run_before(pilot: Pilot[None]) -> None:
-        await settle(pilot)
-        table = pilot.app.query_one("#flux-table", DataTable)
-        table.move_cursor(row=table.get_row_index(key))
-        await settle(pilot)
-
-    return run_before
 
 
 def app_of(scene: Scene) -> KsailApp:
