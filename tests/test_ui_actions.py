@@ -21,11 +21,13 @@ from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from ksail_tui.devloop.state import CycleResult, LoopProblem, LoopState, Phase
 from ksail_tui.errors import Unavailable
+from ksail_tui.live import FluxEventUpdate
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.describe import DescribeScreen
 from ksail_tui.ui.screens.events import EventsScreen
 from ksail_tui.ui.screens.help import HelpScreen
+from ksail_tui.ui.widgets.activity_log import ActivityLog
 from ksail_tui.ui.widgets.flux_table import FluxPane
 from tests.fixtures.ui import (
     CONFIG_TEXT,
@@ -272,6 +274,7 @@ async def test_e_lists_the_events_of_the_selected_object(scripted: Build) -> Non
         table = app.screen.query_one("#events-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 1, "the events")
         assert str(table.get_cell("0", "reason")) == "BuildFailed"
+        assert "no matches for kind" in static_text(app, "#events-message")
         assert services.calls[-1][0] == "events"
         await pilot.press("escape")
 
@@ -428,3 +431,32 @@ async def test_live_updates_while_a_dialog_is_open_reach_the_table(scripted: Bui
         assert cell(app, APP, "revision") == "0.1.0@sha256:1a2b3c4d ≠ source"
         await pilot.press("escape")
         assert "cluster does not run the source's artifact yet" in static_text(app, "#details-body")
+
+
+async def test_ctrl_r_refreshes_the_registry_pane_and_an_outage_shows_its_reason(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "Running" in static_text(app, "#registry-body"), "the registry")
+        services.scene.registry = None
+        services.scene.registry_error = "the registry on localhost:5050 is not answering"
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: "cannot be asked" in static_text(app, "#registry-body"), "the outage")
+        assert "localhost:5050 is not answering" in static_text(app, "#registry-body")
+        assert app.is_running
+
+
+async def test_a_retrying_failure_is_logged_once_until_it_says_something_new(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.query_one(ActivityLog)
+        await pilot.pause()
+        before = len(log.lines)
+        [failure] = [e for e in services.scene.events if e.reason == "BuildFailed"]
+        assert services.live_source is not None
+        for count in (2, 3):
+            services.live_source.on_updates([FluxEventUpdate(failure.model_copy(update={"count": count}))])
+        await pilot.pause()
+        assert len(log.lines) == before
+        changed = failure.model_copy(update={"reason": "ReconciliationSucceeded", "message": "applied"})
+        services.live_source.on_updates([FluxEventUpdate(changed)])
+        await wait_until(pilot, lambda: len(log.lines) > before, "the new event")

@@ -113,9 +113,17 @@ def directory_size(path: Path) -> int | None:
 class ClusterServices:
     """The real services of one cluster configuration."""
 
-    def __init__(self, config: ClusterConfig, *, registry_backend: BackendName = "auto") -> None:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        *,
+        registry_backend: BackendName = "auto",
+        registry_data_dir: Path | None = None,
+    ) -> None:
+        """``registry_data_dir``: the process backend's folder, when not the default (the demo's)."""
         self.config = config
         self._registry_backend = registry_backend
+        self._registry_data_dir = registry_data_dir
         self._flux: FluxService | None = None
         self._registry_service: RegistryService | None = None
         self._lock = threading.Lock()
@@ -128,7 +136,9 @@ class ClusterServices:
             return self._flux
 
     def with_config(self, config: ClusterConfig) -> ClusterServices:
-        return ClusterServices(config, registry_backend=self._registry_backend)
+        return ClusterServices(
+            config, registry_backend=self._registry_backend, registry_data_dir=self._registry_data_dir
+        )
 
     def live(self, on_updates: OnUpdates) -> LiveCluster:
         return LiveCluster(self.config, on_updates)
@@ -154,7 +164,9 @@ class ClusterServices:
         from ksail_tui.registry.service import open_registry_service
 
         if self._registry_service is None:
-            self._registry_service = open_registry_service(self.config, backend=self._registry_backend)
+            self._registry_service = open_registry_service(
+                self.config, backend=self._registry_backend, data_dir=self._registry_data_dir
+            )
         registry = self._registry_service.status()
         repositories: list[RepositoryInfo] = []
         if registry.status == RegistryStatus.RUNNING:

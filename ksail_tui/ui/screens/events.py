@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -33,6 +33,7 @@ class EventsScreen(ModalScreen[None]):
         super().__init__()
         self._ref = ref
         self._load = load
+        self._events: list[FluxEvent] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="events-dialog", classes="dialog") as dialog:
@@ -43,6 +44,7 @@ class EventsScreen(ModalScreen[None]):
             for column in ("Last seen", "Type", "Reason", "From", "Count", "Message"):
                 table.add_column(column, key=column.lower())
             yield table
+            yield Static(id="events-message")
 
     def on_mount(self) -> None:
         self.fetch()
@@ -76,5 +78,16 @@ class EventsScreen(ModalScreen[None]):
                 item.message,
                 key=str(index),
             )
+        self._events = events
         if events:
             table.move_cursor(row=len(events) - 1)
+            self._show_message(len(events) - 1)
+
+    @on(DataTable.RowHighlighted, "#events-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_message(event.cursor_row)
+
+    def _show_message(self, row: int) -> None:
+        """The whole message of the highlighted event, which its cell cuts short."""
+        if 0 <= row < len(self._events):
+            self.query_one("#events-message", Static).update(self._events[row].message)

@@ -24,6 +24,9 @@ class ActivityLog(RichLog):
     def __init__(self) -> None:
         super().__init__(id="activity", classes="pane", max_lines=MAX_LINES, wrap=True, min_width=20)
         self.border_title = "[6] Activity"
+        # The last reason and message logged per object: a retrying failure repeats its Event
+        # (count 2, 3, ...) every few seconds; it is logged again only when it says something new.
+        self._last_said: dict[str, tuple[str, str]] = {}
 
     def action(self, when: datetime, message: str, severity: str = "information") -> None:
         """Something the dashboard did, or its outcome."""
@@ -33,6 +36,10 @@ class ActivityLog(RichLog):
         self.write(line, expand=True)
 
     def flux_event(self, event: FluxEvent) -> None:
+        said = (event.reason, event.message)
+        if self._last_said.get(event.object) == said:
+            return
+        self._last_said[event.object] = said
         moment = parse_time(event.timestamp)
         line = Text(moment.strftime("%H:%M:%S ") if moment else "--:--:-- ", style=DIM)
         line.append("flux  ", style="bold #61afef")
@@ -41,6 +48,4 @@ class ActivityLog(RichLog):
         style = HEALTH_STYLE[Health.FAILING] if event.type == "Warning" else ""
         line.append(f"{event.reason}: ", style=style)
         line.append(event.message, style=style)
-        if event.count > 1:
-            line.append(f" (x{event.count})", style=DIM)
         self.write(line, expand=True)

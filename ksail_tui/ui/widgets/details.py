@@ -89,7 +89,11 @@ def details_content(key: str | None, model: DashboardModel, now: datetime) -> Re
         if not up_to_date:
             parts.append(Text("the cluster does not run the source's artifact yet", style=DIM))
     parts += [
-        _field("generation", f"{obj.generation} (observed {obj.observed_generation})"),
+        _field(
+            "generation",
+            f"{obj.generation} (observed "
+            f"{'none yet' if obj.observed_generation is None else obj.observed_generation})",
+        ),
         _field("suspended", "yes" if obj.suspended else "no"),
         _field("reconcile asked", obj.requested_at),
         _field("reconcile handled", obj.last_handled_reconcile_at),

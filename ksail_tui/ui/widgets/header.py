@@ -28,7 +28,7 @@ class DashboardHeader(Static):
         connection = config.spec.cluster.connection
         flux = model.flux_summary()
         text = Text(no_wrap=True, overflow="ellipsis")
-        if model.simulated:
+        if model.simulated or model.flux_simulated:
             text.append(" SIMULATED ", style="bold #1e1e1e on #e5c07b")
             text.append(" ")
         text.append("ksail-tui", style="bold")
