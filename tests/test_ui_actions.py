@@ -193,7 +193,7 @@ async def test_p_pushes_with_a_progress_bar_then_reconciles(scripted: Build) -> 
         assert "uploading" in static_text(app, "#loop-message")
         services.hold.set()
         await wait_until(pilot, lambda: not app.busy, "push and reconcile")
-        assert services.calls == [("push", "app"), ("reconcile", ["app"])]
+        assert services.calls == [("push", "app"), ("apply", "app"), ("reconcile", ["app"])]
         assert not bar.display
         assert app.model.pushed["app"] == "0.2.0@" + services.scene.artifacts["app"][0].digest
         assert any("app pushed 0.2.0@sha256:9f8e7d6c5b4a; reconciling" in n for n in notifications(app))
@@ -218,6 +218,12 @@ async def test_w_turns_watch_mode_on_shows_each_phase_and_off(scripted: Build) -
         report(LoopState("app", Phase.IDLE, dev_version="0.2.1-dev.1", last_result=done))
         await wait_until(pilot, lambda: app.model.pushed.get("app") == revision, "the result")
         assert "watching" in static_text(app, "#watch-mode")
+        log = app.query_one(ActivityLog)
+        await pilot.pause()
+        lines = len(log.lines)
+        report(LoopState("app", Phase.IDLE, dev_version="0.2.1-dev.1", last_result=done, pending=True))
+        await pilot.pause(0.1)
+        assert len(log.lines) == lines  # the same result, republished, is not news
 
         problem = LoopProblem(
             "invalid", "mapping values are not allowed here", file="/demo/k8s/app/a.yaml", line=3

@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerState, get_current_worker
 
@@ -100,12 +101,18 @@ class KsailApp(App[None]):
         self._stop_watching = threading.Event()
         self._watch: WatchHandle | None = None
         self.watched: str | None = None  # the workload in watch mode
+        self._watch_seen: LoopState | None = None  # its last state, to report each result once
         self.dashboard = DashboardScreen(animate=animate)
 
     # --- set-up ---------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
         return self.dashboard
+
+    @property
+    def showing(self) -> bool:
+        """False once the app is closing: late messages and worker callbacks then change nothing."""
+        return self.is_running and self.dashboard.is_attached
 
     def now(self) -> datetime:
         return self._clock()
@@ -190,7 +197,7 @@ class KsailApp(App[None]):
     # --- live updates ---------------------------------------------------------------------
 
     def on_live_updates_ready(self, _: LiveUpdatesReady) -> None:
-        if not self.dashboard.is_attached:  # the app is closing
+        if not self.showing:
             return
         updates = self._inbox.take()
         if not updates:
@@ -226,7 +233,7 @@ class KsailApp(App[None]):
 
     @on(FluxPane.Selected)
     def _selection_changed(self, event: FluxPane.Selected) -> None:
-        if not self.dashboard.is_attached:  # the app is closing
+        if not self.showing:
             return
         previous = self.model.workload_of(self.selected_key)
         self.selected_key = event.key
@@ -237,7 +244,7 @@ class KsailApp(App[None]):
 
     @on(FluxPane.FilterChanged)
     def _filter_changed(self) -> None:
-        if not self.dashboard.is_attached:  # the app is closing
+        if not self.showing:
             return
         self.dashboard.query_one(FluxPane).sync(self.model.flux.keys(), self.model, self.now())
 
@@ -270,7 +277,7 @@ class KsailApp(App[None]):
         self._refresh_artifacts_pane()
 
     def _refresh_ages(self) -> None:
-        if not self.dashboard.is_attached:  # the app is closing
+        if not self.showing:
             return
         now = self.now()
         with self.batch_update():
@@ -314,7 +321,7 @@ class KsailApp(App[None]):
         self.call_from_thread(self._registry_loaded, view, error)
 
     def _registry_loaded(self, view: RegistryView | None, error: str) -> None:
-        if not self.dashboard.is_attached:  # the app is closing
+        if not self.showing:
             return
         self.model.registry = view
         self.model.registry_error = error
@@ -329,7 +336,7 @@ class KsailApp(App[None]):
             self.call_from_thread(self._artifacts_loaded, workload, [], failure.message)
 
     def _artifacts_loaded(self, workload: str, artifacts: list[OCIArtifact], error: str) -> None:
-        if not self.dashboard.is_attached:  # the app is closing
+        if not self.showing:
             return
         self.model.artifacts[workload] = artifacts
         if error:
@@ -358,11 +365,15 @@ class KsailApp(App[None]):
         return True
 
     def _progress(self, group: str, message: str) -> None:
+        if not self.showing:
+            return
         if group in self.busy:
             self.busy[group] = message
             self.dashboard.query_one(LoopStatus).show_busy(message)
 
     def _finish(self, group: str) -> None:
+        if not self.showing:
+            return
         self.busy.pop(group, None)
         loop_status = self.dashboard.query_one(LoopStatus)
         if group == "push":
@@ -372,9 +383,11 @@ class KsailApp(App[None]):
         else:
             self._show_loop_status()
 
-    def report(self, message: str, severity: str = "information", title: str = "") -> None:
+    def report(self, message: str, severity: SeverityLevel = "information", title: str = "") -> None:
         """A notification and the same line in the activity log."""
-        self.notify(message, title=title, severity=severity)  # type: ignore[arg-type]
+        if not self.showing:
+            return
+        self.notify(message, title=title, severity=severity)
         self.dashboard.query_one(ActivityLog).action(self.now(), message.replace("\n", " "), severity)
 
     def report_error(self, error: BaseException | None, what: str) -> None:
@@ -386,9 +399,11 @@ class KsailApp(App[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place where an unexpected worker failure becomes a notification (never a crash)."""
-        if event.state is not WorkerState.ERROR:
+        if event.state is not WorkerState.ERROR or not self.showing:
             return
         worker = event.worker
+        if isinstance(worker.error, WorkerCancelled):  # abandoned because the app is closing
+            return
         self._finish(worker.group)
         self.report_error(worker.error, worker.group)
 
@@ -468,7 +483,7 @@ class KsailApp(App[None]):
             message += f"; skipped symlinks: {', '.join(built.skipped_symlinks)}"
         self.call_from_thread(self._done, "build", message, "built")
 
-    def _done(self, group: str, message: str, title: str, severity: str = "information") -> None:
+    def _done(self, group: str, message: str, title: str, severity: SeverityLevel = "information") -> None:
         self._finish(group)
         self.report(message, severity, title=title)
 
@@ -485,6 +500,9 @@ class KsailApp(App[None]):
         result = self.run_blocking(self.services.push, workload, progress)
         artifact = result.artifact
         self.call_from_thread(self._pushed, workload, artifact.flux_revision, result.pushed)
+        # The OCIRepository must ask for this version (a bumped version is a new tag) before reconciling.
+        self.call_from_thread(self._progress, "push", f"{workload}: applying its Flux objects")
+        self.run_blocking(self.services.apply, workload)
         outcomes = self.run_blocking(
             self.services.reconcile,
             [workload],
@@ -493,12 +511,16 @@ class KsailApp(App[None]):
         self.call_from_thread(self._push_reconciled, outcomes)
 
     def _push_progress(self, workload: str, step: PushProgress) -> None:
+        if not self.showing:
+            return
         loop_status = self.dashboard.query_one(LoopStatus)
         self._progress("push", f"push {workload}: {step.message or step.phase.value}")
         if step.phase is PushPhase.UPLOADING and step.bytes_total:
             loop_status.show_progress(step.bytes_done, step.bytes_total)
 
     def _pushed(self, workload: str, revision: str | None, pushed: bool) -> None:
+        if not self.showing:
+            return
         if revision:
             self.model.pushed[workload] = revision
         self.dashboard.query_one(LoopStatus).hide_progress()
@@ -581,6 +603,8 @@ class KsailApp(App[None]):
         self.call_from_thread(self._confirm_prune, workload, protected, tags, plan.reclaimable_bytes)
 
     def _confirm_prune(self, workload: str, protected: set[str], tags: list[str], reclaimable: int) -> None:
+        if not self.showing:
+            return
         self._finish("prune")
         if not tags:
             self.report(f"{workload}: nothing to prune (keeping {self.settings.prune_keep})", title="prune")
@@ -647,8 +671,11 @@ class KsailApp(App[None]):
         self.call_from_thread(self._watch_started, workload, handle)
 
     def _watch_started(self, workload: str, handle: WatchHandle) -> None:
+        if not self.showing:  # closed while starting: nobody would stop it later
+            threading.Thread(target=handle.stop, name="ksail-watch-stop", daemon=True).start()
+            return
         self._finish("watch")
-        self._watch, self.watched = handle, workload
+        self._watch, self.watched, self._watch_seen = handle, workload, None
         self.dashboard.query_one(LoopStatus).show_watch_mode(workload, None)
         self.report(f"{workload}: every save is now built, pushed and reconciled", title="watch mode on")
 
@@ -663,10 +690,13 @@ class KsailApp(App[None]):
 
     def on_watch_state_changed(self, message: WatchStateChanged) -> None:
         state = message.state
-        if state.workload != self.watched or not self.dashboard.is_attached:
+        if state.workload != self.watched or not self.showing:
             return  # a late report of a loop already stopped
         self.dashboard.query_one(LoopStatus).show_watch_mode(state.workload, state)
-        result = state.last_result
+        seen, self._watch_seen = self._watch_seen, state
+        # The loop republishes its state on every change (a pending save, a retry): report news only.
+        result = state.last_result if seen is None or state.last_result != seen.last_result else None
+        problem = state.last_error if seen is None or state.last_error != seen.last_error else None
         if state.phase is Phase.IDLE and result is not None and result.ok and result.revision:
             self.model.pushed[state.workload] = result.revision
             took = f" in {result.save_to_ready:.1f}s from the save" if result.save_to_ready else ""
@@ -676,8 +706,7 @@ class KsailApp(App[None]):
             if result.pushed:
                 self.refresh_artifacts(state.workload)
                 self.refresh_registry()
-        elif state.phase is Phase.ERROR and state.last_error is not None:
-            problem = state.last_error
+        elif state.phase is Phase.ERROR and problem is not None:
             hint = f"\nhint: {problem.hint}" if problem.hint else ""
             self.report(f"{state.workload}: {problem}{hint}", "error", title="watch: not applied")
         self._show_loop_status()

@@ -75,6 +75,10 @@ class DashboardServices(Protocol):
 
     def reconcile(self, names: list[str] | None, on_progress: Progress) -> list[ReconcileOutcome]: ...
 
+    def apply(self, workload: str) -> None:
+        """Apply the workload's OCIRepository and Kustomization (after a push of a new version)."""
+        ...
+
     def set_suspended(self, names: list[str], suspended: bool) -> list[ObjectRef]: ...
 
     def delete(self, ref: ObjectRef) -> None: ...
@@ -145,6 +149,9 @@ class ClusterServices:
 
     def reconcile(self, names: list[str] | None, on_progress: Progress) -> list[ReconcileOutcome]:
         return self._flux_service().reconcile(names, on_progress=on_progress)
+
+    def apply(self, workload: str) -> None:
+        self._flux_service().apply_sources([workload])
 
     def set_suspended(self, names: list[str], suspended: bool) -> list[ObjectRef]:
         return self._flux_service().set_suspended(names, suspended)
