@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import ProgressBar, Static
 
 from ksail_tui.devloop.state import LoopState, Phase
@@ -41,20 +42,19 @@ class Spinner(Static):
         super().__init__("", id="spinner")
         self._animate = animate
         self._frame = 0
+        self._timer: Timer | None = None
 
     def on_mount(self) -> None:
         if self._animate:
-            self._timer = self.set_interval(0.1, self._advance, pause=True)
+            self._timer = self.set_interval(0.1, self._advance, pause=not self.running)
 
     def watch_running(self, running: bool) -> None:
-        if not running:
-            self.update("")
-            if self._animate:
+        self.update((SPINNER_FRAMES[0] if self._animate else FROZEN_SPINNER) if running else "")
+        if self._timer is not None:
+            if running:
+                self._timer.resume()
+            else:
                 self._timer.pause()
-            return
-        self.update(SPINNER_FRAMES[0] if self._animate else FROZEN_SPINNER)
-        if self._animate:
-            self._timer.resume()
 
     def _advance(self) -> None:
         self._frame = (self._frame + 1) % len(SPINNER_FRAMES)
