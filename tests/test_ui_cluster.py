@@ -250,3 +250,19 @@ async def test_watch_mode_applies_every_save(
             assert "watch off" in text_of(app, "#watch-mode")
     finally:
         sim.stop()
+
+
+@pytest.mark.needs_registry
+def test_a_registry_started_elsewhere_shows_as_running_with_its_repositories(
+    tmp_path: Path, registry_process: Any
+) -> None:
+    source = tmp_path / "app"
+    source.mkdir()
+    (source / "config.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    config = cluster_config(tmp_path, tmp_path / "kubeconfig", registry_process.port)
+    services = ClusterServices(config, registry_backend="process")
+    assert [(r.name, r.tags) for r in services.registry().repositories] == [("t/app", 0)]
+    services.push("app", lambda _: None)
+    view = services.registry()
+    assert (view.registry.status, view.registry.backend) == ("Running", "external")
+    assert [(r.name, r.tags) for r in view.repositories] == [("t/app", 1)]

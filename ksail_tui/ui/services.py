@@ -26,6 +26,7 @@ from ksail_tui.live import LiveCluster, OnUpdates
 from ksail_tui.models import KUSTOMIZATION_KIND, ObjectRef, OCIArtifact, OCIRegistry, RegistryStatus
 from ksail_tui.oci.build import BuiltArtifact
 from ksail_tui.oci.service import PruneResult, PushProgress, PushResult
+from ksail_tui.registry.health import probe
 from ksail_tui.registry.service import BackendName, RegistryService
 
 Progress = Callable[[str], None]
@@ -175,6 +176,12 @@ class ClusterServices:
                 self.config, backend=self._registry_backend, data_dir=self._registry_data_dir
             )
         registry = self._registry_service.status()
+        if registry.status != RegistryStatus.RUNNING and probe(self.config.registry.port) is None:
+            # Something else runs a registry on the configured port (started by hand, or by the
+            # demo with its own data folder): it answers, so it is what pushes reach.
+            registry = registry.model_copy(
+                update={"status": RegistryStatus.RUNNING, "last_error": None, "backend": "external"}
+            )
         repositories: list[RepositoryInfo] = []
         if registry.status == RegistryStatus.RUNNING:
             with RegistryClient(self.config.registry_endpoint) as client:
