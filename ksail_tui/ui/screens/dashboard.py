@@ -41,7 +41,7 @@ class DashboardScreen(Screen[None]):
             yield DetailsPanel()
         yield ActivityLog()
         yield LoopStatus(animate=self._animate)
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ": Commands" is one of the bindings
 
     def on_resize(self, event: events.Resize) -> None:
         compact = event.size.width < COMPACT_WIDTH or event.size.height < COMPACT_HEIGHT

@@ -33,7 +33,7 @@ class ActivityLog(RichLog):
         line = Text(when.strftime("%H:%M:%S "), style=DIM)
         line.append("you   ", style="bold")
         line.append(message, style=_SEVERITY_STYLE.get(severity, ""))
-        self.write(line, expand=True)
+        self._write(line)
 
     def flux_event(self, event: FluxEvent) -> None:
         said = (event.reason, event.message)
@@ -48,4 +48,11 @@ class ActivityLog(RichLog):
         style = HEALTH_STYLE[Health.FAILING] if event.type == "Warning" else ""
         line.append(f"{event.reason}: ", style=style)
         line.append(event.message, style=style)
-        self.write(line, expand=True)
+        self._write(line)
+
+    def _write(self, line: Text) -> None:
+        """Wrap at the pane's width; while hidden (compact layout), at the width it will have."""
+        if self.scrollable_content_region.width > 0:
+            self.write(line, expand=True)
+        else:
+            self.write(line, width=max(self.min_width, self.app.size.width - 6))
