@@ -216,3 +216,23 @@ def test_document_checks_look_at_types_lists_and_leave_custom_tags_be(source: Pa
     assert "odd.yaml:1: document (ConfigMap) has no metadata.name" in message  # a number is no name
     assert "odd.yaml:6: expected a Kubernetes object" in message and "found a single value" in message
     assert "odd.yaml:8: items[0]: document (Secret) has no metadata.name" in message
+
+
+def test_unchanged_files_are_not_parsed_again_but_a_broken_edit_is_caught(
+    source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ksail_tui.oci import manifests
+
+    build_artifact(source, version="0.1.0")
+    parsed: list[str] = []
+    real_check = manifests.check_manifest
+    monkeypatch.setattr(
+        manifests, "check_manifest", lambda path, data: parsed.append(path) or real_check(path, data)
+    )
+    build_artifact(source, version="0.1.0")
+    assert parsed == []  # every file passed before with the same content
+    target = next(p for p in sorted(source.rglob("*.yaml")) if p.name != "kustomization.yaml")
+    target.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: [broken\n")
+    with pytest.raises(InvalidInput, match=target.name):
+        build_artifact(source, version="0.1.0")
+    assert parsed == [target.relative_to(source).as_posix()]

@@ -41,7 +41,7 @@ from ksail_tui.oci.artifact_format import (
     sha256_digest,
 )
 from ksail_tui.oci.ignore import SOURCEIGNORE_FILE, IgnoreRules, PathParts
-from ksail_tui.oci.manifests import ManifestProblem, check_manifest, is_manifest, raise_for_problems
+from ksail_tui.oci.manifests import ManifestProblem, check_manifest_once, is_manifest, raise_for_problems
 
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o755
@@ -176,14 +176,15 @@ def _pack(
                 continue
             with open(full_path, "rb") as handle:
                 data = handle.read()
+            digest = sha256_digest(data)
             if validate_manifests and is_manifest(relative.rsplit("/", 1)[-1]):
-                documents, found = check_manifest(relative, data)
+                documents, found = check_manifest_once(relative, data, digest)
                 manifest_count += documents
                 problems.extend(found)
             info.mode = FILE_MODE
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
-            files.append(LayerFile(relative, len(data), sha256_digest(data)))
+            files.append(LayerFile(relative, len(data), digest))
     return buffer.getvalue(), files, skipped, problems, manifest_count
 
 

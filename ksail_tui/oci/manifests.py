@@ -10,6 +10,8 @@ checked item by item.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +76,35 @@ def check_manifest(path: str, data: bytes) -> tuple[int, list[ManifestProblem]]:
             for message in _object_problems(document, kustomization_file=is_kustomization_file)
         )
     return count, problems
+
+
+# Files that passed, by path and content digest: a long-running watch re-checks only what changed.
+_PASSED: OrderedDict[tuple[str, str], int] = OrderedDict()
+_PASSED_LIMIT = 50_000
+_passed_lock = threading.Lock()
+
+
+def check_manifest_once(path: str, data: bytes, digest: str) -> tuple[int, list[ManifestProblem]]:
+    """:func:`check_manifest`, remembering content that passed under the same path."""
+    key = (path, digest)
+    with _passed_lock:
+        count = _PASSED.get(key)
+        if count is not None:
+            _PASSED.move_to_end(key)
+            return count, []
+    count, problems = check_manifest(path, data)
+    if not problems:
+        with _passed_lock:
+            _PASSED[key] = count
+            if len(_PASSED) > _PASSED_LIMIT:
+                _PASSED.popitem(last=False)
+    return count, problems
+
+
+def forget_passed_files() -> None:
+    """Check every file again on the next build (what a new process does)."""
+    with _passed_lock:
+        _PASSED.clear()
 
 
 def _yaml_documents(data: bytes) -> Iterable[tuple[int, Any]]:
