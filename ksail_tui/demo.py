@@ -89,6 +89,10 @@ class DemoEnvironment:
     _stops: list[Callable[[], None]] = field(default_factory=list)
     _owns_workdir: bool = True
 
+    @property
+    def registry_data_dir(self) -> Path:
+        return self.workdir / "registry"
+
     def stop(self) -> None:
         while self._stops:
             with contextlib.suppress(Exception):  # keep tearing down the rest
@@ -140,7 +144,7 @@ def start_demo(
 
         backend = env.registry_backend = registry_backend or _registry_backend(config)
         report(f"starting the local registry ({backend} backend) on {config.registry_endpoint}")
-        registry = open_registry_service(config, backend=backend, data_dir=root / "registry")  # type: ignore[arg-type]
+        registry = open_registry_service(config, backend=backend, data_dir=env.registry_data_dir)  # type: ignore[arg-type]
         registry.up()
         env._stops.append(lambda: registry.remove(purge=True))
 

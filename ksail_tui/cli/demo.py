@@ -46,7 +46,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
         app = make_app(
             env.config,
-            services=ClusterServices(env.config, registry_backend=env.registry_backend),
+            services=ClusterServices(
+                env.config, registry_backend=env.registry_backend, registry_data_dir=env.registry_data_dir
+            ),
             config_path=env.config.path,
             simulated=True,
             settings=load_settings(),
