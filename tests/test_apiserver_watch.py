@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import queue
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -226,7 +225,15 @@ def test_watches_of_custom_resources_and_crd_deletion(
         apiserver.apply(crd)
     custom = client.CustomObjectsApi(kube_api_client)
     group = ("kustomize.toolkit.fluxcd.io", "v1")
-    stream = streams(custom.list_cluster_custom_object, *group, "kustomizations")
+    # From the list's resourceVersion, so the create and the patch arrive as events whenever the
+    # watch thread connects (without it, a late connect sees one synthetic ADDED of the final state).
+    listed = custom.list_cluster_custom_object(*group, "kustomizations")
+    stream = streams(
+        custom.list_cluster_custom_object,
+        *group,
+        "kustomizations",
+        resource_version=listed["metadata"]["resourceVersion"],
+    )
     body = {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
@@ -247,18 +254,16 @@ def test_watches_of_custom_resources_and_crd_deletion(
     assert isinstance(ended, ApiException) and ended.status == 404
 
 
-def test_writes_reach_watches_within_milliseconds(
+def test_each_write_reaches_an_open_watch_in_order(
     core: client.CoreV1Api, streams: Callable[..., Stream]
 ) -> None:
+    # Latency is measured by benchmarks/, never asserted here.
     rv = core.create_namespaced_config_map("default", cm("a")).metadata.resource_version
     stream = streams(core.list_namespaced_config_map, "default", resource_version=rv)
-    delays = []
     for step in range(20):
         core.patch_namespaced_config_map("a", "default", {"data": {"step": str(step)}})
-        written = time.monotonic()  # after the write returned: a conservative measure
-        stream.take(1)
-        delays.append(time.monotonic() - written)
-    assert statistics.median(delays) < 0.02, delays
+        ((kind, name, obj),) = stream.take(1)
+        assert (kind, name, obj["data"]["step"]) == ("MODIFIED", "a", str(step))
 
 
 def test_raw_watch_is_chunked_json_lines(apiserver: ApiServer, core: client.CoreV1Api) -> None:
