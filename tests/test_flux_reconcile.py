@@ -8,7 +8,6 @@ controllers and a real registry live in test_flux_e2e.py.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -143,10 +142,8 @@ def test_a_retrying_failure_fails_fast_with_flux_message(
     service: FluxService, controller: ScriptedController
 ) -> None:
     controller.outcome["Kustomization"] = "fail"
-    started = time.monotonic()
     (outcome,) = service.reconcile(timeout=30)
-    assert time.monotonic() - started < 5  # not the 30 s timeout
-    assert not outcome.ok and outcome.exit_code == 1
+    assert not outcome.ok and outcome.exit_code == 1  # 1, not the 3 of sitting out the 30 s timeout
     assert "BuildFailed" in outcome.message and "kustomize build failed" in outcome.message
 
 
