@@ -27,6 +27,7 @@ from ksail_tui.config import load_config  # noqa: E402
 from ksail_tui.oci.build import build_artifact  # noqa: E402
 from ksail_tui.oci.manifests import forget_passed_files  # noqa: E402
 from ksail_tui.oci.registry_client import RegistryClient  # noqa: E402
+from ksail_tui.oci.service import list_versions  # noqa: E402
 from tests.fixtures.registry import start_registry, stop_registry, write_ksail_config  # noqa: E402
 
 WORDS = ("nginx", "redis", "frontend", "backend", "api", "worker", "cache", "queue", "payments", "orders")
@@ -149,6 +150,28 @@ def bench_tree(workdir: Path, port: int, label: str, files: int, bytes_per_file:
     )
 
 
+def bench_listing(workdir: Path, port: int, versions: int = 60) -> None:
+    """`workload list` of a repository with many versions: manifests are fetched concurrently."""
+    source = workdir / "listing"
+    generate_tree(source, 5, 1_000)
+    (workdir / "listing-config").mkdir()
+    config = load_config(
+        write_ksail_config(
+            workdir / "listing-config", port=port, workloads={"app": str(source)}, name="listing"
+        )
+    )
+    built = build_artifact(source, version="1.0.0")
+    repository = config.repository_of(config.workload("app"))
+    with RegistryClient(config.registry_endpoint) as client:
+        client.upload_blob(repository, built.config_digest, built.config)
+        client.upload_blob(repository, built.layer_digest, built.layer)
+        for minor in range(versions):
+            client.put_manifest(repository, f"1.{minor}.0", built.manifest)
+    listing = best_of(lambda: list_versions(config, "app"))
+    print(f"## list: {versions} versions, every manifest fetched")
+    print(f"  `workload list` (service)  {listing:7.3f} s")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
@@ -156,6 +179,7 @@ def main() -> None:
         try:
             bench_tree(workdir, registry.port, "small", files=20, bytes_per_file=1_000)
             bench_tree(workdir, registry.port, "large", files=2_000, bytes_per_file=10_000)
+            bench_listing(workdir, registry.port)
         finally:
             stop_registry(process)
 
