@@ -31,7 +31,7 @@ from typing import Any
 
 from ksail_tui.config import DEFAULT_FLUX_NAMESPACE, ClusterConfig
 from ksail_tui.errors import KsailError
-from ksail_tui.flux.service import FluxEvent, event_of
+from ksail_tui.flux.service import FluxEvent, event_of, open_kube
 from ksail_tui.flux.status import FluxObject
 from ksail_tui.kube.client import (
     DEPLOYMENTS,
@@ -268,7 +268,10 @@ class LiveCluster:
             generation = self._generation
         self._stop = threading.Event()
         self._connector = threading.Thread(
-            target=self._connect, args=(generation, self._stop), name="live-connect", daemon=True
+            target=self._connect,
+            args=(generation, self._stop, self._source, self.client),
+            name="live-connect",
+            daemon=True,
         )
         self._connector.start()
 
@@ -331,24 +334,29 @@ class LiveCluster:
         except Exception:  # a consumer's bug must not kill the watch thread
             logger.exception("the live update callback failed")
 
-    def _connect(self, generation: int, stop: threading.Event) -> None:
+    def _connect(
+        self,
+        generation: int,
+        stop: threading.Event,
+        source: ClusterConfig | KubeClient,
+        client: KubeClient | None,
+    ) -> None:
+        """Build the client (retrying while it cannot be) and open the watches of this start.
+
+        ``source`` and ``client`` are those of this start: a connector that ``restart`` has
+        outlived must not hand its client (for the old cluster) to the next start.
+        """
         backoff = 0.2
-        while not stop.is_set() and self.client is None:
+        while not stop.is_set() and client is None:
+            assert isinstance(source, ClusterConfig)
             try:
-                source = self._source
-                assert isinstance(source, ClusterConfig)
-                connection = source.spec.cluster.connection
-                self.client = KubeClient(
-                    connection.kubeconfig, connection.context, request_timeout=self._request_timeout
-                )
+                client = open_kube(source, self._request_timeout)
             except KsailError as error:
                 self._report_state(generation, "client", WatchState(False, error.message))
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
-        if stop.is_set():
+        if stop.is_set() or client is None:
             return
-        client = self.client
-        assert client is not None
         watches: list[tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], None]]] = [
             ("nodes", NODES, None, None, self._on_node),
             ("ocirepositories", OCI_REPOSITORIES, None, None, self._flux_handler(OCI_REPOSITORY_KIND)),
@@ -359,6 +367,7 @@ class LiveCluster:
         with self._lock:
             if generation != self._generation:
                 return
+            self.client = client
             self._state.watch_states.pop("client", None)
             for name, resource, namespace, selector, handler in watches:
                 watcher = Watcher(
