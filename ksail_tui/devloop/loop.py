@@ -265,6 +265,13 @@ class WorkloadLoop:
                     return
                 self._pending = True  # try the kept change again, without waiting for a save
 
+    def _change_ready_in(self) -> float | None:
+        """Under ``_wake``: seconds until the pending change has been quiet for the debounce (0: it
+        has), or None when no change is pending."""
+        if not self._pending:
+            return None
+        return max(0.0, self._debounce - (time.monotonic() - self._changed_at))
+
     def _wait_for_quiet_change(self) -> bool:
         """Block until a change has been quiet for the debounce; False once stopping."""
         announced = False
@@ -274,11 +281,11 @@ class WorkloadLoop:
                     return False
                 watch_error, self._watch_error = self._watch_error, None
                 if watch_error is None:
-                    quiet_for = time.monotonic() - self._changed_at
-                    if self._pending and quiet_for >= self._debounce:
+                    ready_in = self._change_ready_in()
+                    if ready_in == 0:
                         return True
-                    if announced or not self._pending:
-                        self._wake.wait(self._debounce - quiet_for if self._pending else None)
+                    if announced or ready_in is None:
+                        self._wake.wait(ready_in)
                         continue
             # Published outside the lock, so that a slow listener never holds up the watcher.
             if watch_error is not None:
@@ -424,10 +431,10 @@ class WorkloadLoop:
             while not outcome.done():
                 if self._stopping:
                     return False
-                quiet_for = time.monotonic() - self._changed_at
-                if self._pending and quiet_for >= self._debounce:
+                ready_in = self._change_ready_in()
+                if ready_in == 0:
                     return False
-                self._wake.wait(self._debounce - quiet_for if self._pending else None)
+                self._wake.wait(ready_in)
         return True
 
     def _prune(self, in_use: str) -> tuple[tuple[str, ...], str | None]:
