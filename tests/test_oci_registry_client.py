@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ksail_tui.oci.registry_client import RegistryClient, find_credentials
+from ksail_tui.cli.main import main
+from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, find_credentials
+from tests.fixtures.registry import write_ksail_config
 
 
 class FakeRegistry(BaseHTTPRequestHandler):
@@ -98,3 +100,60 @@ def test_only_loopback_endpoints_use_plain_http() -> None:
     assert RegistryClient("localhost:5050").base_url == "http://localhost:5050"
     assert RegistryClient("[::1]:5050").base_url == "http://[::1]:5050"
     assert RegistryClient("ghcr.io").base_url == "https://ghcr.io"
+
+
+class ForeignServer(BaseHTTPRequestHandler):
+    """Some other web server on the registry's port: 200 with ``body`` to every request."""
+
+    body = b""
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(self.body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _answer
+
+
+@pytest.mark.parametrize("body", [b"<html>welcome</html>", b"[1, 2]", b'"text"'])
+@pytest.mark.parametrize("command", [["push"], ["list"], ["diff"], ["prune", "--keep", "1", "--yes"]])
+def test_a_server_that_is_no_registry_is_a_clear_failure(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    body: bytes,
+    command: list[str],
+) -> None:
+    monkeypatch.setattr(ForeignServer, "body", body)
+    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", lambda *_: set())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ForeignServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "app").mkdir()
+        (tmp_path / "app" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+        config = write_ksail_config(tmp_path, port=server.server_address[1], workloads={"app": "app"})
+        code = main(["-c", str(config), "workload", *command])
+    finally:
+        server.shutdown()
+        server.server_close()
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "does not speak the OCI distribution API" in error
+    assert "internal error" not in error
+
+
+def test_malformed_manifest_fields_are_left_out_not_fatal() -> None:
+    manifest = RemoteManifest(
+        "sha256:x",
+        "",
+        b"{}",
+        {"annotations": {"a": "b", "n": 1}, "layers": [1, {"digest": "sha256:l", "size": "big"}]},
+    )
+    assert manifest.annotations == {"a": "b"}
+    assert manifest.layer_digest == "sha256:l"
+    assert manifest.size == 2

@@ -111,25 +111,40 @@ class RemoteManifest:
 
     @property
     def annotations(self) -> dict[str, str]:
-        return dict(self.data.get("annotations") or {})
+        annotations = self.data.get("annotations")
+        if not isinstance(annotations, dict):
+            return {}
+        return {key: value for key, value in annotations.items() if isinstance(value, str)}
+
+    @property
+    def layers(self) -> list[dict[str, Any]]:
+        """The layer descriptors (entries that are not descriptors left out)."""
+        layers = self.data.get("layers")
+        return [layer for layer in layers if isinstance(layer, dict)] if isinstance(layers, list) else []
 
     @property
     def blobs(self) -> list[dict[str, Any]]:
         """Descriptors of the config and the layers: what garbage collection can reclaim."""
         config = self.data.get("config")
-        return ([config] if isinstance(config, dict) else []) + list(self.data.get("layers") or [])
+        return ([config] if isinstance(config, dict) else []) + self.layers
 
     @property
     def size(self) -> int:
-        return len(self.raw) + sum(int(blob.get("size") or 0) for blob in self.blobs)
+        return len(self.raw) + sum(blob_size(blob) for blob in self.blobs)
 
     @property
     def layer_digest(self) -> str | None:
         """The Flux content layer (the first one, as source-controller takes it)."""
-        layers = self.data.get("layers") or []
+        layers = self.layers
         content = [layer for layer in layers if layer.get("mediaType") == CONTENT_MEDIA_TYPE]
         chosen = (content or layers)[:1]
         return chosen[0].get("digest") if chosen else None
+
+
+def blob_size(descriptor: dict[str, Any]) -> int:
+    """The ``size`` of a descriptor; 0 when it has none that is a number of bytes."""
+    size = descriptor.get("size")
+    return size if isinstance(size, int) and size > 0 else 0
 
 
 class _ProgressBody:
@@ -241,13 +256,9 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         self._check(response, f"read manifest {repository}:{reference}")
-        raw = response.content
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise OperationFailed(f"the manifest of {repository}:{reference} is not JSON") from None
+        data = self._json_object(response, f"the manifest of {repository}:{reference}")
         media_type = data.get("mediaType") or response.headers.get("Content-Type", "").split(";")[0]
-        return RemoteManifest(sha256_digest(raw), media_type, raw, data)
+        return RemoteManifest(sha256_digest(response.content), str(media_type), response.content, data)
 
     def put_manifest(self, repository: str, reference: str, manifest: bytes) -> str:
         """Store the exact manifest bytes under a tag; the digest the registry computed."""
@@ -285,7 +296,8 @@ class RegistryClient:
             if response.status_code == 404:
                 return tags
             self._check(response, f"list the tags of {repository}")
-            tags.extend(response.json().get("tags") or [])
+            listed = self._json_object(response, f"the tag list of {repository}").get("tags") or []
+            tags.extend(tag for tag in listed if isinstance(tag, str))
             url = response.links.get("next", {}).get("url", "")
         return tags
 
@@ -377,8 +389,9 @@ class RegistryClient:
             raise Unavailable(f"the token service {realm} cannot be reached: {_reason(error)}") from None
         if response.status_code != 200:
             return None
-        answer = response.json()
-        return answer.get("token") or answer.get("access_token")
+        answer = self._json_object(response, f"the answer of the token service {realm}")
+        token = answer.get("token") or answer.get("access_token")
+        return token if isinstance(token, str) else None
 
     def _lookup_credentials(self) -> Credentials | None:
         # Looked up only when a registry asks, so that a push to a local registry never reads them.
@@ -407,6 +420,21 @@ class RegistryClient:
             raise InvalidInput(f"cannot {action}: the registry rejects the repository name{detail}")
         raise OperationFailed(f"cannot {action} at {self.endpoint}: HTTP {response.status_code}{detail}")
 
+    def _json_object(self, response: requests.Response, what: str) -> dict[str, Any]:
+        """The body as a JSON object; a server that answers anything else is no OCI registry."""
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise OperationFailed(
+                f"{what} at {self.endpoint} is not a JSON object: the server there does not speak "
+                "the OCI distribution API",
+                hint=f"check that {self.endpoint} is an OCI registry (`ksail-tui registry status` "
+                "for the local one)",
+            )
+        return data
+
     def _unavailable_hint(self) -> str:
         if is_loopback(self.endpoint):
             return "start the local registry with `ksail-tui registry up`"
@@ -420,10 +448,15 @@ def _with_auth(headers: dict[str, str], authorization: str | None) -> dict[str, 
 def _error_detail(response: requests.Response) -> str:
     """The OCI error body (``{"errors": [{"code", "message"}]}``) as a short suffix."""
     try:
-        errors = response.json().get("errors") or []
+        body = response.json()
     except ValueError:
         return ""
-    parts = [f"{error.get('code', '')}: {error.get('message', '')}".strip(": ") for error in errors]
+    errors = body.get("errors") if isinstance(body, dict) else None
+    parts = [
+        f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+        for error in (errors if isinstance(errors, list) else [])
+        if isinstance(error, dict)
+    ]
     return f" - {'; '.join(parts)}" if parts else ""
 
 

@@ -31,7 +31,7 @@ from ksail_tui.oci.artifact_format import (
     read_layer_files,
 )
 from ksail_tui.oci.build import BuiltArtifact, build_artifact
-from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest
+from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _MANIFEST_FETCH_WORKERS = 8
@@ -389,8 +389,9 @@ def _reclaimable_bytes(manifests: list[tuple[str, RemoteManifest]], deleted: set
         if manifest.digest in deleted:
             freed[manifest.digest] = len(manifest.raw)
             for blob in manifest.blobs:
-                if blob.get("digest") not in still_used:
-                    freed[blob["digest"]] = int(blob.get("size") or 0)
+                digest = blob.get("digest")
+                if isinstance(digest, str) and digest not in still_used:
+                    freed[digest] = blob_size(blob)
     return sum(freed.values())
 
 
