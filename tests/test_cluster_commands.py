@@ -75,3 +75,20 @@ def test_a_missing_program_is_unavailable_with_how_to_install_it(
     assert raised.value.exit_code == 4
     assert raised.value.message == "`k3d` is not installed (not found on PATH)"
     assert raised.value.hint is not None and "https://k3d.io/#installation" in raised.value.hint
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_program_the_os_cannot_start_is_unavailable_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streaming: bool
+) -> None:
+    broken = tmp_path / "kind"  # e.g. a download for another architecture: no valid header
+    broken.write_bytes(b"\x7fELF\x02\x01\x01garbage")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    with pytest.raises(Unavailable) as raised:
+        run_command(["kind", "get", "clusters"], on_output=(lambda _: None) if streaming else None)
+
+    assert raised.value.message == f"`kind` ({broken}) cannot be run: Exec format error"
+    assert raised.value.hint is not None and "reinstall it for this machine" in raised.value.hint
+    assert "https://kind.sigs.k8s.io" in raised.value.hint

@@ -1,8 +1,9 @@
 """Running the ``kind``, ``k3d`` and ``docker`` CLIs: argv lists, never a shell.
 
-A missing program is :class:`Unavailable` (exit 4) with an install hint; a program that fails is
-:class:`OperationFailed` with the tail of its output; one that runs past its deadline is
-:class:`TimedOut`. Long commands can stream their output, line by line, to a progress callback.
+A missing program, or one the OS cannot start, is :class:`Unavailable` (exit 4) with an install
+hint; a program that fails is :class:`OperationFailed` with the tail of its output; one that runs
+past its deadline is :class:`TimedOut`. Long commands can stream their output, line by line, to a
+progress callback.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def require_program(name: str) -> str:
     return path
 
 
+def _cannot_run(name: str, path: str, error: OSError) -> Unavailable:
+    """A program on PATH that the OS refuses to start, e.g. a download for another architecture."""
+    return Unavailable(
+        f"`{name}` ({path}) cannot be run: {error.strerror or error}",
+        hint=f"reinstall it for this machine; {INSTALL_HINTS.get(name, f'install {name}')}",
+    )
+
+
 def _shown(argv: Sequence[str]) -> str:
     return " ".join(argv[:3]) if len(argv) > 3 else " ".join(argv)
 
@@ -96,6 +105,8 @@ def run_command(
             )
         except subprocess.TimeoutExpired:
             raise TimedOut(f"`{_shown(argv)}` did not finish within {timeout:g}s") from None
+        except OSError as error:
+            raise _cannot_run(argv[0], command[0], error) from None
         if completed.returncode != 0:
             raise _failure(argv, completed.returncode, completed.stderr or completed.stdout)
         return CommandResult(tuple(argv), 0, completed.stdout)
@@ -110,14 +121,17 @@ def _run_streaming(
     on_output: Progress,
     timeout: float | None,
 ) -> CommandResult:
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # kind and k3d report progress on stderr
-        text=True,
-        env=environment,
-    )
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # kind and k3d report progress on stderr
+            text=True,
+            env=environment,
+        )
+    except OSError as error:
+        raise _cannot_run(argv[0], command[0], error) from None
     timed_out = threading.Event()
 
     def kill_at_deadline() -> None:
