@@ -106,3 +106,15 @@ def test_the_source_folder_is_never_modified(
     assert tree_hash(source) == before
     assert (tmp_path / "layer.tar.gz").stat().st_size > 0
     assert "skipped the symlink inner.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["a-folder", "missing/layer.tar.gz"])
+def test_an_unwritable_out_file_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    config = make_project(tmp_path, free_port())
+    (tmp_path / "a-folder").mkdir()
+    assert main(["-c", str(config), "workload", "build", "-O", str(tmp_path / target)]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot write the layer to {tmp_path / target}" in error
+    assert "internal error" not in error

@@ -88,7 +88,13 @@ def _build(args: argparse.Namespace) -> int:
                 f"{out} is inside the source folder {built.source_path}, which is never modified",
                 hint="write the tarball somewhere else",
             )
-        out.write_bytes(built.layer)
+        try:
+            out.write_bytes(built.layer)
+        except OSError as error:
+            raise InvalidInput(
+                f"cannot write the layer to {out}: {error.strerror or error}",
+                hint="give -O a file in a folder that exists and that you can write to",
+            ) from None
     data = {
         "workload": config.workload(args.name).name,
         "version": built.version,
