@@ -51,6 +51,23 @@ def test_a_missing_cluster_cli_is_unavailable_with_an_install_hint(
     assert "Traceback" not in err
 
 
+def test_delete_on_a_terminal_without_the_cli_fails_before_asking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+
+    code = main(["cluster", "delete", "-c", str(config)])
+
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "error: `kind` is not installed (not found on PATH)" in err
+    assert "[y/N]" not in err
+
+
 def test_create_through_the_cli_installs_flux_from_the_given_manifests(
     cluster_clis: ClusterCLIs,
     kubeconfig: Path,

@@ -75,6 +75,8 @@ def _delete(args: argparse.Namespace) -> int:
     from ksail_tui.cluster.service import ClusterService
 
     config = load_config(args)
+    service = ClusterService(config)
+    service.provisioner.require_program()  # before asking: a yes must not end in "not installed"
     what = f"the {config.spec.cluster.distribution.value} cluster {config.name}"
     if args.purge and config.registry.enabled:
         what += f" and the registry {config.registry_name} with all its data"
@@ -86,7 +88,7 @@ def _delete(args: argparse.Namespace) -> int:
             )
         if not _confirm(f"Delete {what}?"):
             raise OperationFailed("not confirmed: nothing was deleted")
-    deleted = ClusterService(config).delete(purge=args.purge, on_progress=partial(progress, args))
+    deleted = service.delete(purge=args.purge, on_progress=partial(progress, args))
     verb = "deleted" if deleted.existed else "did not exist"
     emit(args, deleted.model_dump(mode="json"), f"{deleted.distribution.value} cluster {deleted.name} {verb}")
     return 0
