@@ -87,12 +87,15 @@ def discover_clusters(
             for container in listed:
                 summary = _summary(container)
                 found[(distribution, summary["labels"][cluster_label])].append(summary)
-        registries = [
-            _summary(c)
-            for c in docker_client.containers.list(
-                all=True, sparse=True, filters={"label": f"{REGISTRY_MANAGED_LABEL}=true"}
-            )
-        ]
+        registries = sorted(
+            (
+                _summary(c)
+                for c in docker_client.containers.list(
+                    all=True, sparse=True, filters={"label": f"{REGISTRY_MANAGED_LABEL}=true"}
+                )
+            ),
+            key=lambda r: r["name"],
+        )
     except DockerException as error:
         raise Unavailable(
             f"cannot list Docker containers: {error}", hint="check that Docker is running"
@@ -109,7 +112,7 @@ def discover_clusters(
         registry = next(
             (
                 r["name"]
-                for r in sorted(registries, key=lambda r: r["name"])
+                for r in registries
                 if r["labels"].get(REGISTRY_CLUSTER_LABEL) == name and r["networks"] & networks
             ),
             None,

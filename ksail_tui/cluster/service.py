@@ -119,7 +119,8 @@ class ClusterService:
 
     @property
     def kubeconfig(self) -> Path:
-        return Path(self.config.spec.cluster.connection.kubeconfig).expanduser()
+        """The kubeconfig the cluster CLIs write the context into (``$KUBECONFIG`` for them)."""
+        return self.provisioner.kubeconfig
 
     def _check_context(self) -> None:
         """A context left over from the other distribution would never be written: say so first."""
