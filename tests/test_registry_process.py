@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ksail_tui.cli.main import main
 from ksail_tui.errors import InvalidInput
 from ksail_tui.models import RegistryStatus
 from ksail_tui.registry.ports import listening_socket_inodes
@@ -120,3 +121,46 @@ def test_purge_registry_stops_it_and_deletes_its_data(registry_setup: RegistrySe
 
     assert purged.status is RegistryStatus.NOT_PROVISIONED
     assert not registry_setup.data_dir.exists()
+
+
+def test_purge_deletes_only_the_registrys_own_files_in_a_given_data_dir(
+    registry_setup: RegistrySetup,
+) -> None:
+    service = registry_setup.service("process")
+    service.up()
+    mine = registry_setup.data_dir / "notes.txt"
+    mine.write_text("the user's")
+
+    service.remove(purge=True)
+
+    assert mine.read_text() == "the user's"
+    assert sorted(path.name for path in registry_setup.data_dir.iterdir()) == ["notes.txt"]
+
+
+def test_a_config_file_that_is_not_the_registrys_is_never_overwritten_or_deleted(
+    registry_setup: RegistrySetup,
+) -> None:
+    registry_setup.data_dir.mkdir()
+    foreign = registry_setup.data_dir / "config.yml"
+    foreign.write_text("someone: else\n")
+    service = registry_setup.service("process")
+
+    for operation in (service.up, lambda: service.remove(purge=False), lambda: service.remove(purge=True)):
+        with pytest.raises(InvalidInput, match=r"config\.yml is not this registry's config file"):
+            operation()
+    assert foreign.read_text() == "someone: else\n"
+
+
+def test_a_data_dir_that_is_a_file_is_bad_input(
+    registry_setup: RegistrySetup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry_setup.data_dir.write_text("a file")
+    args = ["-c", str(registry_setup.config_path), "--backend", "process", "--data-dir"]
+
+    assert main(["registry", "up", *args, str(registry_setup.data_dir)]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot keep the registry's files in {registry_setup.data_dir}" in error
+    for command in ("down", "status", "rm"):
+        assert main(["registry", command, *args, str(registry_setup.data_dir)]) == 0
+    assert "internal error" not in capsys.readouterr().err
+    assert registry_setup.data_dir.read_text() == "a file"

@@ -9,6 +9,9 @@ Everything lives in one directory per registry, by default
   process means the registry crashed;
 * ``registry.log``: its output.
 
+The directory may be given (``--data-dir``), so it may hold other files: only these four are ever
+written or deleted, and a ``config.yml`` that is not this registry's is never overwritten.
+
 Pods cannot reach a process on the workstation's loopback, so this backend serves pushes and tests,
 not a cluster. Garbage collection stops the process while it runs and starts it again.
 """
@@ -23,6 +26,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -145,14 +149,14 @@ class ProcessBackend:
             self._terminate(pid)
         elif self._recorded_pid() is not None:  # it crashed, perhaps a moment ago
             self._wait_for_port_release()
-        self.pid_file.unlink(missing_ok=True)
+        self._write_config()
+        self._delete(self.pid_file)
         if not port_is_free(port):
             holder = find_port_holder(port)
             raise InvalidInput(
                 f"port {port} on {LOOPBACK} is already in use by {holder or 'another process'}",
                 hint=f"free port {port}, or change spec.cluster.localRegistry.port in the configuration",
             )
-        self._write_config()
         progress(f"starting {binary} on {LOOPBACK}:{port} (data in {self.storage_dir})")
         self._spawn(binary)
 
@@ -161,18 +165,20 @@ class ProcessBackend:
         if pid is not None:
             progress(f"stopping registry process {pid} (the data stays in {self.storage_dir})")
             self._terminate(pid)
-        self.pid_file.unlink(missing_ok=True)
+        self._delete(self.pid_file)
 
     def remove(self, purge: bool, progress: Progress) -> None:
         self.stop(progress)
-        if purge:
-            if self.data_dir.exists():
-                progress(f"deleting {self.data_dir} and the registry's data")
-                shutil.rmtree(self.data_dir)
+        self._require_own_config(f"leaving {self.data_dir} as it is")
+        if not purge:
+            self._delete(self.config_file, self.log_file)
+            progress(f"keeping the data in {self.storage_dir}: `rm --purge` deletes it")
             return
-        self.config_file.unlink(missing_ok=True)
-        self.log_file.unlink(missing_ok=True)
-        progress(f"keeping the data in {self.storage_dir}: `rm --purge` deletes it")
+        if self.data_dir.exists():
+            progress(f"deleting the registry's data and files in {self.data_dir}")
+            self._delete(self.storage_dir, self.config_file, self.log_file, self.pid_file)
+            with contextlib.suppress(OSError):  # not empty: the other files are not ours
+                self.data_dir.rmdir()
 
     def garbage_collect(self, progress: Progress) -> str:
         binary = self._require_binary()
@@ -225,16 +231,61 @@ class ProcessBackend:
             raise OperationFailed(f"garbage collection failed: {(result.stderr or result.stdout).strip()}")
         return result.stdout.strip()
 
+    def _delete(self, *paths: Path) -> None:
+        """Delete files (or the storage folder) of this registry; missing ones are fine."""
+        try:
+            for path in paths:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+        except NotADirectoryError:  # the data directory is a file: none of ours are there
+            pass
+        except OSError as error:
+            raise OperationFailed(
+                f"could not delete {error.filename or self.data_dir}: {error.strerror or error}",
+                hint=f"check the permissions in {self.data_dir}",
+            ) from None
+
     def _write_config(self) -> None:
-        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        self._require_own_config("not overwriting it")
         content = registry_config(self._config.registry.port, self.storage_dir)
-        self.config_file.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+        try:
+            self.storage_dir.mkdir(parents=True, exist_ok=True)
+            self.config_file.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+        except OSError as error:
+            raise InvalidInput(
+                f"cannot keep the registry's files in {self.data_dir}: {error.strerror or error}",
+                hint="pass a --data-dir that is a folder you can write to",
+            ) from None
+
+    def _require_own_config(self, refusal: str) -> None:
+        """Refuse a ``config.yml`` in the data directory that ``up`` did not write for this registry."""
+        if not self.config_file.exists():
+            return
+        try:
+            root = self._written_config()["storage"]["filesystem"]["rootdirectory"]
+            ours = Path(root).resolve() == self.storage_dir.resolve()
+        except (KeyError, TypeError):
+            ours = False
+        if not ours:
+            raise InvalidInput(
+                f"{self.config_file} is not this registry's config file; {refusal}",
+                hint="pass a --data-dir of the registry's own, e.g. a new empty folder",
+            )
+
+    def _written_config(self) -> dict[str, Any]:
+        """The config file ``up`` wrote, or an empty dict when it is missing or unreadable."""
+        try:
+            content = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return {}
+        return content if isinstance(content, dict) else {}
 
     def _configured_port(self) -> int | None:
         try:
-            content = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
-            return int(str(content["http"]["addr"]).rsplit(":", 1)[1])
-        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError):
+            return int(str(self._written_config()["http"]["addr"]).rsplit(":", 1)[1])
+        except (KeyError, TypeError, ValueError, IndexError):
             return None
 
     def _spawn(self, binary: str) -> None:
