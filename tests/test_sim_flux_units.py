@@ -6,7 +6,6 @@ import gzip
 import io
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -197,29 +196,38 @@ def test_work_queue_never_runs_one_key_twice_at_once_and_replays_requests() -> N
     running: set[tuple[str, str]] = set()
     overlaps: list[tuple[str, str]] = []
     runs: list[tuple[str, str]] = []
-    lock = threading.Lock()
+    progress = threading.Condition()
+    first_run_started = threading.Event()
+    release_first_run = threading.Event()
 
     def worker() -> None:
         while (key := queue.get()) is not None:
-            with lock:
+            with progress:
                 if key in running:
                     overlaps.append(key)
                 running.add(key)
                 runs.append(key)
-            time.sleep(0.02)
-            with lock:
+            if key == ("ns", "a") and not first_run_started.is_set():
+                first_run_started.set()
+                release_first_run.wait(5)  # "a" stays busy until the requests below have arrived
+            with progress:
                 running.discard(key)
+                progress.notify_all()
             queue.done(key)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
     queue.add(("ns", "a"))
-    time.sleep(0.005)
+    assert first_run_started.wait(5)
     for _ in range(5):  # arrive while "a" runs: one more run, not five, and never in parallel
         queue.add(("ns", "a"))
     queue.add_after(("ns", "b"), 0.05)
-    time.sleep(0.2)
+    release_first_run.set()
+    with progress:
+        assert progress.wait_for(
+            lambda: runs.count(("ns", "a")) >= 2 and ("ns", "b") in runs and not running, 5
+        )
     queue.close()
     for thread in threads:
         thread.join(2)
