@@ -263,3 +263,34 @@ def test_skopeo_sees_the_flux_media_types_and_annotations(project: tuple[Path, C
     annotations = manifest["annotations"]
     for key in ("created", "source", "revision", "version"):
         assert annotations[f"org.opencontainers.image.{key}"]
+
+
+class Terminal(io.StringIO):
+    """A terminal on stdin whose user types ``self.getvalue()`` (nothing: Ctrl-D)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("typed", "deleted"), [("", False), ("n\n", False), ("y\n", True)])
+def test_prune_asks_on_a_terminal_and_ctrl_d_is_no(
+    project: tuple[Path, ClusterConfig],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    typed: str,
+    deleted: bool,
+) -> None:
+    config_path, config = project
+    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", lambda *_: set())
+    for version in ("0.1.0", "0.2.0"):
+        (source_of(config) / "b.yaml").write_text(configmap("b", version))
+        push_workload(config, "app", version=version)
+    monkeypatch.setattr("sys.stdin", Terminal(typed))
+
+    assert cli(config_path, "prune", "--keep", "1") == (0 if deleted else 1)
+
+    captured = capsys.readouterr()
+    assert "internal error" not in captured.err
+    assert ("deleted 0.1.0" in captured.out) is deleted
+    remaining = [artifact.tag for artifact in list_versions(config, "app")]
+    assert remaining == (["0.2.0"] if deleted else ["0.2.0", "0.1.0"])

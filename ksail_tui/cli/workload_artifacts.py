@@ -230,7 +230,10 @@ def _prune(args: argparse.Namespace) -> int:
             dry_run = True
         else:
             tags = ", ".join(artifact.tag for artifact in preview.deleted)
-            answer = input(f"delete {len(preview.deleted)} version(s) of {repository} ({tags})? [y/N] ")
+            try:
+                answer = input(f"delete {len(preview.deleted)} version(s) of {repository} ({tags})? [y/N] ")
+            except EOFError:  # Ctrl-D: no
+                answer = ""
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted", file=sys.stderr)
                 return 1
