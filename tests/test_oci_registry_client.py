@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ksail_tui.cli.main import main
+from ksail_tui.errors import InvalidInput
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, find_credentials
 from tests.fixtures.registry import write_ksail_config
 
@@ -157,3 +158,24 @@ def test_malformed_manifest_fields_are_left_out_not_fatal() -> None:
     assert manifest.annotations == {"a": "b"}
     assert manifest.layer_digest == "sha256:l"
     assert manifest.size == 2
+
+
+@pytest.mark.parametrize(
+    "docker_config",
+    ['["not", "an", "object"]', '{"auths": ["ghcr.io"], "credHelpers": "x"}', '{"auths": {"ghcr.io": 1}}'],
+)
+def test_a_docker_config_of_another_shape_has_no_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, docker_config: str
+) -> None:
+    (tmp_path / "config.json").write_text(docker_config)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv("KSAIL_REGISTRY_USERNAME", raising=False)
+    assert find_credentials("ghcr.io") is None
+
+
+def test_a_broken_auth_in_the_docker_config_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"ghcr.io": {"auth": "abc"}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv("KSAIL_REGISTRY_USERNAME", raising=False)
+    with pytest.raises(InvalidInput, match=r"the auth of ghcr\.io in .*config\.json is not user:password"):
+        find_credentials("ghcr.io")

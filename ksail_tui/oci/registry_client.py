@@ -65,21 +65,33 @@ def find_credentials(endpoint: str) -> Credentials | None:
     username, password = os.environ.get(USERNAME_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
     if username and password:
         return username, password
-    config_dir = os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
+    config_path = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
     try:
-        docker_config = json.loads((Path(config_dir) / "config.json").read_text(encoding="utf-8"))
+        docker_config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for key, entry in (docker_config.get("auths") or {}).items():
+    if not isinstance(docker_config, dict):
+        return None
+    for key, entry in _mapping(docker_config.get("auths")).items():
         # Keys come as "ghcr.io", "https://ghcr.io" or "https://index.docker.io/v1/".
         if key.split("://", 1)[-1].split("/", 1)[0] == endpoint and isinstance(entry, dict):
             if entry.get("auth"):
-                user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+                try:
+                    user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+                except (ValueError, TypeError):
+                    raise InvalidInput(
+                        f"the auth of {key} in {config_path} is not user:password in base64",
+                        hint=f"run `docker login {endpoint}` again",
+                    ) from None
                 return user, secret
             if entry.get("username") and entry.get("password"):
                 return entry["username"], entry["password"]
-    helper = (docker_config.get("credHelpers") or {}).get(endpoint) or docker_config.get("credsStore")
-    return _from_credential_helper(helper, endpoint) if helper else None
+    helper = _mapping(docker_config.get("credHelpers")).get(endpoint) or docker_config.get("credsStore")
+    return _from_credential_helper(helper, endpoint) if isinstance(helper, str) and helper else None
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _from_credential_helper(helper: str, endpoint: str) -> Credentials | None:
@@ -92,7 +104,7 @@ def _from_credential_helper(helper: str, endpoint: str) -> Credentials | None:
             timeout=10,
             check=False,
         )
-        answer = json.loads(result.stdout) if result.returncode == 0 else {}
+        answer = _mapping(json.loads(result.stdout)) if result.returncode == 0 else {}
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     if answer.get("Username") and answer.get("Secret"):
