@@ -7,7 +7,7 @@ import queue
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,6 +76,14 @@ class LineReader:
         raise AssertionError(f"no line with {text!r} within {timeout}s")
 
 
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def background(kubectl_env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
     """Start long-running kubectl processes; every one is killed after the test."""
@@ -96,6 +104,7 @@ def start(background: list[subprocess.Popen[str]], env: dict[str, str], *args: s
 
 
 def test_flux_ocirepository_apply_get_wait_and_watch(
+    apiserver: ApiServer,
     kubectl: Kubectl,
     kubectl_env: dict[str, str],
     kube_api_client: client.ApiClient,
@@ -118,7 +127,11 @@ def test_flux_ocirepository_apply_get_wait_and_watch(
         background, kubectl_env, "wait", "--for=condition=Ready", "ocirepository/podinfo",
         "-n", "flux-system", "--timeout=20s",
     )  # fmt: skip
-    time.sleep(0.5)
+    # Both kubectl processes watch once they have read the current state; only then does
+    # "still waiting" mean that kubectl wait saw the object not Ready.
+    ocirepositories = apiserver.store.find_type(*OCI_GROUP, "ocirepositories")
+    assert ocirepositories is not None
+    wait_until(lambda: apiserver.store.watch_count(ocirepositories) >= 2, "both kubectl watches open")
     assert waiter.poll() is None, "kubectl wait returned before the object was Ready"
 
     ready = {

@@ -166,24 +166,26 @@ def test_bookmarks_arrive_only_when_requested(
     apiserver.bookmark_interval = 0.2
     rv = core.create_namespaced_config_map("default", cm("a")).metadata.resource_version
     with_bookmarks = streams(
-        core.list_namespaced_config_map, "default", resource_version=rv,
-        allow_watch_bookmarks=True, timeout_seconds=1,
-    )  # fmt: skip
+        core.list_namespaced_config_map, "default", resource_version=rv, allow_watch_bookmarks=True
+    )
     without = streams(core.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=1)
     core.create_namespaced_config_map("other", cm("elsewhere"))  # advances the resourceVersion
     latest = apiserver.store.resource_version
 
-    bookmarks = []
-    while (item := with_bookmarks.next()) is not None:
-        assert isinstance(item, tuple)
+    # Read until three bookmarks have come and the latest announces the current resourceVersion;
+    # however slowly the watch connects, they do come (next() gives up after 5 s).
+    bookmarks: list[Event] = []
+    while len(bookmarks) < 3 or bookmarks[-1][2]["metadata"]["resourceVersion"] != latest:
+        item = with_bookmarks.next()
+        assert isinstance(item, tuple), f"stream ended with {item!r} after {bookmarks}"
         bookmarks.append(item)
-    assert len(bookmarks) >= 3
     assert {kind for kind, _, _ in bookmarks} == {"BOOKMARK"}
     assert bookmarks[-1][2] == {
         "kind": "ConfigMap",
         "apiVersion": "v1",
         "metadata": {"resourceVersion": latest},
     }
+    # Five bookmark intervals without one, then the stream's own end.
     assert without.next() is None
 
 

@@ -764,6 +764,12 @@ class Store:
             self._watchers.add(watcher)
         return watcher
 
+    def watch_count(self, rt: ResourceType) -> int:
+        """How many watches on ``rt``'s objects are open: what a test waits for instead of sleeping
+        while a client (kubectl, a watch thread) connects."""
+        with self._lock:
+            return sum(watcher.rt.storage_key == rt.storage_key for watcher in self._watchers)
+
     def unwatch(self, watcher: Watcher) -> None:
         with self._watchers_changed:
             self._watchers.discard(watcher)
