@@ -132,6 +132,8 @@ def test_json_patch_operations() -> None:
         [{"op": "remove", "path": "/missing"}],
         [{"op": "replace", "path": "/a/b/9", "value": 1}],
         [{"op": "frobnicate", "path": "/c"}],
+        [{"op": "remove", "path": ""}],  # the whole document cannot go
+        [{"op": "move", "from": "", "path": "/x"}],
         {"op": "add"},
     ):
         with pytest.raises(PatchError):

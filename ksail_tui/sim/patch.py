@@ -144,6 +144,8 @@ def _get(doc: Any, tokens: list[str]) -> Any:
 
 
 def _remove(doc: Any, tokens: list[str]) -> Any:
+    if not tokens:
+        raise PatchError("cannot remove the whole document")
     value = _get(doc, tokens)
     parent, last = _parent(doc, tokens), tokens[-1]
     if isinstance(parent, dict):
