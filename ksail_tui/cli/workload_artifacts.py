@@ -174,10 +174,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _version_table(artifacts: list[OCIArtifact]) -> str:
+    from ksail_tui.oci.artifact_format import short_digest
+
     rows = [("VERSION", "DIGEST", "CREATED", "SIZE", "REVISION")]
     for artifact in artifacts:
         created = artifact.created.strftime("%Y-%m-%d %H:%M:%S") if artifact.created else "-"
-        digest = (artifact.digest or "-")[:19]
+        digest = short_digest(artifact.digest)
         rows.append((artifact.tag, digest, created, _size(artifact.size or 0), artifact.revision or "-"))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     return "\n".join(
@@ -208,6 +210,7 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _prune(args: argparse.Namespace) -> int:
     from ksail_tui.errors import InvalidInput, KsailError
+    from ksail_tui.oci.artifact_format import short_digest
     from ksail_tui.oci.service import prune_versions, referenced_tags
 
     config = load_config(args)
@@ -243,7 +246,7 @@ def _prune(args: argparse.Namespace) -> int:
 
     def text() -> str:
         verb = "would delete" if result.dry_run else "deleted"
-        lines = [f"{verb} {artifact.tag} ({(artifact.digest or '')[:19]})" for artifact in result.deleted]
+        lines = [f"{verb} {artifact.tag} ({short_digest(artifact.digest)})" for artifact in result.deleted]
         if not result.deleted:
             lines.append(f"nothing to prune in {repository}")
         lines.append(f"kept: {', '.join(result.kept) or 'none'}")

@@ -36,6 +36,21 @@ def sha256_digest(data: bytes | memoryview) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def short_digest(digest: str | None) -> str:
+    """``sha256:`` and the first 12 hex digits, as messages and tables show a digest."""
+    return digest[:19] if digest else "none"
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 / RFC 3339 time (``Z`` or an offset), or None when there is none or it is not one."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def descriptor(media_type: str, data: bytes) -> dict[str, Any]:
     return {"mediaType": media_type, "digest": sha256_digest(data), "size": len(data)}
 
@@ -106,8 +121,5 @@ def check_artifact(manifest: bytes, config: bytes, layer: bytes) -> None:
 
 
 def _is_rfc3339(text: str) -> bool:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return "T" in text and parsed.tzinfo is not None
+    parsed = parse_time(text)
+    return "T" in text and parsed is not None and parsed.tzinfo is not None

@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,7 +27,9 @@ from ksail_tui.oci.artifact_format import (
     SOURCE_ANNOTATION,
     VERSION_ANNOTATION,
     check_artifact,
+    parse_time,
     read_layer_files,
+    short_digest,
 )
 from ksail_tui.oci.build import BuiltArtifact, build_artifact
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
@@ -185,7 +186,8 @@ def push_workload(
             if existing.layer_digest != built.layer_digest:
                 raise OperationFailed(
                     f"version {tag} of {repository} is already in the registry with different content "
-                    f"(layer {_short(existing.layer_digest)}, this build {_short(built.layer_digest)}); "
+                    f"(layer {short_digest(existing.layer_digest)}, "
+                    f"this build {short_digest(built.layer_digest)}); "
                     "pushed versions are immutable",
                     hint="bump the version (in ksail.yaml or with --version) or pass --force to overwrite it",
                 )
@@ -221,13 +223,13 @@ def _upload(
     for digest, data in ((built.config_digest, built.config), (built.layer_digest, built.layer)):
         if client.blob_exists(repository, digest):
             done += len(data)
-            report(
-                PushProgress(PushPhase.UPLOADING, done, total, f"{_short(digest)} already in the registry")
-            )
+            message = f"{short_digest(digest)} already in the registry"
+            report(PushProgress(PushPhase.UPLOADING, done, total, message))
             continue
 
         def sent(count: int, base: int = done, digest: str = digest) -> None:
-            report(PushProgress(PushPhase.UPLOADING, base + count, total, f"uploading {_short(digest)}"))
+            message = f"uploading {short_digest(digest)}"
+            report(PushProgress(PushPhase.UPLOADING, base + count, total, message))
 
         client.upload_blob(repository, digest, data, sent)
         done += len(data)
@@ -421,7 +423,7 @@ def _artifact(
         registry_endpoint=config.registry_endpoint,
         repository=repository,
         tag=tag,
-        created=_parse_time(annotations.get(CREATED_ANNOTATION)),
+        created=parse_time(annotations.get(CREATED_ANNOTATION)),
         digest=manifest.digest,
         layer_digest=manifest.layer_digest,
         size=manifest.size,
@@ -440,23 +442,10 @@ def _built_artifact(
         repository=repository,
         tag=built.version,
         source_path=built.source_path,
-        created=_parse_time(built.created),
+        created=parse_time(built.created),
         digest=built.manifest_digest,
         layer_digest=built.layer_digest,
         size=built.size,
         source=built.annotations[SOURCE_ANNOTATION],
         revision=built.revision,
     )
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _short(digest: str | None) -> str:
-    return digest[:19] if digest else "none"
