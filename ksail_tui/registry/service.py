@@ -242,11 +242,12 @@ def open_registry_service(
         chosen = ProcessBackend(config, data_dir=data_dir)
     elif backend == "auto":
         process = ProcessBackend(config, data_dir=data_dir)
-        client = None if process.is_running() else docker_client_if_running()
+        process_runs = process.is_running()
+        client = None if process_runs else docker_client_if_running()
         if client is not None:
             chosen = DockerBackend(config, client=client)
         else:
-            if not process.is_running():
+            if not process_runs:
                 progress("Docker is not answering: using the process backend")
             chosen = process
     else:
