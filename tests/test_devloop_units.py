@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -281,3 +282,27 @@ def test_the_watcher_survives_its_folder_being_removed_and_recreated(tmp_path: P
         wait_until(lambda: {str(root / "c.yaml")} in changes, "a change in the new folder")
     finally:
         watcher.stop()
+
+
+def test_reading_the_state_does_not_wait_for_a_slow_listener(tmp_path: Path) -> None:
+    """``workload watch`` reads the states after Ctrl-C; a listener stuck on a full pipe must not
+    hang it (nor the dashboard's reads)."""
+    config = make_config(tmp_path, {"cm.yaml": CONFIGMAP})
+    in_listener, release = threading.Event(), threading.Event()
+
+    def slow_listener(_: LoopState) -> None:
+        in_listener.set()
+        release.wait(10)
+
+    loop = DevLoop(config, ["app"], on_state=slow_listener)
+    loop.start()
+    try:
+        assert in_listener.wait(5)
+        read: list[LoopState] = []
+        reader = threading.Thread(target=lambda: read.append(loop.state("app")), daemon=True)
+        reader.start()
+        reader.join(5)
+        assert read and read[0].workload == "app", "reading the state waited for the listener"
+    finally:
+        release.set()
+        loop.stop()

@@ -184,7 +184,7 @@ class WorkloadLoop:
         self._applied: str | None = None  # the revision last seen applied
 
         self._state = LoopState(workload=self.name)
-        self._state_lock = threading.RLock()
+        self._state_lock = threading.Lock()
         self._watcher = FolderWatcher(
             self._source, self._on_change, ignore=self.workload.ignore, on_error=self._on_watch_error
         )
@@ -241,15 +241,17 @@ class WorkloadLoop:
     # --- the worker thread ----------------------------------------------------------------------
 
     def _publish(self, **changes: Any) -> None:
+        # Only the worker thread publishes, so the listener hears the states in order without the
+        # lock; holding it there would make every reader of ``state`` wait for a slow listener.
         with self._state_lock:
             self._state = dataclasses.replace(self._state, **changes)
             state = self._state
-            if self._on_state is None:
-                return
-            try:
-                self._on_state(state)
-            except Exception:  # a broken listener must not stop the loop
-                log.exception("devloop: the state listener failed")
+        if self._on_state is None:
+            return
+        try:
+            self._on_state(state)
+        except Exception:  # a broken listener must not stop the loop
+            log.exception("devloop: the state listener failed")
 
     def _run(self) -> None:
         failures = 0
