@@ -74,7 +74,7 @@ def test_escaping_symlink_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "link.yaml is a symlink to ../secret.yaml, outside the source folder" in capsys.readouterr().err
 
 
-def test_unreachable_registry_exits_4_quickly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_registry_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = free_port()
     config = make_project(tmp_path, port)
     assert push(config) == 4

@@ -216,7 +216,7 @@ def test_prune_says_so_when_the_registry_refuses_deletes(
         stop_registry(process)
 
 
-def test_sixty_versions_are_listed_in_semver_order_quickly(project: tuple[Path, ClusterConfig]) -> None:
+def test_sixty_versions_are_listed_in_semver_order(project: tuple[Path, ClusterConfig]) -> None:
     _, config = project
     pushed = push_workload(config, "app")
     # 60 releases (0.1.0, pushed above, among them), two pre-releases and a moving tag.
