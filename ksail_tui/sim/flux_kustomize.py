@@ -10,16 +10,15 @@ kustomize-controller's condition types, reasons and messages. Applied objects ca
 from __future__ import annotations
 
 import copy
-import hashlib
 import threading
 import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from ksail_tui.config import parse_duration
 from ksail_tui.errors import InvalidInput
 from ksail_tui.kube.client import KUSTOMIZATIONS, NAMESPACES, OCI_REPOSITORIES, ApiError, KubeClient, Resource
+from ksail_tui.oci.artifact_format import sha256_digest
 from ksail_tui.sim.flux_artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
 from ksail_tui.sim.flux_registry import RegistryError, RegistryReader, UrlInvalid, parse_oci_url
 from ksail_tui.sim.flux_runtime import (
@@ -32,13 +31,15 @@ from ksail_tui.sim.flux_runtime import (
     Controller,
     Failure,
     Key,
+    duration_of,
     go_duration,
+    interval_of,
     key_of,
     log,
     with_handled_request,
     write_status,
 )
-from ksail_tui.sim.flux_source import artifact_layer, interval_of
+from ksail_tui.sim.flux_source import artifact_layer
 
 FIELD_MANAGER = "kustomize-controller"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
@@ -92,13 +93,6 @@ class Applied:
     def __str__(self) -> str:
         middle = f"{self.namespace}/" if self.namespace else ""
         return f"{self.resource.kind}/{middle}{self.name}"
-
-
-def _duration(spec: dict[str, Any], field: str, default: float) -> float:
-    try:
-        return parse_duration(str(spec[field])) if spec.get(field) else default
-    except ValueError:
-        return default
 
 
 class KustomizeController(Controller):
@@ -161,24 +155,18 @@ class KustomizeController(Controller):
     # --- reconcile ---------------------------------------------------------------------------------
 
     def reconcile(self, key: Key) -> float | None:
-        namespace, name = key
-        obj = self.kube.get_or_none(KUSTOMIZATIONS, name, namespace)
+        obj = self.fetch(key)
         with self._index_lock:
             deleted = self._deleted.pop(key, None)
         if obj is None and deleted is not None:
             self._collect_garbage(key, deleted)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
+        if obj is None or obj["metadata"].get("deletionTimestamp") or self.skip_suspended(obj):
             return None
-        obj.setdefault("apiVersion", KUSTOMIZATIONS.api_version)
-        obj.setdefault("kind", KUSTOMIZATIONS.kind)
         spec = obj.get("spec") or {}
         status = copy.deepcopy(obj.get("status") or {})
-        if spec.get("suspend"):
-            write_status(self.kube, KUSTOMIZATIONS, obj, with_handled_request(obj, status))
-            return None
         conditions = Conditions(status.get("conditions"), int(obj["metadata"].get("generation") or 0))
         interval = interval_of(spec)
-        retry = min(_duration(spec, "retryInterval", interval), self.retry_interval)
+        retry = min(duration_of(spec, "retryInterval", interval), self.retry_interval)
         attempt = _Attempt(self, key, obj, status, conditions, interval, retry)
         try:
             attempt.run()
@@ -235,7 +223,7 @@ class _Attempt:
         self.conditions = conditions
         self.interval = interval
         self.retry = retry
-        self.timeout = _duration(self.spec, "timeout", interval)
+        self.timeout = duration_of(self.spec, "timeout", interval)
         self.started = time.monotonic()
         self.revision: str | None = None
         self.new_work = False
@@ -362,7 +350,7 @@ class _Attempt:
         except (UrlInvalid, RegistryError, Failure) as error:
             raise Failure(ARTIFACT_FAILED, f"failed to download archive: {error}") from None
         expected = artifact.get("digest")
-        if expected and "sha256:" + hashlib.sha256(blob).hexdigest() != expected:
+        if expected and sha256_digest(blob) != expected:
             raise Failure(
                 ARTIFACT_FAILED, f"failed to verify artifact: computed digest doesn't match '{expected}'"
             )

@@ -7,7 +7,6 @@ go-containerregistry gives source-controller, and name the registry as the OCIRe
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +15,10 @@ from urllib.parse import urljoin
 import requests
 import semver
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+from ksail_tui.oci.artifact_format import ACCEPTED_MANIFEST_TYPES, MANIFEST_MEDIA_TYPE, sha256_digest
+
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-MANIFEST_ACCEPT = ", ".join((OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST))
+MANIFEST_ACCEPT = ", ".join(ACCEPTED_MANIFEST_TYPES)
 OCI_PREFIX = "oci://"
 
 # go-containerregistry's name rules: the registry part is kept only when it looks like a host.
@@ -115,16 +113,16 @@ class RegistryReader:
         except RegistryError:
             pass  # fall back on GET, whose error body says why
         response = self._request("GET", url, shown, headers)
-        return response.headers.get("Docker-Content-Digest") or _sha256(response.content)
+        return response.headers.get("Docker-Content-Digest") or sha256_digest(response.content)
 
     def manifest(self, repository: Repository, digest: str) -> dict[str, Any]:
         url, shown = self._url(repository, f"manifests/{digest}")
         response = self._request("GET", url, shown, {"Accept": MANIFEST_ACCEPT})
-        if _sha256(response.content) != digest:
+        if sha256_digest(response.content) != digest:
             raise RegistryError(f"GET {shown}: manifest digest mismatch")
         document = response.json()
         media_type = document.get("mediaType") or response.headers.get("Content-Type", "")
-        if media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
+        if media_type not in (MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST):
             raise RegistryError(
                 f"unsupported manifest media type {media_type!r} (an artifact has one manifest)"
             )
@@ -133,7 +131,7 @@ class RegistryReader:
     def blob(self, repository: Repository, digest: str) -> bytes:
         url, shown = self._url(repository, f"blobs/{digest}")
         data = self._request("GET", url, shown).content
-        if _sha256(data) != digest:
+        if sha256_digest(data) != digest:
             raise RegistryError(f"GET {shown}: blob digest mismatch")
         return data
 
@@ -146,10 +144,6 @@ class RegistryReader:
             following = response.links.get("next", {}).get("url")
             url = urljoin(url, following) if following else ""
         return found
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _describe_error(response: requests.Response) -> str:

@@ -8,15 +8,17 @@ event recorder that aggregates repeats the way client-go's does.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from datetime import UTC, datetime
 from typing import Any
 
+from ksail_tui.config import parse_duration
 from ksail_tui.kube.client import EVENTS, ApiError, KubeClient, Resource
 from ksail_tui.models import RECONCILE_ANNOTATION
+from ksail_tui.sim.store import now_rfc3339
 
 log = logging.getLogger("ksail_tui.sim.flux")
 
@@ -30,9 +32,19 @@ STALLED = "Stalled"
 PROGRESSING = "Progressing"
 PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
 
+DEFAULT_INTERVAL = 600.0  # only when spec.interval is unreadable; the CRDs require it
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+def duration_of(spec: dict[str, Any], field: str, default: float) -> float:
+    """``spec.<field>`` (a Go duration) in seconds; ``default`` when it is missing or unreadable."""
+    try:
+        return parse_duration(str(spec[field])) if spec.get(field) else default
+    except ValueError:
+        return default
+
+
+def interval_of(spec: dict[str, Any]) -> float:
+    return duration_of(spec, "interval", DEFAULT_INTERVAL)
 
 
 def go_duration(seconds: float) -> str:
@@ -382,6 +394,23 @@ class Controller:
     def reconcile(self, key: Key) -> float | None:
         """One attempt; returns when to look again (None: only on a new trigger)."""
         raise NotImplementedError
+
+    def fetch(self, key: Key) -> dict[str, Any] | None:
+        """The live object, sure to carry its apiVersion and kind (Events name them); None when gone."""
+        namespace, name = key
+        obj = self.kube.get_or_none(self.resource, name, namespace)
+        if obj is not None:
+            obj.setdefault("apiVersion", self.resource.api_version)
+            obj.setdefault("kind", self.resource.kind)
+        return obj
+
+    def skip_suspended(self, obj: dict[str, Any]) -> bool:
+        """True when ``obj`` is suspended: Flux leaves it alone but still marks its request handled."""
+        if not (obj.get("spec") or {}).get("suspend"):
+            return False
+        status = copy.deepcopy(obj.get("status") or {})
+        write_status(self.kube, self.resource, obj, with_handled_request(obj, status))
+        return True
 
 
 def key_of(obj: dict[str, Any]) -> Key:

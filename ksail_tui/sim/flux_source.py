@@ -9,12 +9,11 @@ layer from the registry again, by the digest in the revision.
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from typing import Any
 
-from ksail_tui.config import parse_duration
 from ksail_tui.kube.client import OCI_REPOSITORIES, KubeClient
+from ksail_tui.oci.artifact_format import sha256_digest
 from ksail_tui.sim.flux_artifact import ArtifactError, extract
 from ksail_tui.sim.flux_registry import (
     RegistryError,
@@ -34,10 +33,11 @@ from ksail_tui.sim.flux_runtime import (
     Controller,
     Failure,
     Key,
-    now_rfc3339,
+    interval_of,
     with_handled_request,
     write_status,
 )
+from ksail_tui.sim.store import now_rfc3339
 
 ARTIFACT_IN_STORAGE = "ArtifactInStorage"
 ARTIFACT_OUTDATED = "ArtifactOutdated"
@@ -53,7 +53,6 @@ GENERIC_FAILED = "Failed"
 
 STORAGE_HOST = "source-controller.flux-system.svc.cluster.local."
 REVISION_ANNOTATION = "source.toolkit.fluxcd.io/revision"
-DEFAULT_INTERVAL = 600.0  # only when spec.interval is unreadable; the CRD requires it
 
 
 def artifact_layer(manifest: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -70,13 +69,6 @@ def artifact_layer(manifest: dict[str, Any], spec: dict[str, Any]) -> dict[str, 
     return layers[0]
 
 
-def interval_of(spec: dict[str, Any]) -> float:
-    try:
-        return parse_duration(str(spec.get("interval", "")))
-    except ValueError:
-        return DEFAULT_INTERVAL
-
-
 class SourceController(Controller):
     """Reconciles OCIRepositories like source-controller (simulated)."""
 
@@ -88,17 +80,11 @@ class SourceController(Controller):
         self.registry = registry
 
     def reconcile(self, key: Key) -> float | None:
-        namespace, name = key
-        obj = self.kube.get_or_none(OCI_REPOSITORIES, name, namespace)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
+        obj = self.fetch(key)
+        if obj is None or obj["metadata"].get("deletionTimestamp") or self.skip_suspended(obj):
             return None
-        obj.setdefault("apiVersion", OCI_REPOSITORIES.api_version)
-        obj.setdefault("kind", OCI_REPOSITORIES.kind)
         spec = obj.get("spec") or {}
         status = copy.deepcopy(obj.get("status") or {})
-        if spec.get("suspend"):
-            write_status(self.kube, OCI_REPOSITORIES, obj, with_handled_request(obj, status))
-            return None
         generation = int(obj["metadata"].get("generation") or 0)
         conditions = Conditions(status.get("conditions"), generation)
         interval = interval_of(spec)
@@ -202,7 +188,7 @@ class SourceController(Controller):
         path = f"ocirepository/{metadata.get('namespace')}/{metadata['name']}/{digest.split(':')[-1]}.tar.gz"
         return {
             "revision": revision,
-            "digest": "sha256:" + hashlib.sha256(blob).hexdigest(),
+            "digest": sha256_digest(blob),
             "size": len(blob),
             "metadata": dict(manifest.get("annotations") or {}),
             "lastUpdateTime": now_rfc3339(),
