@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import pytest
 from watchfiles import Change
 
 from ksail_tui.cli.main import main
-from ksail_tui.cli.workload_watch import StatePrinter, describe
+from ksail_tui.cli.workload_watch import StatePrinter, describe, wait_for_ctrl_c
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.devloop import CycleResult, DevLoop, LoopProblem, LoopState, Phase
 from ksail_tui.devloop.problems import problem_of
@@ -306,3 +307,19 @@ def test_reading_the_state_does_not_wait_for_a_slow_listener(tmp_path: Path) -> 
     finally:
         release.set()
         loop.stop()
+
+
+@pytest.mark.timeout(20)
+def test_ctrl_c_ends_the_watch_even_when_another_thread_takes_the_signal() -> None:
+    """The OS may deliver SIGINT to any thread; the watch command's main thread must still stop."""
+    main_waiting = threading.Event()
+
+    def interrupt_from_another_thread() -> None:
+        main_waiting.wait(5)
+        time.sleep(0.2)  # let the main thread block in the wait
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # taken by this thread, not main
+
+    threading.Thread(target=interrupt_from_another_thread, daemon=True).start()
+    main_waiting.set()
+    with pytest.raises(KeyboardInterrupt):
+        wait_for_ctrl_c()

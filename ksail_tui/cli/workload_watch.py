@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
+import signal
+import socket
 import sys
 import threading
 from typing import TYPE_CHECKING, TextIO
@@ -58,7 +61,7 @@ def run_watch(args: argparse.Namespace) -> int:
             flush=True,
         )
     try:
-        threading.Event().wait()  # the loop's threads do the work; Ctrl-C ends the wait
+        wait_for_ctrl_c()  # the loop's threads do the work
     except KeyboardInterrupt:
         loop.stop()
         versions = ", ".join(
@@ -66,6 +69,27 @@ def run_watch(args: argparse.Namespace) -> int:
         )
         print(f"stopped watching ({versions})", file=sys.stderr)
     return INTERRUPTED_EXIT_CODE
+
+
+def wait_for_ctrl_c() -> None:
+    """Block the main thread until a signal handler raises (KeyboardInterrupt on Ctrl-C).
+
+    The OS hands SIGINT to any thread of the process; when one of the loop's threads takes it,
+    a main thread blocked on a lock (``Event().wait()``) never wakes to run Python's handler and
+    Ctrl-C does nothing. Python writes every signal to the wakeup fd, whichever thread took it,
+    so waiting on that fd always returns to the interpreter, which then raises.
+    """
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno())
+    try:
+        while True:
+            select.select([reader], [], [])
+            reader.recv(64)  # drained; the handler runs as soon as this frame executes again
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
 
 
 class StatePrinter:
