@@ -57,6 +57,46 @@ def test_runs_until_ctrl_c_with_kubeconfig_and_crds(tmp_path: Path) -> None:
             process.wait()
 
 
+# Sends SIGINT to a thread other than the main one (the OS may pick any thread for a Ctrl-C)
+# once the main thread blocks; a main thread asleep on a lock would never see it.
+_INTERRUPT_FROM_ANOTHER_THREAD = """
+import signal, sys, threading, time
+from ksail_tui.cli.main import main
+
+def waiting_caller(frame):
+    while frame is not None and frame.f_code.co_name in ("wait", "wait_for_ctrl_c"):
+        frame = frame.f_back
+    return frame.f_code.co_name if frame is not None else None
+
+def interrupt_once_blocked():
+    main_thread = threading.main_thread().ident
+    # Until run_apiserver itself waits for Ctrl-C (not, say, Thread.start waiting for a thread).
+    while waiting_caller(sys._current_frames().get(main_thread)) != "run_apiserver":
+        time.sleep(0.01)
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+threading.Thread(target=interrupt_once_blocked, daemon=True).start()
+sys.exit(main(["sim", "apiserver", "--kubeconfig", sys.argv[1]]))
+"""
+
+
+def test_ctrl_c_taken_by_another_thread_still_stops_it(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPT_FROM_ANOTHER_THREAD, str(tmp_path / "kubeconfig")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=20)
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_a_port_in_use_is_an_unavailable_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +80,14 @@ def read_crds(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def run_apiserver(args: argparse.Namespace) -> int:
+    from ksail_tui.cli.workload_watch import wait_for_ctrl_c
     from ksail_tui.sim.apiserver import ApiServer
 
     crds = read_crds(args.crds)  # bad input fails before anything listens
     server = ApiServer(port=args.port)
     server.start()
-    stopped = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # SIGTERM stops it as cleanly as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         names = [server.apply(crd)["metadata"]["name"] for crd in crds]
         kubeconfig = server.write_kubeconfig(args.kubeconfig)
@@ -97,10 +97,16 @@ def run_apiserver(args: argparse.Namespace) -> int:
             f"{server.url}\nkubeconfig: {kubeconfig}" + "".join(f"\nregistered CRD {name}" for name in names),
         )
         progress(args, "emulated Kubernetes API server running; Ctrl-C stops it")
-        stopped.wait()
+        # Not Event().wait(): the server's threads may take the SIGINT, and a main thread
+        # asleep on a lock would never run the handler (the server then ran until killed).
+        wait_for_ctrl_c()
     except KeyboardInterrupt:
         pass  # Ctrl-C is the normal way to stop it
     finally:
         signal.signal(signal.SIGTERM, previous)
         server.stop()
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
