@@ -405,6 +405,8 @@ def test_the_cli_watches_until_ctrl_c(
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        # Ctrl-C as in a terminal, even when this run is a shell's background job (SIGINT ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert process.stdout is not None

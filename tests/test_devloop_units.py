@@ -319,7 +319,12 @@ def test_ctrl_c_ends_the_watch_even_when_another_thread_takes_the_signal() -> No
         time.sleep(0.2)  # let the main thread block in the wait
         signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # taken by this thread, not main
 
-    threading.Thread(target=interrupt_from_another_thread, daemon=True).start()
-    main_waiting.set()
-    with pytest.raises(KeyboardInterrupt):
-        wait_for_ctrl_c()
+    # As in a terminal, whatever this run inherited (a shell's background job ignores SIGINT).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt_from_another_thread, daemon=True).start()
+        main_waiting.set()
+        with pytest.raises(KeyboardInterrupt):
+            wait_for_ctrl_c()
+    finally:
+        signal.signal(signal.SIGINT, previous)
