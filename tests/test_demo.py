@@ -59,26 +59,20 @@ def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
     binary = Path(sys.executable).with_name("ksail-tui")
     command = f"{binary if binary.exists() else shutil.which('ksail-tui')} demo --registry-backend process"
     env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True, env=env
-    )
+    # The pane stays after the program exits, so its exit status or a start-up error can be read.
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48"], check=True, env=env)
+    subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"], check=True)
+    shown = f"{command}; echo ksail-tui exited with $?"
+    subprocess.run(["tmux", "respawn-pane", "-k", "-t", session, shown], check=True, env=env)
     try:
-        screen = _wait_for(session, "ReconciliationSucceeded", timeout=60)
+        _wait_for(session, "ReconciliationSucceeded", timeout=60)
+        screen = _wait_for(session, "Failing", timeout=10)  # the broken workload, as the watches fill in
         assert "SIMULATED" in screen
-        assert "Failing" in screen  # the broken workload, from the first reconciliation
         subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
         screen = _wait_for(session, "app applied 0.1.0@sha256:", timeout=30)
         assert "reconciled" in screen
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            alive = (
-                subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0
-            )
-            if not alive:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the demo did not quit on q")
+        screen = _wait_for(session, "ksail-tui exited with", timeout=20)
+        assert "ksail-tui exited with 0" in screen, screen
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
