@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from ksail_tui.errors import ConfigError
+from ksail_tui.errors import ConfigError, InvalidInput
 
 API_VERSION = "ksail.io/v1alpha1"
 DEFAULT_FLUX_NAMESPACE = "flux-system"
@@ -283,8 +283,6 @@ class ClusterConfig(_Model):
 
     def workload(self, name: str | None) -> Workload:
         """The named workload, or the only one when ``name`` is None."""
-        from ksail_tui.errors import InvalidInput
-
         workloads = self.workloads
         if name is None:
             if len(workloads) == 1:

@@ -95,6 +95,7 @@ class ObjectRef(_Value):
 
 
 class _FluxObject(_Value):
+    kind: str
     name: str
     namespace: str
     generation: int = 0
@@ -109,6 +110,10 @@ class _FluxObject(_Value):
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(kind=self.kind, name=self.name, namespace=self.namespace)
 
     @staticmethod
     def _common(obj: dict[str, Any]) -> dict[str, Any]:
@@ -140,10 +145,6 @@ class FluxOCIRepository(_FluxObject):
     artifact_revision: str | None = None
     artifact_metadata: dict[str, str] = {}
 
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef(kind=self.kind, name=self.name, namespace=self.namespace)
-
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> FluxOCIRepository:
         spec = obj.get("spec") or {}
@@ -173,10 +174,6 @@ class FluxKustomization(_FluxObject):
     last_applied_revision: str | None = None
     last_attempted_revision: str | None = None
     inventory: tuple[str, ...] = ()
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef(kind=self.kind, name=self.name, namespace=self.namespace)
 
     @property
     def source_ref(self) -> ObjectRef:

@@ -17,7 +17,6 @@ from ksail_tui.flux.status import Health, WorkloadStatus, classify, workload_sta
 from ksail_tui.kube.client import (
     EVENTS,
     KUSTOMIZATIONS,
-    NAMESPACES,
     OCI_REPOSITORIES,
     ApiError,
     KubeClient,
@@ -131,14 +130,6 @@ class FluxService:
         self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
 
     # --- status ---------------------------------------------------------------------------
-
-    def objects(self, name: str) -> tuple[FluxOCIRepository | None, FluxKustomization | None]:
-        source = self.kube.get_or_none(OCI_REPOSITORIES, name, self.namespace)
-        kustomization = self.kube.get_or_none(KUSTOMIZATIONS, name, self.namespace)
-        return (
-            FluxOCIRepository.from_object(source) if source else None,
-            FluxKustomization.from_object(kustomization) if kustomization else None,
-        )
 
     def statuses(
         self,
@@ -386,9 +377,6 @@ class FluxService:
             field_selector=f"involvedObject.kind={ref.kind},involvedObject.name={ref.name}",
         )
         return sorted((event_of(item) for item in listing["items"]), key=lambda e: e.timestamp or "")[-limit:]
-
-    def namespaces(self) -> list[str]:
-        return [item["metadata"]["name"] for item in self.kube.list(NAMESPACES)["items"]]
 
 
 def registry_revisions(config: ClusterConfig, sources: list[FluxOCIRepository]) -> dict[str, str]:

@@ -96,18 +96,19 @@ class KubeClient:
                 hint="create a cluster (`ksail-tui cluster create`) "
                 "or set spec.cluster.connection.kubeconfig",
             )
+        contexts: list[dict[str, Any]] = []
         try:
             contexts, current = kube_config.list_kube_config_contexts(config_file=str(path))
             api_client = kube_config.new_client_from_config(
                 config_file=str(path), context=context, persist_config=False
             )
         except kube_config.ConfigException as error:
-            names = ", ".join(c["name"] for c in contexts) if "contexts" in locals() and contexts else "none"
+            names = ", ".join(c["name"] for c in contexts) or "none"
             raise Unavailable(
                 f"kubeconfig {path}: {error}",
                 hint=f"contexts in that file: {names}; set spec.cluster.connection.context",
             ) from None
-        except Exception as error:  # malformed YAML and the like
+        except Exception as error:  # malformed YAML and the like: the loader raises many types
             raise InvalidInput(f"kubeconfig {path} cannot be read: {error}") from None
         self.kubeconfig = path
         self.context = context or (current or {}).get("name", "")
@@ -265,9 +266,6 @@ class KubeClient:
             if error.status == 404:
                 return None
             raise
-
-    def version(self) -> dict[str, Any]:
-        return self.request("GET", "/version")
 
     # --- discovery ------------------------------------------------------------------------
 
