@@ -19,6 +19,11 @@ from ksail_tui.cli.main import main
 CRDS = Path(ksail_tui.sim.crds.__file__).parent
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT as a terminal leaves it, even when this run is a shell's background job (ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_runs_until_ctrl_c_with_kubeconfig_and_crds(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
@@ -36,6 +41,7 @@ def test_runs_until_ctrl_c_with_kubeconfig_and_crds(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
         assert process.stdout is not None
@@ -86,6 +92,7 @@ def test_ctrl_c_taken_by_another_thread_still_stops_it(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
         _, stderr = process.communicate(timeout=20)
