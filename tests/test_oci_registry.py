@@ -14,6 +14,7 @@ import pytest
 
 from ksail_tui.cli.main import main
 from ksail_tui.config import ClusterConfig, load_config
+from ksail_tui.errors import Unavailable
 from ksail_tui.oci.build import build_artifact
 from ksail_tui.oci.registry_client import RegistryClient
 from ksail_tui.oci.service import diff_workload, list_versions, prune_versions, push_workload
@@ -181,7 +182,11 @@ def test_prune_through_the_cli_warns_that_the_cluster_was_not_consulted(
     project: tuple[Path, ClusterConfig], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config_path, config = project
-    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", lambda *_: None)
+
+    def unreachable(*_: object) -> set[str]:
+        raise Unavailable("the cluster at https://127.0.0.1:6443 is unreachable: MaxRetryError")
+
+    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", unreachable)
     for version in ("0.1.0", "0.2.0"):
         (source_of(config) / "b.yaml").write_text(configmap("b", version))
         push_workload(config, "app", version=version)
@@ -191,6 +196,7 @@ def test_prune_through_the_cli_warns_that_the_cluster_was_not_consulted(
     captured = capsys.readouterr()
     assert "would delete 0.1.0" in captured.out
     assert "the cluster was not consulted" in captured.err
+    assert "https://127.0.0.1:6443 is unreachable" in captured.err  # the reason, not only the fact
     assert cli(config_path, "prune", "--keep", "1", "--yes") == 0
     assert "deleted 0.1.0" in capsys.readouterr().out
     assert [artifact.tag for artifact in list_versions(config, "app")] == ["0.2.0"]

@@ -8,7 +8,6 @@ digest is not, because it includes the build time.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -397,17 +396,15 @@ def _reclaimable_bytes(manifests: list[tuple[str, RemoteManifest]], deleted: set
     return sum(freed.values())
 
 
-def referenced_tags(config: ClusterConfig, repository: str) -> set[str] | None:
-    """The tags that OCIRepositories in the cluster reference, as the Flux layer reports them;
-    None when that layer is not part of this build."""
-    try:
-        references = importlib.import_module("ksail_tui.flux.references")
-    except ModuleNotFoundError as error:
-        if error.name != "ksail_tui.flux.references":
-            raise
-        return None
-    tags: set[str] | None = references.referenced_tags(config, repository)
-    return tags
+def referenced_tags(config: ClusterConfig, repository: str) -> set[str]:
+    """The tags that OCIRepositories in the cluster reference; raises when the cluster cannot be asked.
+
+    Imported when called, so that commands which never ask the cluster (push) do not load the
+    kubernetes client.
+    """
+    from ksail_tui.flux.references import referenced_tags as referenced_in_cluster
+
+    return referenced_in_cluster(config, repository)
 
 
 # --- results ---------------------------------------------------------------------------------------
