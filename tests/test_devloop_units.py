@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from watchfiles import Change
 
+from ksail_tui.cli.common import wait_for_ctrl_c
 from ksail_tui.cli.main import main
-from ksail_tui.cli.workload_watch import StatePrinter, describe, wait_for_ctrl_c
+from ksail_tui.cli.workload_watch import StatePrinter, describe
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.devloop import CycleResult, DevLoop, LoopProblem, LoopState, Phase
 from ksail_tui.devloop.problems import problem_of

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
+import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +75,40 @@ def not_implemented(issue: int) -> Handler:
         raise InvalidInput(f"this command is not implemented yet (tracked in issue {issue})")
 
     return handler
+
+
+def duration(text: str) -> float:
+    """An argparse type: seconds of a duration such as ``30s``, ``2m`` or ``1m30s``."""
+    from ksail_tui.config import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
+    return seconds
+
+
+def wait_for_ctrl_c() -> None:
+    """Block the main thread until a signal handler raises (KeyboardInterrupt on Ctrl-C).
+
+    The OS hands SIGINT to any thread of the process; when a worker thread takes it, a main
+    thread blocked on a lock (``Event().wait()``) never wakes to run Python's handler and Ctrl-C
+    does nothing. Python writes every signal to the wakeup fd, whichever thread took it, so
+    waiting on that fd always returns to the interpreter, which then raises.
+    """
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno())
+    try:
+        while True:
+            select.select([reader], [], [])
+            reader.recv(64)  # drained; the handler runs as soon as this frame executes again
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
 
 
 def config_path(args: argparse.Namespace) -> Path:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 from pathlib import Path
 
-from ksail_tui.cli.common import add_command, progress
+from ksail_tui.cli.common import add_command, progress, wait_for_ctrl_c
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,10 +61,15 @@ def run_demo(args: argparse.Namespace) -> int:
 def _wait_for_interrupt(args: argparse.Namespace, config_path: Path | None) -> int:
     progress(args, f"demo running; try: ksail-tui -c {config_path} workload status   (Ctrl-C stops it)")
     print(config_path, flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # TERM tears down as cleanly as Ctrl-C
     try:
-        stopped.wait()
+        wait_for_ctrl_c()
     except KeyboardInterrupt:
         print("demo stopped", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt

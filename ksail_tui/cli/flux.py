@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from ksail_tui.cli.common import add_command, add_group, emit, load_config, progress
+from ksail_tui.cli.common import add_command, add_group, duration, emit, load_config, progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     commands = add_group(subparsers, "flux", "install Flux or show whether it is installed")
     install = add_command(commands, "install", run_install, "install Flux's source- and kustomize-controller")
     install.add_argument("--manifests", metavar="FILE|URL", help="Flux install manifests (offline installs)")
-    install.add_argument("--timeout", default="5m", help="how long to wait (default 5m)")
+    install.add_argument("--timeout", type=duration, default="5m", help="how long to wait (default 5m)")
     add_command(commands, "status", run_status, "show Flux's CRDs, controllers and version")
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from ksail_tui.config import parse_duration
     from ksail_tui.errors import InvalidInput
     from ksail_tui.flux.install import install
     from ksail_tui.flux.service import open_kube
 
-    try:
-        timeout = parse_duration(args.timeout)
-    except ValueError as error:
-        raise InvalidInput(f"--timeout: {error}") from None
     config = load_config(args)
     if not config.flux_enabled:
         raise InvalidInput(
@@ -34,7 +29,7 @@ def run_install(args: argparse.Namespace) -> int:
     result = install(
         open_kube(config),
         manifests=args.manifests,
-        timeout=timeout,
+        timeout=args.timeout,
         on_progress=lambda message: progress(args, message),
     )
     emit(args, result.model_dump(mode="json"), result.summary)

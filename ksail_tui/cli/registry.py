@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ksail_tui.cli.common import add_command, add_group, emit, load_config, progress
+from ksail_tui.cli.common import add_command, add_group, duration, emit, load_config, progress
 from ksail_tui.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -24,10 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     up.add_argument(
         "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long to wait for the registry to answer (default: 60)",
+        type=duration,
+        default="60s",
+        help="how long to wait for the registry to answer (default: 60s)",
     )
     down = add_command(commands, "down", _down, "stop the registry; its data stays")
     status = add_command(

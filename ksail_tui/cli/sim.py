@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from ksail_tui.cli.common import add_command, add_group, emit, progress
+from ksail_tui.cli.common import add_command, add_group, emit, progress, wait_for_ctrl_c
 from ksail_tui.errors import InvalidInput
 
 
@@ -80,7 +80,6 @@ def read_crds(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def run_apiserver(args: argparse.Namespace) -> int:
-    from ksail_tui.cli.workload_watch import wait_for_ctrl_c
     from ksail_tui.sim.apiserver import ApiServer
 
     crds = read_crds(args.crds)  # bad input fails before anything listens

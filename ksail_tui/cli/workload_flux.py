@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ksail_tui.cli.common import add_command, emit, load_config, progress, wants_json
-from ksail_tui.errors import InvalidInput
+from ksail_tui.cli.common import add_command, duration, emit, load_config, progress, wants_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resume = add_command(subparsers, "resume", run_resume, "resume Flux reconciliation of workloads")
     for parser in (gen, apply, status, reconcile, suspend, resume):
         parser.add_argument("names", nargs="*", metavar="NAME", help="workloads (default: all)")
-    reconcile.add_argument("--timeout", help="how long to wait, e.g. 2m (default: connection.timeout)")
+    reconcile.add_argument(
+        "--timeout", type=duration, help="how long to wait, e.g. 2m (default: connection.timeout)"
+    )
     reconcile.add_argument("--resume", action="store_true", help="resume suspended objects first")
     reconcile.add_argument("--no-wait", action="store_true", help="only request reconciliation")
 
@@ -66,15 +67,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    from ksail_tui.config import parse_duration
     from ksail_tui.flux.service import FluxService
 
-    timeout = None
-    if args.timeout:
-        try:
-            timeout = parse_duration(args.timeout)
-        except ValueError as error:
-            raise InvalidInput(f"--timeout: {error}") from None
     service = FluxService.open(load_config(args))
     if args.no_wait:
         request = service.request_reconcile(args.names or None)
@@ -86,7 +80,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
         return 0
     outcomes = service.reconcile(
         args.names or None,
-        timeout=timeout,
+        timeout=args.timeout,
         resume=args.resume,
         on_progress=None if wants_json(args) else lambda message: progress(args, f"  {message}"),
     )

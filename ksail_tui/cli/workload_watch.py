@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import select
-import signal
-import socket
 import sys
 import threading
 from typing import TYPE_CHECKING, TextIO
 
-from ksail_tui.cli.common import add_command, load_config, wants_json
-from ksail_tui.errors import InvalidInput
+from ksail_tui.cli.common import add_command, duration, load_config, wait_for_ctrl_c, wants_json
 
 if TYPE_CHECKING:
     from ksail_tui.devloop import LoopState
@@ -31,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help="workloads to watch (default: all)")
     parser.add_argument(
         "--debounce",
+        type=duration,
         default="300ms",
         help="how long the folder must be quiet before a build, e.g. 300ms or 1s (default: 300ms)",
     )
@@ -40,13 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from ksail_tui.config import parse_duration
     from ksail_tui.devloop import DevLoop
 
-    try:
-        debounce = parse_duration(args.debounce)
-    except ValueError as error:
-        raise InvalidInput(f"--debounce: {error}") from None
+    debounce = args.debounce
     config = load_config(args)
     printer = StatePrinter(as_json=wants_json(args))
     loop = DevLoop(config, args.names or None, on_state=printer, debounce=debounce, keep=args.keep)
@@ -69,27 +62,6 @@ def run_watch(args: argparse.Namespace) -> int:
         )
         print(f"stopped watching ({versions})", file=sys.stderr)
     return INTERRUPTED_EXIT_CODE
-
-
-def wait_for_ctrl_c() -> None:
-    """Block the main thread until a signal handler raises (KeyboardInterrupt on Ctrl-C).
-
-    The OS hands SIGINT to any thread of the process; when one of the loop's threads takes it,
-    a main thread blocked on a lock (``Event().wait()``) never wakes to run Python's handler and
-    Ctrl-C does nothing. Python writes every signal to the wakeup fd, whichever thread took it,
-    so waiting on that fd always returns to the interpreter, which then raises.
-    """
-    reader, writer = socket.socketpair()
-    writer.setblocking(False)
-    previous = signal.set_wakeup_fd(writer.fileno())
-    try:
-        while True:
-            select.select([reader], [], [])
-            reader.recv(64)  # drained; the handler runs as soon as this frame executes again
-    finally:
-        signal.set_wakeup_fd(previous)
-        reader.close()
-        writer.close()
 
 
 class StatePrinter:
