@@ -76,3 +76,38 @@ def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
         assert "ksail-tui exited with 0" in screen, screen
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def _registry_processes_of(workdir: Path) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(workdir / "registry") in text:
+            found.append(text)
+    return found
+
+
+@pytest.mark.needs_tmux
+@pytest.mark.needs_registry
+def test_closing_the_terminal_stops_the_demo_registry(tmp_path: Path) -> None:
+    session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
+    workdir = tmp_path / "demo"
+    binary = Path(sys.executable).with_name("ksail-tui")
+    command = f"{binary} demo --registry-backend process --workdir {workdir}"
+    env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True, env=env
+    )
+    try:
+        _wait_for(session, "SIMULATED", timeout=60)
+        assert _registry_processes_of(workdir)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)  # the terminal goes: HUP
+    deadline = time.monotonic() + 20
+    while _registry_processes_of(workdir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _registry_processes_of(workdir)
+    assert (workdir / "ksail.yaml").is_file()  # a --workdir is the user's: kept

@@ -52,7 +52,14 @@ def run_demo(args: argparse.Namespace) -> int:
             simulated=True,
             settings=load_settings(),
         )
-        app.run()
+        # Closing the terminal (HUP) or a TERM ends the app like q does, so the finally below
+        # still stops the registry and removes the demo's files.
+        previous = {sig: signal.signal(sig, lambda *_: app.exit()) for sig in (signal.SIGHUP, signal.SIGTERM)}
+        try:
+            app.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return app.return_code or 0
     finally:
         env.stop()
@@ -61,13 +68,15 @@ def run_demo(args: argparse.Namespace) -> int:
 def _wait_for_interrupt(args: argparse.Namespace, config_path: Path | None) -> int:
     progress(args, f"demo running; try: ksail-tui -c {config_path} workload status   (Ctrl-C stops it)")
     print(config_path, flush=True)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # TERM tears down as cleanly as Ctrl-C
+    # TERM and a closed terminal (HUP) tear down as cleanly as Ctrl-C.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGHUP, signal.SIGTERM)}
     try:
         wait_for_ctrl_c()
     except KeyboardInterrupt:
         print("demo stopped", file=sys.stderr)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
