@@ -446,8 +446,6 @@ class WorkloadLoop:
         """
         try:
             referenced = referenced_tags(self.config, self.config.repository_of(self.workload))
-            if referenced is None:
-                return (), "old dev versions were not pruned: the cluster could not say which are in use"
             with RegistryClient(self.config.registry_endpoint) as client:
                 tags = client.list_tags(self.config.repository_of(self.workload))
             plan = plan_dev_prune(tags, keep=self._keep, in_use=referenced | {in_use})
