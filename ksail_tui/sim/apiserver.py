@@ -32,6 +32,7 @@ import re
 import select
 import selectors
 import socket
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -273,6 +274,13 @@ class _HttpServer(ThreadingHTTPServer):
 
     def stop_serving(self) -> None:
         self._wakeup[1].send(b"\0")
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-request (a test's teardown, a closed dashboard) is normal
+        # here; anything else still gets socketserver's traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def server_close(self) -> None:
         super().server_close()
