@@ -151,7 +151,8 @@ def test_cli_without_docker_exits_4_and_says_what_to_do(
 
     code, _, err = run_cli(["registry", "up", *config], capsys)
     assert code == 4
-    assert err.startswith("error: Docker is not running: start it or use --backend process")
+    assert err.startswith("error: Docker is not answering, so the registry container cannot be managed")
+    assert "hint: start Docker, or run the registry as a plain process with --backend process" in err
     assert "Traceback" not in err
 
     code, out, err = run_cli(["registry", "status", "-o", "json", *config], capsys)

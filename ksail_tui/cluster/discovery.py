@@ -20,6 +20,7 @@ from docker.errors import DockerException
 from ksail_tui.cluster.models import ClusterContainer, DiscoveredCluster
 from ksail_tui.cluster.provisioner import default_context
 from ksail_tui.config import Distribution
+from ksail_tui.docker_engine import connect_to_docker
 from ksail_tui.errors import Unavailable
 from ksail_tui.registry.docker_backend import CLUSTER_LABEL as REGISTRY_CLUSTER_LABEL
 from ksail_tui.registry.docker_backend import MANAGED_LABEL as REGISTRY_MANAGED_LABEL
@@ -46,15 +47,11 @@ def kube_contexts(kubeconfig: str | Path) -> set[str]:
 
 
 def _docker_client() -> docker.DockerClient:
-    try:
-        client = docker.from_env(timeout=DOCKER_TIMEOUT_SECONDS)
-        client.ping()
-    except DockerException as error:
-        raise Unavailable(
-            f"Docker is not answering, so Kind and K3d clusters cannot be listed: {error}",
-            hint="start Docker (Kind and K3d run their nodes in it)",
-        ) from None
-    return client
+    return connect_to_docker(
+        DOCKER_TIMEOUT_SECONDS,
+        needed_for="Kind and K3d clusters cannot be listed",
+        hint="start Docker (Kind and K3d run their nodes in it)",
+    )
 
 
 def _summary(container: Any) -> dict[str, Any]:

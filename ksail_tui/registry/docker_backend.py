@@ -21,6 +21,7 @@ from docker.errors import APIError, ContainerError, DockerException, ImageNotFou
 from docker.models.containers import Container
 
 from ksail_tui.config import ClusterConfig, Distribution
+from ksail_tui.docker_engine import connect_to_docker as connect_to_engine
 from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
 from ksail_tui.registry.ports import LOOPBACK, find_port_holder, port_is_free
 from ksail_tui.registry.service import BackendState, Progress
@@ -77,14 +78,11 @@ def container_spec(config: ClusterConfig) -> dict[str, Any]:
 
 
 def connect_to_docker() -> docker.DockerClient:
-    try:
-        client = docker.from_env(timeout=DOCKER_API_TIMEOUT_SECONDS)
-        client.ping()
-    except DockerException as error:
-        raise Unavailable(
-            f"Docker is not running: start it or use --backend process (the Docker SDK said: {error})"
-        ) from None
-    return client
+    return connect_to_engine(
+        DOCKER_API_TIMEOUT_SECONDS,
+        needed_for="the registry container cannot be managed",
+        hint="start Docker, or run the registry as a plain process with --backend process",
+    )
 
 
 def docker_client_if_running() -> docker.DockerClient | None:
