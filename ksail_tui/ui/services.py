@@ -2,9 +2,9 @@
 
 The dashboard never talks to Kubernetes, Docker or the registry itself: it calls
 :class:`DashboardServices`, whose real implementation, :class:`ClusterServices`, is a thin adapter
-over the core services (FluxService, the registry service, the OCI service and LiveCluster). Tests
-and the screenshot script pass a scripted implementation instead, so that every state is
-reproducible. Every method may block: the app calls them from thread workers only.
+over the core services (FluxService, the registry service, the OCI service, ClusterService and
+LiveCluster). Tests and the screenshot script pass a scripted implementation instead, so that every
+state is reproducible. Every method may block: the app calls them from thread workers only.
 
 This module does not import Textual.
 """
@@ -15,8 +15,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredCluster
 from ksail_tui.config import ClusterConfig
 from ksail_tui.devloop.state import LoopState
 from ksail_tui.errors import KsailError, OperationFailed
@@ -28,6 +29,9 @@ from ksail_tui.oci.build import BuiltArtifact
 from ksail_tui.oci.service import PruneResult, PushProgress, PushResult
 from ksail_tui.registry.health import probe
 from ksail_tui.registry.service import BackendName, RegistryService
+
+if TYPE_CHECKING:
+    from ksail_tui.cluster.service import ClusterService
 
 Progress = Callable[[str], None]
 
@@ -100,6 +104,18 @@ class DashboardServices(Protocol):
         """Start watch mode for a workload; ``on_state`` is called from its threads, must not block."""
         ...
 
+    def clusters(self) -> list[DiscoveredCluster]:
+        """Every Kind and K3d cluster Docker runs; :class:`~ksail_tui.errors.Unavailable` without Docker."""
+        ...
+
+    def create_cluster(self, on_progress: Progress) -> ClusterCreated:
+        """Create (or reuse) the configured cluster with its registry, Flux and the workloads' sources."""
+        ...
+
+    def delete_cluster(self, purge: bool, on_progress: Progress) -> ClusterDeleted:
+        """Delete the configured cluster and its registry container; ``purge`` also the registry's data."""
+        ...
+
 
 def directory_size(path: Path) -> int | None:
     """Bytes of the regular files under ``path``; None when it is not a readable folder."""
@@ -124,11 +140,14 @@ class ClusterServices:
         *,
         registry_backend: BackendName = "auto",
         registry_data_dir: Path | None = None,
+        cluster_service: Callable[[ClusterConfig], ClusterService] | None = None,
     ) -> None:
-        """``registry_data_dir``: the process backend's folder, when not the default (the demo's)."""
+        """``registry_data_dir``: the process backend's folder, when not the default (the demo's).
+        ``cluster_service``: how to make the cluster lifecycle service (tests pass stand-in parts)."""
         self.config = config
         self._registry_backend = registry_backend
         self._registry_data_dir = registry_data_dir
+        self._cluster_service_factory = cluster_service
         self._flux: FluxService | None = None
         self._registry_service: RegistryService | None = None
         self._lock = threading.Lock()
@@ -140,9 +159,24 @@ class ClusterServices:
                 self._flux = FluxService.open(self.config)
             return self._flux
 
+    def _forget_flux(self) -> None:
+        """A cluster made anew has a new API server address: the next call opens a new client."""
+        with self._lock:
+            self._flux = None
+
+    def _cluster_service(self) -> ClusterService:
+        if self._cluster_service_factory is not None:
+            return self._cluster_service_factory(self.config)
+        from ksail_tui.cluster.service import ClusterService
+
+        return ClusterService(self.config)
+
     def with_config(self, config: ClusterConfig) -> ClusterServices:
         return ClusterServices(
-            config, registry_backend=self._registry_backend, registry_data_dir=self._registry_data_dir
+            config,
+            registry_backend=self._registry_backend,
+            registry_data_dir=self._registry_data_dir,
+            cluster_service=self._cluster_service_factory,
         )
 
     def live(self, on_updates: OnUpdates) -> LiveCluster:
@@ -220,3 +254,20 @@ class ClusterServices:
         from ksail_tui.devloop import DevLoop
 
         return DevLoop(self.config, [workload], on_state=on_state).start()
+
+    def clusters(self) -> list[DiscoveredCluster]:
+        from ksail_tui.cluster.discovery import discover_clusters
+
+        return discover_clusters(self.config.spec.cluster.connection.kubeconfig)
+
+    def create_cluster(self, on_progress: Progress) -> ClusterCreated:
+        try:
+            return self._cluster_service().create(on_progress)
+        finally:
+            self._forget_flux()
+
+    def delete_cluster(self, purge: bool, on_progress: Progress) -> ClusterDeleted:
+        try:
+            return self._cluster_service().delete(purge, on_progress)
+        finally:
+            self._forget_flux()
