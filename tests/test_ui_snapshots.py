@@ -20,6 +20,7 @@ from tests.fixtures.ui import (
     all_ready_scene,
     failing_scene,
     no_flux_scene,
+    not_created_scene,
     scene_app,
     scene_config,
     selecting,
@@ -89,3 +90,33 @@ def test_cluster_unreachable(snap_compare: Compare) -> None:
 def test_no_flux_installed(snap_compare: Compare) -> None:
     """The cluster answers but does not serve Flux's API: the header and the Cluster pane say so."""
     assert snap_compare(app_of(no_flux_scene()), terminal_size=(160, 48), run_before=settle)
+
+
+def test_cluster_create_in_progress(snap_compare: Compare) -> None:
+    """C on the first run: the configured cluster is not created yet; kind's progress in the log."""
+    hold = threading.Event()
+    services = ScriptedServices(scene_config(), not_created_scene(), hold=hold)
+    app = scene_app(services.scene, services=services)
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press("C")
+        for _ in range(200):
+            if "Creating" in app.busy.get("cluster", ""):
+                break
+            await pilot.pause(0.02)
+
+    try:
+        assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)
+    finally:
+        hold.set()
+
+
+def test_delete_cluster_confirm(snap_compare: Compare) -> None:
+    """X asks first: what goes, what stays, the purge box unticked and Cancel focused."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await selecting(APP)(pilot)  # settles twice: the artifacts table has measured its columns
+        await pilot.press("X")
+
+    assert snap_compare(app_of(all_ready_scene()), terminal_size=(160, 48), run_before=run_before)

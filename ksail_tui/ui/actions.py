@@ -50,7 +50,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "ctrl+r",
         "refresh",
         "Refresh",
-        "refresh the registry and the artifacts now",
+        "refresh the registry, the artifacts and the list of clusters now",
         footer=False,
     ),
     ActionSpec(
@@ -69,11 +69,33 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "delete the selected Flux object from the cluster (asks first)",
         footer=False,
     ),
+    # Capitals for the heavy actions (like R and P); ctrl+d already deletes a Flux object.
+    ActionSpec(
+        "create-cluster",
+        "C",
+        "create_cluster",
+        "Create cluster",
+        "create (or reuse) the cluster of ksail.yaml with its registry, Flux and sources",
+        footer=False,
+    ),
+    ActionSpec(
+        "delete-cluster",
+        "X",
+        "delete_cluster",
+        "Delete cluster",
+        "delete the cluster and its registry container (asks first; purge: the data too)",
+        footer=False,
+    ),
     ActionSpec("help", "question_mark", "help", "Help", "keys, colours and settings"),
     ActionSpec("palette", "colon,ctrl+p", "command_palette", "Commands", "search every action"),
     ActionSpec("quit", "q", "quit", "Quit", "leave the dashboard", in_palette=False),
     ActionSpec(
-        "focus-cluster", "1", "focus_pane('cluster')", "Go to Cluster", "nodes and Flux controllers", False
+        "focus-cluster",
+        "1",
+        "focus_pane('cluster')",
+        "Go to Cluster",
+        "nodes, Flux controllers and the clusters in Docker",
+        False,
     ),
     ActionSpec(
         "focus-registry", "2", "focus_pane('registry')", "Go to Registry", "the local registry", False
@@ -113,3 +135,7 @@ def bindings() -> list[Binding]:
 
 def action_ids() -> set[str]:
     return {spec.id for spec in ACTIONS}
+
+
+def action_spec(action_id: str) -> ActionSpec:
+    return next(spec for spec in ACTIONS if spec.id == action_id)

@@ -21,13 +21,14 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerState, get_current_worker
 
+from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredCluster
 from ksail_tui.config import ClusterConfig, load_config
 from ksail_tui.devloop.state import LoopState, Phase
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.service import ReconcileOutcome
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.oci.service import PushPhase, PushProgress
-from ksail_tui.ui.actions import ActionSpec, bindings
+from ksail_tui.ui.actions import ActionSpec, action_spec, bindings
 from ksail_tui.ui.commands import ActionCommands
 from ksail_tui.ui.format import human_size, short_digest, short_revision
 from ksail_tui.ui.inbox import LiveInbox
@@ -35,6 +36,7 @@ from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.paths import stylesheet
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.dashboard import DashboardScreen
+from ksail_tui.ui.screens.delete_cluster import ClusterDeletion, DeleteClusterScreen
 from ksail_tui.ui.screens.describe import DescribeScreen
 from ksail_tui.ui.screens.events import EventsScreen
 from ksail_tui.ui.screens.help import HelpScreen
@@ -133,6 +135,8 @@ class KsailApp(App[None]):
         self._live.start()
         self.refresh_registry()
         self.set_interval(self.settings.registry_refresh_seconds, self.refresh_registry)
+        self.refresh_clusters()
+        self.set_interval(self.settings.clusters_refresh_seconds, self.refresh_clusters)
         self.set_interval(AGE_REFRESH_SECONDS, self._refresh_ages)
         self.dashboard.reveal("flux")
         if self.config_path is not None and self.config_path.is_file():
@@ -148,21 +152,30 @@ class KsailApp(App[None]):
 
     def switch_config(self, config: ClusterConfig) -> None:
         """Show another configuration (e.g. a new kube context): forget the old cluster, watch anew."""
+        self.services = self.services.with_config(config)
+        self._watch_anew(config, "the configuration changed")
+
+    def _watch_anew(self, config: ClusterConfig, why: str) -> None:
+        """Forget what the watches reported and start them again, on ``config``'s cluster."""
         if self._live is not None:
             self._live.stop()
         if self.watched is not None:
-            self._stop_watch_mode("the configuration changed")
+            self._stop_watch_mode(why)
         old_keys = list(self.model.flux)
-        self.services = self.services.with_config(config)
-        self.model = DashboardModel(config, simulated=self.model.simulated)
+        # The clusters in Docker do not depend on the configuration: kept until the next listing.
+        self.model = DashboardModel(
+            config,
+            simulated=self.model.simulated,
+            clusters=self.model.clusters,
+            clusters_error=self.model.clusters_error,
+        )
         self.selected_key = None
         with self.batch_update():
             self.dashboard.query_one(FluxPane).sync(old_keys, self.model, self.now())
             self._refresh_static_panes()
             self._show_loop_status()
-        self.dashboard.query_one(ActivityLog).action(
-            self.now(), f"configuration changed: watching context {config.spec.cluster.connection.context}"
-        )
+        context = config.spec.cluster.connection.context or "(current)"
+        self.dashboard.query_one(ActivityLog).action(self.now(), f"{why}: watching context {context}")
         self._live = self.services.live(self._inbox.put)
         self._live.start()
         self.refresh_registry()
@@ -209,7 +222,7 @@ class KsailApp(App[None]):
             if changes.flux_keys:
                 self.dashboard.query_one(FluxPane).sync(changes.flux_keys, self.model, now)
             if changes.nodes or changes.controllers or changes.connection:
-                self.dashboard.query_one(ClusterPane).refresh_from(self.model)
+                self._refresh_cluster_pane()
                 self._refresh_header()
             if changes.connection:
                 self.dashboard.query_one(FluxPane).show_state(self.model)
@@ -268,10 +281,14 @@ class KsailApp(App[None]):
     def _refresh_header(self) -> None:
         self.dashboard.query_one(DashboardHeader).show(self.model, self.config_path)
 
+    def _refresh_cluster_pane(self) -> None:
+        create_keys = self.keys_of(action_spec("create-cluster"))
+        self.dashboard.query_one(ClusterPane).refresh_from(self.model, create_keys)
+
     def _refresh_static_panes(self) -> None:
         self._refresh_header()
         self.dashboard.query_one(FluxPane).show_state(self.model)
-        self.dashboard.query_one(ClusterPane).refresh_from(self.model)
+        self._refresh_cluster_pane()
         self.dashboard.query_one(RegistryPane).refresh_from(self.model)
         self.dashboard.query_one(DetailsPanel).refresh_from(self.selected_key, self.model, self.now())
         self._refresh_artifacts_pane()
@@ -347,10 +364,11 @@ class KsailApp(App[None]):
 
     def action_refresh(self) -> None:
         self.refresh_registry()
+        self.refresh_clusters()
         workload = self.model.workload_of(self.selected_key)
         if workload is not None:
             self.refresh_artifacts(workload.name)
-        self.notify("refreshing the registry and the artifacts", timeout=2)
+        self.notify("refreshing the registry, the artifacts and the clusters", timeout=2)
 
     # --- busy state, errors ---------------------------------------------------------------
 
@@ -630,6 +648,119 @@ class KsailApp(App[None]):
         self.call_from_thread(self._done, "prune", f"{workload}: deleted {tags}", "pruned")
         self.call_from_thread(self.refresh_artifacts, workload)
         self.call_from_thread(self.refresh_registry)
+
+    # --- the cluster's lifecycle ----------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="clusters", exit_on_error=False)
+    def refresh_clusters(self) -> None:
+        try:
+            clusters: list[DiscoveredCluster] | None = self.run_blocking(self.services.clusters)
+            error = ""
+        except KsailError as failure:  # Docker is not answering
+            clusters, error = None, failure.message
+        self.call_from_thread(self._clusters_loaded, clusters, error)
+
+    def _clusters_loaded(self, clusters: list[DiscoveredCluster] | None, error: str) -> None:
+        if not self.showing:
+            return
+        self.model.clusters = clusters
+        self.model.clusters_error = error
+        self._refresh_cluster_pane()
+
+    def _cluster_label(self) -> str:
+        config = self.model.config
+        return f"{config.spec.cluster.distribution.value} cluster {config.name}"
+
+    def action_create_cluster(self) -> None:
+        if self._begin("cluster", f"creating the {self._cluster_label()}…"):
+            self.create_configured_cluster()
+
+    @work(thread=True, group="cluster", exit_on_error=False)
+    def create_configured_cluster(self) -> None:
+        try:
+            created = self.run_blocking(
+                self.services.create_cluster,
+                lambda message: self.call_from_thread(self._cluster_progress, message),
+            )
+        except KsailError as error:
+            self.call_from_thread(self._cluster_failed, "create cluster", error)
+            return
+        self.call_from_thread(self._cluster_created, created)
+
+    def _cluster_progress(self, message: str) -> None:
+        """A step of create or delete, or a line of kind's or k3d's output: logged and in the status line."""
+        if not self.showing:
+            return
+        self._progress("cluster", message)
+        self.dashboard.query_one(ActivityLog).action(self.now(), message)
+
+    def _cluster_created(self, created: ClusterCreated) -> None:
+        if not self.showing:
+            return
+        self._finish("cluster")
+        verb = "already existed: reused it" if created.reused else "created"
+        parts = [f"{created.distribution.value} cluster {created.name} {verb} (context {created.context})"]
+        if created.registry is not None:
+            parts.append(f"registry {created.registry.name} on network {created.registry_network}")
+        if created.flux is not None:
+            parts.append(created.flux.summary)
+        self.report("; ".join(parts), "information", title="cluster ready")
+        self.refresh_clusters()
+        connection = self.model.connection
+        if created.reused and connection is not None and connection.connected:
+            self.refresh_registry()
+        else:
+            # A running watch never rereads the kubeconfig, where a new cluster (or a new current
+            # context) has a new API server address: watch again.
+            self._watch_anew(self.model.config, "cluster created")
+
+    def _cluster_failed(self, what: str, error: KsailError) -> None:
+        if not self.showing:
+            return
+        self._finish("cluster")
+        self.report_error(error, what)
+        self.refresh_clusters()  # a half-made or half-deleted cluster shows as it is
+
+    def action_delete_cluster(self) -> None:
+        label = self._cluster_label()
+
+        def answered(choice: ClusterDeletion | None) -> None:
+            if choice is None:
+                return
+            doing = f"deleting the {label}" + (" and the registry's data…" if choice.purge else "…")
+            if self._begin("cluster", doing):
+                if self.watched is not None:
+                    self._stop_watch_mode("the cluster is being deleted")
+                self.delete_configured_cluster(choice.purge)
+
+        self.push_screen(DeleteClusterScreen(self.model.config), answered)
+
+    @work(thread=True, group="cluster", exit_on_error=False)
+    def delete_configured_cluster(self, purge: bool) -> None:
+        try:
+            deleted = self.run_blocking(
+                self.services.delete_cluster,
+                purge,
+                lambda message: self.call_from_thread(self._cluster_progress, message),
+            )
+        except KsailError as error:
+            self.call_from_thread(self._cluster_failed, "delete cluster", error)
+            return
+        self.call_from_thread(self._cluster_deleted, deleted)
+
+    def _cluster_deleted(self, deleted: ClusterDeleted) -> None:
+        if not self.showing:
+            return
+        self._finish("cluster")
+        label = f"{deleted.distribution.value} cluster {deleted.name}"
+        parts = [f"{label} deleted" if deleted.existed else f"there was no {label} to delete"]
+        if deleted.purged:
+            parts.append("the registry's data is deleted too")
+        elif deleted.registry_data_kept:
+            parts.append(f"the registry's data is kept in {deleted.registry_data_kept}")
+        self.report("; ".join(parts), "warning", title="cluster deleted")
+        self.refresh_clusters()
+        self.refresh_registry()
 
     # --- views ----------------------------------------------------------------------------
 

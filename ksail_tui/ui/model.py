@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ksail_tui.cluster.models import DiscoveredCluster
 from ksail_tui.config import ClusterConfig, Workload
 from ksail_tui.flux.service import FluxEvent
 from ksail_tui.flux.status import FluxObject, WorkloadStatus, workload_status
@@ -58,6 +59,8 @@ class DashboardModel:
     artifacts: dict[str, list[OCIArtifact]] = field(default_factory=dict)
     artifacts_error: dict[str, str] = field(default_factory=dict)
     pushed: dict[str, str] = field(default_factory=dict)  # workload -> revision pushed this session
+    clusters: list[DiscoveredCluster] | None = None  # every Kind and K3d cluster in Docker; None: not known
+    clusters_error: str = ""  # why they could not be listed (Docker not answering)
 
     # --- live updates ---------------------------------------------------------------------
 
@@ -141,6 +144,14 @@ class DashboardModel:
             for obj in self.flux.values()
             if isinstance(obj, FluxOCIRepository) and obj.ref_tag and obj.url.endswith("/" + repository)
         }
+
+    # --- clusters ---------------------------------------------------------------------------
+
+    def is_configured(self, cluster: DiscoveredCluster) -> bool:
+        """Whether ``cluster`` is the one ksail.yaml describes (same name and distribution)."""
+        return (
+            cluster.name == self.config.name and cluster.distribution is self.config.spec.cluster.distribution
+        )
 
     # --- Flux -----------------------------------------------------------------------------
 

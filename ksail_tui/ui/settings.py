@@ -8,6 +8,7 @@ file means the defaults. Example::
       reconcile: ctrl+r
       suspend: shift+t
     registry_refresh_seconds: 30
+    clusters_refresh_seconds: 30  # the Cluster pane's list of Kind and K3d clusters in Docker
     prune_keep: 3
 """
 
@@ -37,6 +38,7 @@ class DashboardSettings(BaseModel):
 
     keymap: dict[str, str] = {}
     registry_refresh_seconds: float = Field(default=30.0, gt=0)
+    clusters_refresh_seconds: float = Field(default=30.0, gt=0)
     prune_keep: int = Field(default=3, ge=1)
 
     @field_validator("keymap")

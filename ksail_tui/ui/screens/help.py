@@ -57,7 +57,7 @@ class HelpScreen(ModalScreen[None]):
             ("keymap:", "bold"),
             (" section (binding id: keys), e.g. ", DIM),
             ("keymap: {reconcile: ctrl+r}", "bold"),
-            (". Also: registry_refresh_seconds, prune_keep.", DIM),
+            (". Also: registry_refresh_seconds, clusters_refresh_seconds, prune_keep.", DIM),
         )
         with VerticalScroll(id="help-dialog", classes="dialog") as dialog:
             dialog.border_title = "help"

@@ -1,17 +1,22 @@
-"""Cluster pane: is the API server there, its nodes, and Flux's controllers."""
+"""Cluster pane: is the API server there, its nodes, Flux's controllers, and the clusters in Docker."""
 
 from __future__ import annotations
 
 from rich.console import Group
 from rich.text import Text
 
+from ksail_tui.cluster.models import DiscoveredCluster
 from ksail_tui.flux.status import Health
-from ksail_tui.ui.format import DIM, health_text, ok_text
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text, ok_text
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.pane import Pane
 
+# DiscoveredCluster.state: all containers running, some, none.
+STATE_HEALTH = {"running": Health.READY, "degraded": Health.PROGRESSING, "stopped": Health.FAILING}
+CONFIGURED_MARK = "▸ "
 
-def cluster_content(model: DashboardModel) -> Group:
+
+def _connection_lines(model: DashboardModel) -> list[Text]:
     connection = model.connection
     lines: list[Text] = []
     if connection is None:
@@ -20,7 +25,7 @@ def cluster_content(model: DashboardModel) -> Group:
         lines.append(health_text(Health.FAILING, "unreachable"))
         lines.append(Text(connection.reason, style=DIM))
         lines.append(Text("retrying by itself; start the cluster or fix spec.cluster.connection", style=DIM))
-        return Group(*lines)
+        return lines
     else:
         lines.append(ok_text(True, "connected"))
 
@@ -41,12 +46,11 @@ def cluster_content(model: DashboardModel) -> Group:
     if any(c.simulated for c in controllers):
         heading.append("  simulated", style="#e5c07b")
     if connection is not None and connection.flux_api is False:
-        heading = health_text(Health.FAILING, "Flux is not installed")
-        lines.append(heading)
+        lines.append(health_text(Health.FAILING, "Flux is not installed"))
         lines.append(Text("run `ksail-tui flux install`", style=DIM))
         if connection.flux_reason:
             lines.append(Text(connection.flux_reason, style=DIM))
-        return Group(*lines)
+        return lines
     lines.append(heading)
     for controller in controllers:
         line = ok_text(controller.available, controller.name)
@@ -56,12 +60,63 @@ def cluster_content(model: DashboardModel) -> Group:
         if not controller.available:
             line.append(f"  {controller.message}", style=DIM)
         lines.append(line)
-    return Group(*lines)
+    return lines
+
+
+def _cluster_line(cluster: DiscoveredCluster, model: DashboardModel, name_width: int) -> Text:
+    ours = model.is_configured(cluster)
+    line = Text(CONFIGURED_MARK if ours else " " * len(CONFIGURED_MARK), style="bold")
+    line.append(cluster.name.ljust(name_width), style="bold" if ours else "")
+    line.append(f"  {cluster.distribution.value:<4}  ", style=DIM)
+    line.append_text(health_text(STATE_HEALTH.get(cluster.state, Health.UNKNOWN), cluster.state))
+    if cluster.registry_attached:
+        line.append("  registry", style=DIM)
+    else:
+        # Without its registry on the network, the configured cluster's pods cannot pull artifacts.
+        missing = ours and model.config.registry.enabled
+        line.append("  no registry", style=HEALTH_STYLE[Health.PROGRESSING] if missing else DIM)
+    return line
+
+
+def _clusters_lines(model: DashboardModel, create_keys: str) -> list[Text]:
+    lines = [Text("Clusters in Docker", style="bold")]
+    if model.clusters is None:
+        if not model.clusters_error:
+            lines.append(health_text(Health.UNKNOWN, "checking…"))
+            return lines
+        # One line each: the pane is small, and Docker's own error text is long.
+        lines.append(
+            Text(
+                f"✗ {model.clusters_error}",
+                style=HEALTH_STYLE[Health.FAILING],
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+        )
+        return lines
+    name_width = max([len(model.config.name), *(len(c.name) for c in model.clusters)])
+    # The configured cluster first, created or not; then the others in discovery's order.
+    configured = [c for c in model.clusters if model.is_configured(c)]
+    if not configured:
+        config = model.config
+        line = Text(CONFIGURED_MARK, style="bold")
+        line.append(config.name.ljust(name_width), style="bold")
+        line.append(f"  {config.spec.cluster.distribution.value:<4}  ", style=DIM)
+        line.append(f"not created: {create_keys} creates it", style=HEALTH_STYLE[Health.UNKNOWN])
+        lines.append(line)
+    others = [c for c in model.clusters if not model.is_configured(c)]
+    lines += [_cluster_line(cluster, model, name_width) for cluster in [*configured, *others]]
+    return lines
+
+
+def cluster_content(model: DashboardModel, create_keys: str) -> Group:
+    """``create_keys``: the keys of the create-cluster action, as the user has them."""
+    return Group(*_connection_lines(model), *_clusters_lines(model, create_keys))
 
 
 class ClusterPane(Pane):
     def __init__(self) -> None:
         super().__init__("Cluster", 1, id="cluster")
 
-    def refresh_from(self, model: DashboardModel) -> None:
-        self.show(cluster_content(model))
+    def refresh_from(self, model: DashboardModel, create_keys: str) -> None:
+        self.show(cluster_content(model, create_keys))
