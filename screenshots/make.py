@@ -32,6 +32,7 @@ from tests.fixtures.ui import (  # noqa: E402
     all_ready_scene,
     failing_scene,
     no_flux_scene,
+    not_created_scene,
     scene_app,
     scene_config,
     selecting,
@@ -52,7 +53,7 @@ class Shot:
     scene: Callable[[], Scene]
     size: tuple[int, int]
     steps: Steps
-    hold: bool = False  # actions wait (reconcile in progress)
+    hold: bool = False  # actions wait (reconcile or create in progress)
 
 
 def then_press(before: Steps, *keys: str, until: Callable[[KsailApp], bool] | None = None) -> Steps:
@@ -88,6 +89,21 @@ SHOTS = (
         "suspend-confirm", "s: suspend asks first", failing_scene, (160, 48), then_press(selecting(APP), "s")
     ),
     Shot("help", "?: help", failing_scene, (160, 48), then_press(settle, "question_mark")),
+    Shot(
+        "create-cluster",
+        "C: the cluster is being created",
+        not_created_scene,
+        (160, 48),
+        then_press(settle, "C", until=lambda app: "Creating" in app.busy.get("cluster", "")),
+        hold=True,
+    ),
+    Shot(
+        "delete-cluster-confirm",
+        "X: deleting the cluster asks first",
+        all_ready_scene,
+        (160, 48),
+        then_press(selecting(APP), "X"),
+    ),
 )
 
 
