@@ -27,6 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ksail_tui.config import DEFAULT_FLUX_NAMESPACE, ClusterConfig
@@ -244,6 +245,9 @@ class LiveCluster:
         self._stop = threading.Event()
         self._connector: threading.Thread | None = None
         self.client: KubeClient | None = source if isinstance(source, KubeClient) else None
+        # The kubeconfig as it was when the client was built: a cluster re-created elsewhere
+        # (e.g. `ksail-tui cluster create` in another terminal) gets a new API server port.
+        self._kubeconfig_stamp: int | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -292,7 +296,8 @@ class LiveCluster:
             old, self._state = self._state, _State()
         if source is not None:
             self._source = source
-            self.client = source if isinstance(source, KubeClient) else None
+        # A client built from a kubeconfig is built again: the file may name another server now.
+        self.client = self._source if isinstance(self._source, KubeClient) else None
         removals: list[LiveUpdate] = [FluxObjectUpdate(key, None) for key in old.flux]
         removals += [NodeUpdate(name, None) for name in old.nodes]
         removals += [ControllerUpdate(key, None) for key in old.controllers]
@@ -350,7 +355,9 @@ class LiveCluster:
         while not stop.is_set() and client is None:
             assert isinstance(source, ClusterConfig)
             try:
+                stamp = _kubeconfig_stamp(source)
                 client = open_kube(source, self._request_timeout)
+                self._kubeconfig_stamp = stamp
             except KsailError as error:
                 self._report_state(generation, "client", WatchState(False, error.message))
                 stop.wait(backoff)
@@ -397,6 +404,9 @@ class LiveCluster:
         return on_event
 
     def _report_state(self, generation: int, watch: str, state: WatchState) -> None:
+        if watch == "nodes" and not state.connected and self._kubeconfig_changed():
+            # Lost the cluster and the kubeconfig moved on: reconnect with the new one.
+            threading.Thread(target=self.restart, name="live-reconnect", daemon=True).start()
         with self._lock:
             if generation != self._generation:
                 return
@@ -406,6 +416,15 @@ class LiveCluster:
                 return
             self._state.connection = connection
         self._emit([connection])
+
+    def _kubeconfig_changed(self) -> bool:
+        if not isinstance(self._source, ClusterConfig) or self._kubeconfig_stamp is None:
+            return False
+        with self._lock:
+            changed = _kubeconfig_stamp(self._source) != self._kubeconfig_stamp
+            if changed:
+                self._kubeconfig_stamp = None  # one reconnect per change
+            return changed
 
     @staticmethod
     def _connection_of(states: dict[str, WatchState]) -> ConnectionUpdate | None:
@@ -496,6 +515,13 @@ class LiveCluster:
             return []
         seen[_uid(event.object)] = _version(event.object)
         return [FluxEventUpdate(event_of(event.object))]
+
+
+def _kubeconfig_stamp(config: ClusterConfig) -> int | None:
+    try:
+        return Path(config.spec.cluster.connection.kubeconfig).expanduser().stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _uid(item: dict[str, Any]) -> str:

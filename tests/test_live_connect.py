@@ -10,7 +10,7 @@ import pytest
 
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.kube.client import KubeClient
-from ksail_tui.live import ConnectionUpdate, LiveCluster, LiveUpdate
+from ksail_tui.live import ConnectionUpdate, LiveCluster, LiveUpdate, NodeUpdate
 from ksail_tui.sim.apiserver import ApiServer
 
 WAIT_SECONDS = 10.0
@@ -69,3 +69,38 @@ def test_a_restart_keeps_the_new_client_when_the_old_connector_finishes_late(
     finally:
         release_old.set()
         live.stop()
+
+
+def test_reconnects_when_the_cluster_comes_back_on_a_new_port(tmp_path: Path) -> None:
+    """A cluster re-created outside the dashboard has a new API server address in the kubeconfig."""
+    kubeconfig = tmp_path / "kubeconfig"
+    first = ApiServer(port=0)
+    first.start()
+    first.write_kubeconfig(kubeconfig)
+    nodes: dict[str, object] = {}
+    seen = threading.Condition()
+
+    def on_updates(batch: list[LiveUpdate]) -> None:
+        with seen:
+            for update in batch:
+                if isinstance(update, NodeUpdate):
+                    nodes[update.name] = update.node
+            seen.notify_all()
+
+    live = LiveCluster(config_for(kubeconfig), on_updates, max_backoff=0.2)
+    live.start()
+    second = ApiServer(port=0)
+    try:
+        first.apply({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "old-node"}})
+        with seen:
+            assert seen.wait_for(lambda: "old-node" in nodes, WAIT_SECONDS)
+        first.stop()  # the cluster is deleted ...
+        second.start()  # ... and created again, elsewhere
+        second.apply({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "new-node"}})
+        second.write_kubeconfig(kubeconfig)
+        with seen:
+            assert seen.wait_for(lambda: nodes.get("new-node") is not None, WAIT_SECONDS)
+            assert nodes.get("old-node") is None  # what the old cluster held is gone
+    finally:
+        live.stop()
+        second.stop()
