@@ -54,6 +54,7 @@ class Shot:
     size: tuple[int, int]
     steps: Steps
     hold: bool = False  # actions wait (reconcile or create in progress)
+    simulated: bool = True  # the scenes are the demo
 
 
 def then_press(before: Steps, *keys: str, until: Callable[[KsailApp], bool] | None = None) -> Steps:
@@ -96,6 +97,7 @@ SHOTS = (
         (160, 48),
         then_press(settle, "C", until=lambda app: "Creating" in app.busy.get("cluster", "")),
         hold=True,
+        simulated=False,  # the demo refuses to create or delete its simulated cluster
     ),
     Shot(
         "delete-cluster-confirm",
@@ -103,6 +105,7 @@ SHOTS = (
         all_ready_scene,
         (160, 48),
         then_press(selecting(APP), "X"),
+        simulated=False,
     ),
 )
 
@@ -111,7 +114,7 @@ async def render(shot: Shot) -> str:
     hold = threading.Event()
     config = scene_config()
     services = ScriptedServices(config, shot.scene(), hold=hold if shot.hold else None)
-    app = scene_app(services.scene, services=services)
+    app = scene_app(services.scene, services=services, simulated=shot.simulated)
     try:
         async with app.run_test(size=shot.size) as pilot:
             await shot.steps(pilot)

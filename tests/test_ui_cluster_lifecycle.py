@@ -36,7 +36,6 @@ from tests.fixtures.cluster_docker import LabelledContainer
 from tests.fixtures.ui import (
     DEMO_CLUSTER,
     REGISTRY_VOLUME,
-    Scene,
     ScriptedServices,
     all_ready_scene,
     not_created_scene,
@@ -48,7 +47,7 @@ from tests.fixtures.ui import (
 
 pytestmark = pytest.mark.anyio
 SIZE = (160, 48)
-Build = Callable[[Scene], tuple[KsailApp, ScriptedServices]]
+Build = Callable[..., tuple[KsailApp, ScriptedServices]]
 
 
 def pane_text(app: KsailApp, selector: str = "#cluster-body") -> str:
@@ -82,7 +81,7 @@ async def wait_until(
 async def test_the_cluster_pane_lists_the_clusters_in_docker_the_configured_one_first(
     scripted: Build,
 ) -> None:
-    app, services = scripted(all_ready_scene())
+    app, services = scripted(all_ready_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         lines = pane_text(app).splitlines()
@@ -100,7 +99,7 @@ async def test_the_cluster_pane_lists_the_clusters_in_docker_the_configured_one_
 async def test_the_list_refreshes_on_its_own_timer() -> None:
     scene = all_ready_scene()
     services = ScriptedServices(scene_config(), scene)
-    app = scene_app(scene, services=services, clusters_refresh_seconds=0.2)
+    app = scene_app(scene, services=services, simulated=False, clusters_refresh_seconds=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         scene.clusters = (DEMO_CLUSTER,)
@@ -108,7 +107,7 @@ async def test_the_list_refreshes_on_its_own_timer() -> None:
 
 
 async def test_docker_not_answering_is_one_reason_line_and_the_app_carries_on(scripted: Build) -> None:
-    app, _ = scripted(unreachable_scene())
+    app, _ = scripted(unreachable_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         lines = pane_text(app).splitlines()
@@ -119,7 +118,7 @@ async def test_docker_not_answering_is_one_reason_line_and_the_app_carries_on(sc
 
 async def test_the_not_created_line_names_the_key_the_user_mapped() -> None:
     scene = not_created_scene()
-    app = scene_app(scene, keymap={"create-cluster": "ctrl+n"})
+    app = scene_app(scene, simulated=False, keymap={"create-cluster": "ctrl+n"})
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "▸ demo  Kind  not created: ^n creates it" in pane_text(app)
@@ -129,7 +128,7 @@ async def test_the_not_created_line_names_the_key_the_user_mapped() -> None:
 
 
 async def test_C_creates_the_cluster_with_its_progress_then_watches_it(scripted: Build) -> None:
-    app, services = scripted(not_created_scene())
+    app, services = scripted(not_created_scene(), simulated=False)
     services.hold = threading.Event()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -163,7 +162,7 @@ async def test_C_creates_the_cluster_with_its_progress_then_watches_it(scripted:
 
 
 async def test_C_on_an_existing_cluster_reuses_it_and_says_so(scripted: Build) -> None:
-    app, services = scripted(all_ready_scene())
+    app, services = scripted(all_ready_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         watch = services.live_source
@@ -178,7 +177,7 @@ async def test_C_on_an_existing_cluster_reuses_it_and_says_so(scripted: Build) -
 
 
 async def test_X_asks_first_and_cancel_deletes_nothing(scripted: Build) -> None:
-    app, services = scripted(all_ready_scene())
+    app, services = scripted(all_ready_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("X")
@@ -198,7 +197,7 @@ async def test_X_asks_first_and_cancel_deletes_nothing(scripted: Build) -> None:
 
 
 async def test_X_then_y_deletes_the_cluster_and_keeps_the_registry_data(scripted: Build) -> None:
-    app, services = scripted(all_ready_scene())
+    app, services = scripted(all_ready_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("X", "y")
@@ -212,7 +211,7 @@ async def test_X_then_y_deletes_the_cluster_and_keeps_the_registry_data(scripted
 
 
 async def test_X_with_purge_ticked_deletes_the_registry_data_too(scripted: Build) -> None:
-    app, services = scripted(all_ready_scene())
+    app, services = scripted(all_ready_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("X")
@@ -228,7 +227,7 @@ async def test_X_with_purge_ticked_deletes_the_registry_data_too(scripted: Build
 
 
 async def test_deleting_the_cluster_stops_watch_mode(scripted: Build) -> None:
-    app, services = scripted(all_ready_scene())
+    app, services = scripted(all_ready_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = app.query_one("#flux-table", DataTable)
@@ -247,7 +246,7 @@ async def test_deleting_the_cluster_stops_watch_mode(scripted: Build) -> None:
 
 
 async def test_help_lists_the_cluster_actions_with_their_keys(scripted: Build) -> None:
-    app, _ = scripted(all_ready_scene())
+    app, _ = scripted(all_ready_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -262,7 +261,7 @@ async def test_help_lists_the_cluster_actions_with_their_keys(scripted: Build) -
 
 @pytest.mark.parametrize(("query", "effect"), [("create cluster", "create"), ("delete cluster", "delete")])
 async def test_the_palette_runs_the_cluster_actions(scripted: Build, query: str, effect: str) -> None:
-    app, services = scripted(all_ready_scene())
+    app, services = scripted(all_ready_scene(), simulated=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("colon")
@@ -382,3 +381,22 @@ async def test_the_list_comes_from_the_real_docker(
         await wait_until(pilot, lambda: f"▸ {name}" in pane_text(app), "the labelled cluster", seconds=15)
         [line] = [line for line in pane_text(app).splitlines() if name in line]
         assert line.split() == ["▸", name, "Kind", "●", "running", "no", "registry"]
+
+
+@pytest.mark.usefixtures("no_docker")
+async def test_the_demo_refuses_to_create_or_delete_its_simulated_cluster(
+    cluster_clis: ClusterCLIs, kubeconfig: Path, tmp_path: Path
+) -> None:
+    config = write_cluster_config(tmp_path, "demo", kubeconfig=kubeconfig, port=5050)
+    app = make_app(
+        config, services=ClusterServices(config, registry_backend="process"), simulated=True, animate=False
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("C")
+        await wait_until(pilot, lambda: bool(app._notifications), "the refusal")
+        assert "the demo's cluster is simulated, so it cannot be created here" in notifications(app)[-1]
+        await pilot.press("X")
+        await pilot.pause()
+        assert not isinstance(app.screen, DeleteClusterScreen)  # no confirm: nothing to delete
+        assert "cannot be deleted here" in notifications(app)[-1]
+    assert cluster_clis.calls() == []  # kind never ran

@@ -671,7 +671,20 @@ class KsailApp(App[None]):
         config = self.model.config
         return f"{config.spec.cluster.distribution.value} cluster {config.name}"
 
+    def _refuse_in_demo(self, what: str) -> bool:
+        """The demo's cluster is simulated: kind or k3d must not run against its config."""
+        if self.model.simulated:
+            self.report(
+                f"the demo's cluster is simulated, so it cannot be {what} here; "
+                "run `ksail-tui cluster create` with your own ksail.yaml",
+                "warning",
+                title="not in the demo",
+            )
+        return self.model.simulated
+
     def action_create_cluster(self) -> None:
+        if self._refuse_in_demo("created"):
+            return
         if self._begin("cluster", f"creating the {self._cluster_label()}…"):
             self.create_configured_cluster()
 
@@ -722,6 +735,8 @@ class KsailApp(App[None]):
         self.refresh_clusters()  # a half-made or half-deleted cluster shows as it is
 
     def action_delete_cluster(self) -> None:
+        if self._refuse_in_demo("deleted"):
+            return
         label = self._cluster_label()
 
         def answered(choice: ClusterDeletion | None) -> None:
