@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ksail_tui.display import short_revision
 from ksail_tui.live import ConnectionUpdate, FluxEventUpdate, FluxObjectUpdate, parse_flux_object
-from ksail_tui.ui.format import age, human_size, short_revision
+from ksail_tui.ui.format import age, human_size
 from ksail_tui.ui.inbox import MAX_PENDING_EVENTS, LiveInbox
 from ksail_tui.ui.model import DashboardModel
 from tests.fixtures.ui import (

@@ -174,7 +174,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _version_table(artifacts: list[OCIArtifact]) -> str:
-    from ksail_tui.oci.artifact_format import short_digest
+    from ksail_tui.display import short_digest
 
     rows = [("VERSION", "DIGEST", "CREATED", "SIZE", "REVISION")]
     for artifact in artifacts:
@@ -209,8 +209,8 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
+    from ksail_tui.display import short_digest
     from ksail_tui.errors import InvalidInput, KsailError
-    from ksail_tui.oci.artifact_format import short_digest
     from ksail_tui.oci.service import prune_versions, referenced_tags
 
     config = load_config(args)

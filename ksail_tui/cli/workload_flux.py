@@ -45,6 +45,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from ksail_tui.display import short_revision
     from ksail_tui.flux.service import FluxService
     from ksail_tui.flux.status import exit_code_for
 
@@ -109,11 +110,3 @@ def run_suspend(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     return _set_suspended(args, False)
-
-
-def short_revision(revision: str | None) -> str:
-    """``0.1.0@sha256:b884f1471494`` for a table cell; JSON output keeps the whole revision."""
-    if not revision:
-        return "-"
-    tag, _, digest = revision.partition("@sha256:")
-    return f"{tag}@sha256:{digest[:12]}" if digest else revision

@@ -7,9 +7,9 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from ksail_tui.display import parse_time
 from ksail_tui.errors import InvalidInput
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -34,21 +34,6 @@ EMPTY_CONFIG = b"{}"
 
 def sha256_digest(data: bytes | memoryview) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def short_digest(digest: str | None) -> str:
-    """``sha256:`` and the first 12 hex digits, as messages and tables show a digest."""
-    return digest[:19] if digest else "none"
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """An ISO 8601 / RFC 3339 time (``Z`` or an offset), or None when there is none or it is not one."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def descriptor(media_type: str, data: bytes) -> dict[str, Any]:

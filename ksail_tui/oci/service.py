@@ -18,6 +18,7 @@ from typing import Any
 import semver
 
 from ksail_tui.config import ClusterConfig, Workload
+from ksail_tui.display import parse_time, short_digest
 from ksail_tui.errors import InvalidInput, OperationFailed
 from ksail_tui.models import OCIArtifact
 from ksail_tui.oci.artifact_format import (
@@ -26,9 +27,7 @@ from ksail_tui.oci.artifact_format import (
     SOURCE_ANNOTATION,
     VERSION_ANNOTATION,
     check_artifact,
-    parse_time,
     read_layer_files,
-    short_digest,
 )
 from ksail_tui.oci.build import BuiltArtifact, build_artifact
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
@@ -185,8 +184,8 @@ def push_workload(
             if existing.layer_digest != built.layer_digest:
                 raise OperationFailed(
                     f"version {tag} of {repository} is already in the registry with different content "
-                    f"(layer {short_digest(existing.layer_digest)}, "
-                    f"this build {short_digest(built.layer_digest)}); "
+                    f"(layer {short_digest(existing.layer_digest, missing='none')}, "
+                    f"this build {short_digest(built.layer_digest, missing='none')}); "
                     "pushed versions are immutable",
                     hint="bump the version (in ksail.yaml or with --version) or pass --force to overwrite it",
                 )

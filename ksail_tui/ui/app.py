@@ -24,13 +24,14 @@ from textual.worker import Worker, WorkerCancelled, WorkerState, get_current_wor
 from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredCluster
 from ksail_tui.config import ClusterConfig, load_config
 from ksail_tui.devloop.state import LoopState, Phase
+from ksail_tui.display import short_digest, short_revision
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.service import ReconcileOutcome
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.oci.service import PushPhase, PushProgress
 from ksail_tui.ui.actions import ActionSpec, action_spec, bindings
 from ksail_tui.ui.commands import ActionCommands
-from ksail_tui.ui.format import human_size, short_digest, short_revision
+from ksail_tui.ui.format import human_size
 from ksail_tui.ui.inbox import LiveInbox
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.paths import stylesheet

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from rich.text import Text
 
+from ksail_tui.display import parse_time
 from ksail_tui.flux.status import Health
 
 # The same colour for a Health in the table, the panes, the details and the status line.
@@ -36,32 +37,6 @@ def health_text(health: Health, label: str | None = None) -> Text:
 def ok_text(ok: bool, label: str) -> Text:
     """Ready-or-not things (nodes, controllers, the registry) in the Health colours."""
     return health_text(Health.READY if ok else Health.FAILING, label)
-
-
-def short_digest(digest: str | None, length: int = 12) -> str:
-    if not digest:
-        return "-"
-    algorithm, _, hex_part = digest.partition(":")
-    return f"{algorithm}:{hex_part[:length]}" if hex_part else digest[:length]
-
-
-def short_revision(revision: str | None, length: int = 12) -> str:
-    """``0.1.0@sha256:0123456789ab`` instead of the 64-hex form."""
-    if not revision:
-        return "-"
-    tag, at, digest = revision.rpartition("@")
-    if not at:
-        return short_digest(revision, length)
-    return f"{tag}@{short_digest(digest, length)}"
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def age(since: datetime | str | None, now: datetime) -> str:

@@ -7,9 +7,10 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import RichLog
 
+from ksail_tui.display import parse_time
 from ksail_tui.flux.service import FluxEvent
 from ksail_tui.flux.status import Health
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, parse_time
+from ksail_tui.ui.format import DIM, HEALTH_STYLE
 
 MAX_LINES = 1000
 _SEVERITY_STYLE = {

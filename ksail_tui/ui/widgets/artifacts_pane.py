@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from ksail_tui.display import short_digest
 from ksail_tui.flux.status import Health
 from ksail_tui.models import OCIArtifact
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, human_size, short_digest
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, human_size
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.table_sync import Cell, sync_rows
 

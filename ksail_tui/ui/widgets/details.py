@@ -7,9 +7,10 @@ from datetime import datetime
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from ksail_tui.display import short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
 from ksail_tui.models import FluxKustomization, FluxOCIRepository
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text, short_revision
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.pane import Pane
 

@@ -13,9 +13,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
+from ksail_tui.display import short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
 from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text, short_revision
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, remove_row, upsert_row
 

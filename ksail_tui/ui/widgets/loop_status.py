@@ -10,8 +10,9 @@ from textual.timer import Timer
 from textual.widgets import ProgressBar, Static
 
 from ksail_tui.devloop.state import LoopState, Phase
+from ksail_tui.display import short_revision
 from ksail_tui.flux.status import Health, WorkloadStatus
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text, short_revision
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text
 
 PHASE_HEALTH = {
     Phase.IDLE: Health.READY,
