@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ksail_tui.cli.common import add_command, config_path, load_config
-
-REGISTRY_BACKENDS = ("auto", "docker", "process")
+from ksail_tui.registry import BACKEND_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--registry-backend",
-        choices=REGISTRY_BACKENDS,
+        choices=BACKEND_NAMES,
         default="auto",
         help="how the registry runs (default: auto, as `registry status` decides)",
     )

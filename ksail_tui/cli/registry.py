@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING
 
 from ksail_tui.cli.common import add_command, add_group, duration, emit, load_config, progress
 from ksail_tui.errors import Unavailable
+from ksail_tui.registry import BACKEND_NAMES
 
 if TYPE_CHECKING:
     from ksail_tui.models import OCIRegistry
     from ksail_tui.registry.service import RegistryService
-
-BACKENDS = ("auto", "docker", "process")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for parser in (up, down, status, remove, collect):
         parser.add_argument(
             "--backend",
-            choices=BACKENDS,
+            choices=BACKEND_NAMES,
             default="auto",
             help="docker: a container on the cluster's network; process: the registry binary on "
             "127.0.0.1, for machines without Docker; auto (default): the one already running this "

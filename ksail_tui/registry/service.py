@@ -27,15 +27,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import InvalidInput, KsailError
 from ksail_tui.models import OCIRegistry, RegistryStatus
+from ksail_tui.registry import BACKEND_NAMES, BackendName
 from ksail_tui.registry.health import probe, wait_until_healthy
 
-BackendName = Literal["auto", "docker", "process"]
-BACKEND_NAMES: tuple[BackendName, ...] = ("auto", "docker", "process")
 Progress = Callable[[str], None]
 
 DEFAULT_HEALTH_TIMEOUT_SECONDS = 60.0

@@ -27,8 +27,9 @@ from ksail_tui.live import LiveCluster, OnUpdates
 from ksail_tui.models import KUSTOMIZATION_KIND, ObjectRef, OCIArtifact, OCIRegistry, RegistryStatus
 from ksail_tui.oci.build import BuiltArtifact
 from ksail_tui.oci.service import PruneResult, PushProgress, PushResult
+from ksail_tui.registry import BackendName
 from ksail_tui.registry.health import probe
-from ksail_tui.registry.service import BackendName, RegistryService
+from ksail_tui.registry.service import RegistryService
 
 if TYPE_CHECKING:
     from ksail_tui.cluster.service import ClusterService
