@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -52,9 +53,18 @@ def run_demo(args: argparse.Namespace) -> int:
             simulated=True,
             settings=load_settings(),
         )
-        # Closing the terminal (HUP) or a TERM ends the app like q does, so the finally below
-        # still stops the registry and removes the demo's files.
-        previous = {sig: signal.signal(sig, lambda *_: app.exit()) for sig in (signal.SIGHUP, signal.SIGTERM)}
+
+        def hang_up(*_: object) -> None:
+            # The terminal is gone: Textual's shutdown would block writing to it, so clean up
+            # (stop the registry, remove the demo's files) and leave at once.
+            env.stop()
+            os._exit(128 + signal.SIGHUP)
+
+        # TERM ends the app like q does, so the finally below still cleans up.
+        previous = {
+            signal.SIGHUP: signal.signal(signal.SIGHUP, hang_up),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: app.exit()),
+        }
         try:
             app.run()
         finally:
