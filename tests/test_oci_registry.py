@@ -178,6 +178,22 @@ def test_prune_keeps_the_newest_protected_and_shared_versions(project: tuple[Pat
     ]
 
 
+def test_prune_deletes_only_what_the_preview_showed(project: tuple[Path, ClusterConfig]) -> None:
+    _, config = project
+    source = source_of(config)
+    for version in ("0.1.0", "0.2.0"):
+        (source / "b.yaml").write_text(configmap("b", version))
+        push_workload(config, "app", version=version)
+    preview = prune_versions(config, "app", keep=1, dry_run=True)
+    assert [artifact.tag for artifact in preview.deleted] == ["0.1.0"]
+    # Someone pushes while the user reads the question: 0.2.0 now falls outside --keep 1 too.
+    (source / "b.yaml").write_text(configmap("b", "0.3.0"))
+    push_workload(config, "app", version="0.3.0")
+    result = prune_versions(config, "app", keep=1, confirmed_digests=preview.deleted_digests)
+    assert [artifact.tag for artifact in result.deleted] == ["0.1.0"]  # not 0.2.0: nobody agreed to that
+    assert [artifact.tag for artifact in list_versions(config, "app")] == ["0.3.0", "0.2.0"]
+
+
 def test_prune_through_the_cli_warns_that_the_cluster_was_not_consulted(
     project: tuple[Path, ClusterConfig], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -223,6 +223,7 @@ def _prune(args: argparse.Namespace) -> int:
     if protected is None:
         _warn("the cluster was not consulted: versions that Flux references are protected only by --keep")
     dry_run = args.dry_run
+    confirmed: tuple[str, ...] | None = None
     if not dry_run and not args.yes:
         if not sys.stdin.isatty() or wants_json(args):
             raise InvalidInput("prune deletes versions: pass --yes to confirm, or --dry-run to preview")
@@ -240,8 +241,14 @@ def _prune(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted", file=sys.stderr)
                 return 1
+            confirmed = preview.deleted_digests
     result = prune_versions(
-        config, args.name, keep=args.keep, protected_tags=protected or set(), dry_run=dry_run
+        config,
+        args.name,
+        keep=args.keep,
+        protected_tags=protected or set(),
+        dry_run=dry_run,
+        confirmed_digests=confirmed,
     )
 
     def text() -> str:

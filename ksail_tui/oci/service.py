@@ -9,7 +9,7 @@ digest is not, because it includes the build time.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -338,12 +338,15 @@ def prune_versions(
     keep: int,
     protected_tags: set[str] | frozenset[str] = frozenset(),
     dry_run: bool = False,
+    confirmed_digests: Collection[str] | None = None,
 ) -> PruneResult:
     """Delete the versions beyond the ``keep`` newest (FR-018).
 
     Never deletes a tag in ``protected_tags`` (the tags OCIRepositories in the cluster reference),
     nor a manifest that a kept tag also points at: deleting a manifest by digest deletes all its tags.
     Tags that are not semver (e.g. ``latest``) are never pruned and keep their manifest too.
+    With ``confirmed_digests`` (what a preview showed and the user agreed to) nothing else is
+    deleted, even if the registry changed in between.
     """
     if keep < 0:
         raise InvalidInput(f"--keep must be 0 or more, not {keep}")
@@ -361,7 +364,7 @@ def prune_versions(
                 protected.append(tag)
             elif manifest.digest in kept_digests:
                 shared.append(tag)
-            else:
+            elif confirmed_digests is None or manifest.digest in confirmed_digests:
                 doomed.append((tag, manifest))
         doomed_digests = list(dict.fromkeys(manifest.digest for _, manifest in doomed))
         if not dry_run:
