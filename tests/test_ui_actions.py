@@ -7,14 +7,11 @@ dialogs and the notifications.
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-from rich.text import Text
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar, Static
@@ -35,10 +32,14 @@ from tests.fixtures.ui import (
     NOW,
     Scene,
     ScriptedServices,
+    cell,
     failing_scene,
     kustomization,
+    notifications,
     scene_app,
     scene_config,
+    text_of,
+    wait_until,
 )
 
 pytestmark = pytest.mark.anyio
@@ -46,37 +47,11 @@ SIZE = (160, 48)
 Build = Callable[[Scene], tuple[KsailApp, ScriptedServices]]
 
 
-def notifications(app: KsailApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
-def cell(app: KsailApp, key: str, column: str) -> str:
-    value = app.query_one("#flux-table", DataTable).get_cell(key, column)
-    return value.plain if isinstance(value, Text) else str(value)
-
-
-def static_text(app: KsailApp, selector: str) -> str:
-    """The text a Static shows, as plain text."""
-    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
-    console.print(app.screen.query_one(selector, Static).content)
-    return console.export_text()
-
-
 async def select(pilot: Pilot[None], key: str) -> None:
     table = pilot.app.query_one("#flux-table", DataTable)
     table.move_cursor(row=table.get_row_index(key))
     await pilot.pause()
     assert pilot.app.selected_key == key  # type: ignore[attr-defined]
-
-
-async def wait_until(
-    pilot: Pilot[None], condition: Callable[[], bool], what: str, seconds: float = 4
-) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 APP = "Kustomization/flux-system/app"
@@ -99,7 +74,7 @@ async def test_the_table_shows_every_flux_object_with_its_health(scripted: Build
         assert cell(app, APP, "revision") == "0.2.0@sha256:9f8e7d6c"
         assert cell(app, APP, "age") == "11m"
         await select(pilot, BROKEN)
-        details = static_text(app, "#details-body")
+        details = text_of(app, "#details-body")
         assert "Kustomization flux-system/broken" in details and "no matches for kind" in details
         assert "the cluster does not run the source's artifact yet" in details
 
@@ -111,7 +86,7 @@ async def test_r_reconciles_the_selected_workload_with_progress_until_the_outcom
         await select(pilot, APP)
         await pilot.press("r")
         await wait_until(
-            pilot, lambda: "source reconciliation requested" in static_text(app, "#loop-message"), "progress"
+            pilot, lambda: "source reconciliation requested" in text_of(app, "#loop-message"), "progress"
         )
         assert services.calls == [("reconcile", ["app"])]
         await pilot.press("r")  # a second one while the first runs is refused
@@ -119,7 +94,7 @@ async def test_r_reconciles_the_selected_workload_with_progress_until_the_outcom
         services.hold.set()
         await wait_until(pilot, lambda: not app.busy, "the outcome")
         assert any("app applied 0.2.0@sha256:9f8e7d6c5b4a" in n for n in notifications(app))
-        assert "running 0.2.0@sha256:9f8e7d6c5b4a, up to date" in static_text(app, "#loop-message")
+        assert "running 0.2.0@sha256:9f8e7d6c5b4a, up to date" in text_of(app, "#loop-message")
         assert services.calls == [("reconcile", ["app"])]
 
 
@@ -190,7 +165,7 @@ async def test_p_pushes_with_a_progress_bar_then_reconciles(scripted: Build) -> 
         bar = app.query_one("#push-progress", ProgressBar)
         await wait_until(pilot, lambda: bar.progress == 1024, "upload progress")
         assert bar.display and bar.total == 4096
-        assert "uploading" in static_text(app, "#loop-message")
+        assert "uploading" in text_of(app, "#loop-message")
         services.hold.set()
         await wait_until(pilot, lambda: not app.busy, "push and reconcile")
         assert services.calls == [("push", "app"), ("apply", "app"), ("reconcile", ["app"])]
@@ -206,18 +181,18 @@ async def test_w_turns_watch_mode_on_shows_each_phase_and_off(scripted: Build) -
         await pilot.press("w")
         await wait_until(pilot, lambda: app.watched == "app", "watch mode")
         assert services.calls == [("watch", "app")] and services.watching is not None
-        assert "watch app ● watching" in static_text(app, "#watch-mode")
+        assert "watch app ● watching" in text_of(app, "#watch-mode")
         report = services.watching.on_state
 
         report(LoopState("app", Phase.PUSHING, "pushing 0.2.1-dev.1", dev_version="0.2.1-dev.1"))
-        await wait_until(pilot, lambda: "pushing" in static_text(app, "#watch-mode"), "the pushing phase")
+        await wait_until(pilot, lambda: "pushing" in text_of(app, "#watch-mode"), "the pushing phase")
         revision = "0.2.1-dev.1@" + DIGESTS["app-0.2.0"]
         done = CycleResult(
             "0.2.1-dev.1", revision, pushed=True, ok=True, message="applied", save_to_ready=0.8
         )
         report(LoopState("app", Phase.IDLE, dev_version="0.2.1-dev.1", last_result=done))
         await wait_until(pilot, lambda: app.model.pushed.get("app") == revision, "the result")
-        assert "watching" in static_text(app, "#watch-mode")
+        assert "watching" in text_of(app, "#watch-mode")
         log = app.query_one(ActivityLog)
         await pilot.pause()
         lines = len(log.lines)
@@ -229,15 +204,15 @@ async def test_w_turns_watch_mode_on_shows_each_phase_and_off(scripted: Build) -
             "invalid", "mapping values are not allowed here", file="/demo/k8s/app/a.yaml", line=3
         )
         report(LoopState("app", Phase.ERROR, str(problem), last_error=problem))
-        await wait_until(pilot, lambda: "not applied" in static_text(app, "#watch-mode"), "the error")
+        await wait_until(pilot, lambda: "not applied" in text_of(app, "#watch-mode"), "the error")
         assert notifications(app)[-1] == "app: /demo/k8s/app/a.yaml:3: mapping values are not allowed here"
 
         await pilot.press("w")
         await wait_until(pilot, lambda: services.watching is not None and services.watching.stopped, "stop")
-        assert app.watched is None and "watch off" in static_text(app, "#watch-mode")
+        assert app.watched is None and "watch off" in text_of(app, "#watch-mode")
         report(LoopState("app", Phase.BUILDING))  # a late report of the stopped loop changes nothing
         await pilot.pause()
-        assert "watch off" in static_text(app, "#watch-mode")
+        assert "watch off" in text_of(app, "#watch-mode")
 
 
 async def test_s_asks_then_suspends_and_the_table_shows_it(scripted: Build) -> None:
@@ -254,7 +229,7 @@ async def test_s_asks_then_suspends_and_the_table_shows_it(scripted: Build) -> N
         assert services.calls == [("set_suspended", (["app"], True))]
         assert cell(app, APP, "ready") == "‖ Suspended"
         await pilot.press("s")
-        assert "Resume app?" in static_text(app, "#confirm-message")
+        assert "Resume app?" in text_of(app, "#confirm-message")
 
 
 async def test_d_describes_with_yaml_and_conditions(scripted: Build) -> None:
@@ -263,9 +238,9 @@ async def test_d_describes_with_yaml_and_conditions(scripted: Build) -> None:
         await select(pilot, BROKEN)
         await pilot.press("d")
         assert isinstance(app.screen, DescribeScreen)
-        yaml_text = static_text(app, "#describe-yaml")
+        yaml_text = text_of(app, "#describe-yaml")
         assert "kind: Kustomization" in yaml_text and "reason: BuildFailed" in yaml_text
-        summary = static_text(app, "#describe-summary")
+        summary = text_of(app, "#describe-summary")
         assert "Ready" in summary and "BuildFailed" in summary
         await pilot.press("escape")
         assert not isinstance(app.screen, DescribeScreen)
@@ -280,7 +255,7 @@ async def test_e_lists_the_events_of_the_selected_object(scripted: Build) -> Non
         table = app.screen.query_one("#events-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 1, "the events")
         assert str(table.get_cell("0", "reason")) == "BuildFailed"
-        assert "no matches for kind" in static_text(app, "#events-message")
+        assert "no matches for kind" in text_of(app, "#events-message")
         assert services.calls[-1][0] == "events"
         await pilot.press("escape")
 
@@ -305,7 +280,7 @@ async def test_question_mark_shows_help_with_every_action(scripted: Build) -> No
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        text = "".join(static_text(app, f"#{s.id}") for s in app.screen.query(Static) if s.id)
+        text = "".join(text_of(app, f"#{s.id}") for s in app.screen.query(Static) if s.id)
         for title in ("Reconcile all", "Prune versions", "reconcile-all", "Suspended"):
             assert title in text
         await pilot.press("escape")
@@ -375,7 +350,7 @@ async def test_P_prunes_old_versions_after_showing_them(scripted: Build) -> None
         await select(pilot, APP)
         await pilot.press("P")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
-        assert "Delete 1 version of app: 0.1.0?" in static_text(app, "#confirm-message")
+        assert "Delete 1 version of app: 0.1.0?" in text_of(app, "#confirm-message")
         await pilot.press("y")
         await wait_until(pilot, lambda: not app.busy and len(services.calls) == 2, "the prune")
         assert services.calls[1] == ("prune", ("app", 1, frozenset({"0.2.0"}), False))
@@ -420,7 +395,7 @@ async def test_editing_the_config_restarts_the_watches_on_the_new_context(tmp_pa
         assert first_live is not None and not first_live.running
         assert isinstance(app.services, ScriptedServices) and app.services.live_source is not None
         assert app.services.live_source.running
-        assert "context kind-other" in static_text(app, "#header")
+        assert "context kind-other" in text_of(app, "#header")
         table = app.query_one("#flux-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 6, "the new cluster's objects")
 
@@ -436,18 +411,18 @@ async def test_live_updates_while_a_dialog_is_open_reach_the_table(scripted: Bui
         await wait_until(pilot, lambda: cell(app, APP, "revision").startswith("0.1.0@"), "the update")
         assert cell(app, APP, "revision") == "0.1.0@sha256:1a2b3c4d ≠ source"
         await pilot.press("escape")
-        assert "cluster does not run the source's artifact yet" in static_text(app, "#details-body")
+        assert "cluster does not run the source's artifact yet" in text_of(app, "#details-body")
 
 
 async def test_ctrl_r_refreshes_the_registry_pane_and_an_outage_shows_its_reason(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "Running" in static_text(app, "#registry-body"), "the registry")
+        await wait_until(pilot, lambda: "Running" in text_of(app, "#registry-body"), "the registry")
         services.scene.registry = None
         services.scene.registry_error = "the registry on localhost:5050 is not answering"
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: "cannot be asked" in static_text(app, "#registry-body"), "the outage")
-        assert "localhost:5050 is not answering" in static_text(app, "#registry-body")
+        await wait_until(pilot, lambda: "cannot be asked" in text_of(app, "#registry-body"), "the outage")
+        assert "localhost:5050 is not answering" in text_of(app, "#registry-body")
         assert app.is_running
 
 

@@ -6,16 +6,12 @@ service pushes, and the assertions are on the cells and panes the user sees.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
-from rich.text import Text
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.flux.service import FluxService
@@ -24,11 +20,15 @@ from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.services import ClusterServices
+from tests.fixtures import ui
+from tests.fixtures.ui import cell, text_of
 
 pytestmark = pytest.mark.anyio
 SIZE = (160, 48)
 KS_APP = "Kustomization/flux-system/app"
 IN_CLUSTER_REGISTRY = "local-registry:5000"
+# The real services answer slower than the scripted ones.
+wait_until = partial(ui.wait_until, seconds=10)
 
 
 def cluster_config(base_dir: Path, kubeconfig: Path, registry_port: int = 5999) -> ClusterConfig:
@@ -46,30 +46,6 @@ def cluster_config(base_dir: Path, kubeconfig: Path, registry_port: int = 5999) 
 
 def real_app(config: ClusterConfig) -> KsailApp:
     return make_app(config, services=ClusterServices(config, registry_backend="process"), animate=False)
-
-
-def text_of(app: KsailApp, selector: str) -> str:
-    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
-    console.print(app.screen.query_one(selector, Static).content)
-    return console.export_text()
-
-
-def cell(app: KsailApp, key: str, column: str) -> str:
-    table = app.query_one("#flux-table", DataTable)
-    if key not in table.rows:
-        return ""
-    value = table.get_cell(key, column)
-    return value.plain if isinstance(value, Text) else str(value)
-
-
-async def wait_until(
-    pilot: Pilot[None], condition: Callable[[], bool], what: str, seconds: float = 10
-) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def flux_objects(name: str) -> list[dict[str, Any]]:
@@ -237,13 +213,13 @@ async def test_watch_mode_applies_every_save(
             table.move_cursor(row=table.get_row_index(KS_APP))
             await pilot.press("w")
             await wait_until(
-                pilot, lambda: "-dev.1@" in app.model.pushed.get("app", ""), "the first cycle", 30
+                pilot, lambda: "-dev.1@" in app.model.pushed.get("app", ""), "the first cycle", seconds=30
             )
             manifest.write_text(manifest.read_text().replace("hello", "hello again"))
             await wait_until(
-                pilot, lambda: "-dev.2@" in app.model.pushed.get("app", ""), "the save applied", 30
+                pilot, lambda: "-dev.2@" in app.model.pushed.get("app", ""), "the save applied", seconds=30
             )
-            await wait_until(pilot, lambda: "-dev.2@" in cell(app, KS_APP, "revision"), "the table", 10)
+            await wait_until(pilot, lambda: "-dev.2@" in cell(app, KS_APP, "revision"), "the table")
             assert cell(app, KS_APP, "ready") == "● Ready"
             assert "watching" in text_of(app, "#watch-mode")
             await pilot.press("w")

@@ -7,17 +7,14 @@ emulator, or the real Docker engine for discovery. Assertions are on what the sc
 
 from __future__ import annotations
 
-import io
 import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from textual.command import CommandPalette
-from textual.pilot import Pilot
-from textual.widgets import Button, Checkbox, DataTable, Static
+from textual.widgets import Button, Checkbox, DataTable
 
 from ksail_tui.cluster.discovery import KIND_CLUSTER_LABEL, KIND_ROLE_LABEL
 from ksail_tui.cluster.service import ClusterService
@@ -39,10 +36,13 @@ from tests.fixtures.ui import (
     ScriptedServices,
     all_ready_scene,
     not_created_scene,
+    notifications,
     scene_app,
     scene_config,
     settle,
+    text_of,
     unreachable_scene,
+    wait_until,
 )
 
 pytestmark = pytest.mark.anyio
@@ -51,28 +51,11 @@ Build = Callable[..., tuple[KsailApp, ScriptedServices]]
 
 
 def pane_text(app: KsailApp, selector: str = "#cluster-body") -> str:
-    """What a Static shows, as plain text, one line per line of the pane."""
-    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
-    console.print(app.screen.query_one(selector, Static).content)
-    return console.export_text()
+    return text_of(app, selector)
 
 
 def log_text(app: KsailApp) -> str:
     return "\n".join(line.text for line in app.query_one(ActivityLog).lines)
-
-
-def notifications(app: KsailApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
-async def wait_until(
-    pilot: Pilot[None], condition: Callable[[], bool], what: str, seconds: float = 4
-) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- the list ---------------------------------------------------------------------------------
