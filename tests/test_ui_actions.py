@@ -16,6 +16,7 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
+from ksail_tui.config import parse_config
 from ksail_tui.devloop.state import CycleResult, LoopProblem, LoopState, Phase
 from ksail_tui.errors import Unavailable
 from ksail_tui.live import FluxEventUpdate
@@ -398,6 +399,23 @@ async def test_editing_the_config_restarts_the_watches_on_the_new_context(tmp_pa
         assert "context kind-other" in text_of(app, "#header")
         table = app.query_one("#flux-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 6, "the new cluster's objects")
+
+
+async def test_the_watch_of_the_previous_context_is_not_heard_after_a_switch(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    ghost = kustomization("api", "1.0.0") | {"metadata": {"name": "ghost", "namespace": "flux-system"}}
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#flux-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 6, "the first cluster's objects")
+        old = services.live_source
+        assert old is not None
+        old.send(ghost)  # reported by the old cluster, not drawn yet when the context changes
+        other = CONFIG_TEXT.replace("context: ksail-demo", "context: kind-other")
+        app.switch_config(parse_config(other, path=Path("/demo/ksail.yaml"), base_dir=Path("/demo")))
+        old.send(ghost)  # the last batch of a watch thread that was stopping
+        await wait_until(pilot, lambda: APP in table.rows, "the new cluster's objects")
+        assert table.row_count == 6 and "Kustomization/flux-system/ghost" not in app.model.flux
+        assert "context kind-other" in text_of(app, "#header")
 
 
 async def test_live_updates_while_a_dialog_is_open_reach_the_table(scripted: Build) -> None:

@@ -21,28 +21,41 @@ from tests.fixtures.ui import (
 def test_the_inbox_posts_once_per_burst_and_keeps_the_newest_state_per_object() -> None:
     posted: list[int] = []
     inbox = LiveInbox(lambda: posted.append(1))
+    put = inbox.sender()
     old = parse_flux_object(kustomization("app", "0.1.0"))
     new = parse_flux_object(kustomization("app", "0.2.0"))
     event = failing_scene().events[0]
-    inbox.put([FluxObjectUpdate("k", old), ConnectionUpdate(connected=False, reason="down")])
-    inbox.put([FluxObjectUpdate("k", new), ConnectionUpdate(connected=True), FluxEventUpdate(event)])
+    put([FluxObjectUpdate("k", old), ConnectionUpdate(connected=False, reason="down")])
+    put([FluxObjectUpdate("k", new), ConnectionUpdate(connected=True), FluxEventUpdate(event)])
     assert posted == [1]
     assert inbox.take() == [
         FluxObjectUpdate("k", new),
         ConnectionUpdate(connected=True),
         FluxEventUpdate(event),
     ]
-    inbox.put([FluxObjectUpdate("k", None)])
+    put([FluxObjectUpdate("k", None)])
     assert posted == [1, 1]
+
+
+def test_a_new_sender_silences_the_one_before_and_drops_what_it_left() -> None:
+    inbox = LiveInbox(lambda: None)
+    old = inbox.sender()
+    old([ConnectionUpdate(connected=True)])  # not taken yet when the watches restart
+    new = inbox.sender()
+    old([FluxObjectUpdate("k", None)])  # the last batch of a stopped watch thread
+    assert inbox.take() == []
+    new([ConnectionUpdate(connected=False, reason="down")])
+    assert inbox.take() == [ConnectionUpdate(connected=False, reason="down")]
 
 
 def test_the_inbox_drops_the_oldest_events_beyond_its_bound() -> None:
     inbox = LiveInbox(lambda: None)
+    put = inbox.sender()
     events = [
         FluxEventUpdate(failing_scene().events[0].model_copy(update={"count": n}))
         for n in range(MAX_PENDING_EVENTS + 5)
     ]
-    inbox.put(events)
+    put(events)
     taken = inbox.take()
     assert len(taken) == MAX_PENDING_EVENTS and taken[0] == events[5]
 

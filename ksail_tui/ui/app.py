@@ -132,8 +132,7 @@ class KsailApp(App[None]):
         self._refresh_static_panes()
         self.dashboard.query_one(LoopStatus).show_watch_mode(None, None)
         self._show_loop_status()
-        self._live = self.services.live(self._inbox.put)
-        self._live.start()
+        self._start_live()
         self.refresh_registry()
         self.set_interval(self.settings.registry_refresh_seconds, self.refresh_registry)
         self.refresh_clusters()
@@ -177,9 +176,13 @@ class KsailApp(App[None]):
             self._show_loop_status()
         context = config.spec.cluster.connection.context or "(current)"
         self.dashboard.query_one(ActivityLog).action(self.now(), f"{why}: watching context {context}")
-        self._live = self.services.live(self._inbox.put)
-        self._live.start()
+        self._start_live()
         self.refresh_registry()
+
+    def _start_live(self) -> None:
+        """Watch the cluster; only this watch is heard from now on, not one stopped before."""
+        self._live = self.services.live(self._inbox.sender())
+        self._live.start()
 
     @work(thread=True, group="config-watch", exit_on_error=False)
     def watch_config(self, paths: list[Path]) -> None:

@@ -1,14 +1,17 @@
 """Hand live updates from watcher threads to the UI, collapsing bursts (Toolong's replaceable messages).
 
-Watchers call :meth:`LiveInbox.put` on their threads. Only the first batch after a take posts a
-message; later ones merge into what is waiting, keeping only the newest state per object. A burst of
-200 status writes therefore becomes one repaint, and the watcher threads never block on the UI.
+Watchers call the put that :meth:`LiveInbox.sender` gave their live source, on their threads. Only
+the first batch after a take posts a message; later ones merge into what is waiting, keeping only the
+newest state per object. A burst of 200 status writes therefore becomes one repaint, and the watcher
+threads never block on the UI. A new sender (the watches restarted on another cluster) silences the
+one before, so that nothing the old cluster held reaches the new cluster's table.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from ksail_tui.live import (
     ConnectionUpdate,
@@ -17,6 +20,7 @@ from ksail_tui.live import (
     FluxObjectUpdate,
     LiveUpdate,
     NodeUpdate,
+    OnUpdates,
 )
 
 # Events beyond this many while the UI is busy are dropped, oldest first (they stay in the cluster).
@@ -42,9 +46,21 @@ class LiveInbox:
         self._pending: dict[tuple[str, str], LiveUpdate] = {}
         self._events: list[FluxEventUpdate] = []
         self._scheduled = False
+        self._sender = 0  # the number of the latest sender: the only one heard
 
-    def put(self, updates: Sequence[LiveUpdate]) -> None:
+    def sender(self) -> OnUpdates:
+        """The put of a new live source. What earlier sources sent and was not taken is dropped, and
+        so is whatever they send from now on (a stopped watch thread may still deliver a last batch)."""
         with self._lock:
+            self._sender += 1
+            self._pending = {}
+            self._events = []
+            return partial(self._put, self._sender)
+
+    def _put(self, sender: int, updates: Sequence[LiveUpdate]) -> None:
+        with self._lock:
+            if sender != self._sender:
+                return
             for update in updates:
                 if isinstance(update, FluxEventUpdate):
                     self._events.append(update)
