@@ -401,6 +401,24 @@ async def test_editing_the_config_restarts_the_watches_on_the_new_context(tmp_pa
         await wait_until(pilot, lambda: table.row_count == 6, "the new cluster's objects")
 
 
+async def test_a_broken_config_edit_is_reported_and_the_watches_carry_on(tmp_path: Path) -> None:
+    path = tmp_path / "ksail.yaml"
+    path.write_text(CONFIG_TEXT)
+    config = scene_config(tmp_path)
+    services = ScriptedServices(config, failing_scene())
+    app = make_app(config, services=services, config_path=path, clock=lambda: NOW, animate=False)
+    async with app.run_test(size=SIZE) as pilot:
+        first_live = services.live_source
+        await pilot.pause(0.5)  # the file watch is set up
+        path.write_text(CONFIG_TEXT.replace("metadata: {name: demo}", "metadata: {name: [demo"))
+        await wait_until(pilot, lambda: bool(app._notifications), "the error", 10)
+        [error] = app._notifications
+        assert error.severity == "error" and error.title == "reloading the configuration failed"
+        assert str(path) in error.message
+        assert app.services is services and first_live is not None and first_live.running
+        assert app.is_running
+
+
 async def test_the_watch_of_the_previous_context_is_not_heard_after_a_switch(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     ghost = kustomization("api", "1.0.0") | {"metadata": {"name": "ghost", "namespace": "flux-system"}}

@@ -199,17 +199,22 @@ class KsailApp(App[None]):
             if worker.is_cancelled:
                 return
             if any(Path(changed).resolve() in names for _, changed in changes):
-                self.call_from_thread(self._config_file_changed)
+                self._reload_config()
 
-    def _config_file_changed(self) -> None:
+    def _reload_config(self) -> None:
+        """Read ksail.yaml again, here on the watch's thread, and show it (or what is wrong with it)."""
         if self.config_path is None:
             return
         try:
             config = load_config(self.config_path)
         except KsailError as error:
-            self.report_error(error, "reloading the configuration")
+            self.call_from_thread(self.report_error, error, "reloading the configuration")
             return
-        self.switch_config(config)
+        self.call_from_thread(self._config_reloaded, config)
+
+    def _config_reloaded(self, config: ClusterConfig) -> None:
+        if self.showing:
+            self.switch_config(config)
 
     # --- live updates ---------------------------------------------------------------------
 
