@@ -17,16 +17,15 @@ from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.flux.service import FluxService
 from ksail_tui.kube.client import KUSTOMIZATIONS, KubeClient
 from ksail_tui.sim.apiserver import ApiServer
-from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.services import ClusterServices
 from tests.fixtures import ui
+from tests.fixtures.sim_flux import IN_CLUSTER_REGISTRY
 from tests.fixtures.ui import cell, text_of
 
 pytestmark = pytest.mark.anyio
 SIZE = (160, 48)
 KS_APP = "Kustomization/flux-system/app"
-IN_CLUSTER_REGISTRY = "local-registry:5000"
 # The real services answer slower than the scripted ones.
 wait_until = partial(ui.wait_until, seconds=10)
 
@@ -76,10 +75,9 @@ def _private_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_status_written_into_the_cluster_updates_its_cell_in_place(
-    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+    flux_cluster: KubeClient, kubeconfig: Path, tmp_path: Path
 ) -> None:
-    kube = KubeClient(kubeconfig)
-    install_simulated_flux(kube)
+    kube = flux_cluster
     for obj in flux_objects("app") + flux_objects("other"):
         kube.apply(obj)
     app = real_app(cluster_config(tmp_path, kubeconfig))
@@ -117,10 +115,10 @@ async def test_a_status_written_into_the_cluster_updates_its_cell_in_place(
         assert "simulated" in text_of(app, "#cluster-body")
 
 
+@pytest.mark.usefixtures("flux_cluster")
 async def test_an_unreachable_cluster_shows_in_its_pane_and_recovers(
     apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
 ) -> None:
-    install_simulated_flux(KubeClient(kubeconfig))
     app = real_app(cluster_config(tmp_path, kubeconfig))
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "connected" in text_of(app, "#cluster-body"), "connected")
@@ -148,84 +146,71 @@ async def test_a_cluster_without_flux_says_so(apiserver: ApiServer, kubeconfig: 
         assert "flux not installed" in text_of(app, "#header")
 
 
-@pytest.mark.needs_registry
-async def test_push_then_reconcile_runs_the_whole_loop(
-    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, registry_process: Any
-) -> None:
-    source = tmp_path / "app"
-    source.mkdir()
-    (source / "config.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {greeting: hello}\n"
-    )
-    kube = KubeClient(kubeconfig)
-    install_simulated_flux(kube)
-    config = cluster_config(tmp_path, kubeconfig, registry_process.port)
-    FluxService(config, kube).apply_sources()
-    sim = SimulatedFlux(
-        kube, registry_hosts={IN_CLUSTER_REGISTRY: registry_process.endpoint}, retry_interval=0.3
-    )
-    sim.start()
-    try:
-        app = real_app(config)
-        async with app.run_test(size=SIZE) as pilot:
-            table = app.query_one("#flux-table", DataTable)
-            await wait_until(pilot, lambda: KS_APP in table.rows, "the Kustomization row")
-            table.move_cursor(row=table.get_row_index(KS_APP))
-            await pilot.press("p")
-            await wait_until(pilot, lambda: not app.busy, "push and reconcile", seconds=30)
-            pushed = app.model.pushed["app"]
-            assert any("app applied" in n.message for n in app._notifications), [
-                n.message for n in app._notifications
-            ]
-            await wait_until(pilot, lambda: cell(app, KS_APP, "ready") == "● Ready", "Ready")
-            assert cell(app, KS_APP, "revision") == "0.1.0@" + pushed.split("@")[1][:15]
-            assert "running 0.1.0@" in text_of(app, "#loop-message")
-            artifacts = app.query_one("#artifacts-table", DataTable)
-            await wait_until(pilot, lambda: artifacts.row_count == 1, "the pushed artifact")
-            assert "running" in str(artifacts.get_cell("0.1.0", "state"))
-    finally:
-        sim.stop()
-
-
-@pytest.mark.needs_registry
-async def test_watch_mode_applies_every_save(
-    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, registry_process: Any
-) -> None:
-    source = tmp_path / "app"
-    source.mkdir()
-    manifest = source / "config.yaml"
+def workload_on_the_simulated_flux(
+    tmp_path: Path, kubeconfig: Path, kube: KubeClient, registry_port: int
+) -> tuple[ClusterConfig, Path]:
+    """The workload app (one ConfigMap) with its sources applied; its config and its manifest."""
+    manifest = tmp_path / "app" / "config.yaml"
+    manifest.parent.mkdir()
     manifest.write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {greeting: hello}\n"
     )
-    kube = KubeClient(kubeconfig)
-    install_simulated_flux(kube)
-    config = cluster_config(tmp_path, kubeconfig, registry_process.port)
+    config = cluster_config(tmp_path, kubeconfig, registry_port)
     FluxService(config, kube).apply_sources()
-    sim = SimulatedFlux(
-        kube, registry_hosts={IN_CLUSTER_REGISTRY: registry_process.endpoint}, retry_interval=0.3
+    return config, manifest
+
+
+@pytest.mark.needs_registry
+@pytest.mark.usefixtures("simulated_flux")
+async def test_push_then_reconcile_runs_the_whole_loop(
+    flux_cluster: KubeClient, kubeconfig: Path, tmp_path: Path, registry_process: Any
+) -> None:
+    config, _ = workload_on_the_simulated_flux(tmp_path, kubeconfig, flux_cluster, registry_process.port)
+    app = real_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#flux-table", DataTable)
+        await wait_until(pilot, lambda: KS_APP in table.rows, "the Kustomization row")
+        table.move_cursor(row=table.get_row_index(KS_APP))
+        await pilot.press("p")
+        await wait_until(pilot, lambda: not app.busy, "push and reconcile", seconds=30)
+        pushed = app.model.pushed["app"]
+        assert any("app applied" in n.message for n in app._notifications), [
+            n.message for n in app._notifications
+        ]
+        await wait_until(pilot, lambda: cell(app, KS_APP, "ready") == "● Ready", "Ready")
+        assert cell(app, KS_APP, "revision") == "0.1.0@" + pushed.split("@")[1][:15]
+        assert "running 0.1.0@" in text_of(app, "#loop-message")
+        artifacts = app.query_one("#artifacts-table", DataTable)
+        await wait_until(pilot, lambda: artifacts.row_count == 1, "the pushed artifact")
+        assert "running" in str(artifacts.get_cell("0.1.0", "state"))
+
+
+@pytest.mark.needs_registry
+@pytest.mark.usefixtures("simulated_flux")
+async def test_watch_mode_applies_every_save(
+    flux_cluster: KubeClient, kubeconfig: Path, tmp_path: Path, registry_process: Any
+) -> None:
+    config, manifest = workload_on_the_simulated_flux(
+        tmp_path, kubeconfig, flux_cluster, registry_process.port
     )
-    sim.start()
-    try:
-        app = real_app(config)
-        async with app.run_test(size=SIZE) as pilot:
-            table = app.query_one("#flux-table", DataTable)
-            await wait_until(pilot, lambda: KS_APP in table.rows, "the Kustomization row")
-            table.move_cursor(row=table.get_row_index(KS_APP))
-            await pilot.press("w")
-            await wait_until(
-                pilot, lambda: "-dev.1@" in app.model.pushed.get("app", ""), "the first cycle", seconds=30
-            )
-            manifest.write_text(manifest.read_text().replace("hello", "hello again"))
-            await wait_until(
-                pilot, lambda: "-dev.2@" in app.model.pushed.get("app", ""), "the save applied", seconds=30
-            )
-            await wait_until(pilot, lambda: "-dev.2@" in cell(app, KS_APP, "revision"), "the table")
-            assert cell(app, KS_APP, "ready") == "● Ready"
-            assert "watching" in text_of(app, "#watch-mode")
-            await pilot.press("w")
-            assert "watch off" in text_of(app, "#watch-mode")
-    finally:
-        sim.stop()
+    app = real_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#flux-table", DataTable)
+        await wait_until(pilot, lambda: KS_APP in table.rows, "the Kustomization row")
+        table.move_cursor(row=table.get_row_index(KS_APP))
+        await pilot.press("w")
+        await wait_until(
+            pilot, lambda: "-dev.1@" in app.model.pushed.get("app", ""), "the first cycle", seconds=30
+        )
+        manifest.write_text(manifest.read_text().replace("hello", "hello again"))
+        await wait_until(
+            pilot, lambda: "-dev.2@" in app.model.pushed.get("app", ""), "the save applied", seconds=30
+        )
+        await wait_until(pilot, lambda: "-dev.2@" in cell(app, KS_APP, "revision"), "the table")
+        assert cell(app, KS_APP, "ready") == "● Ready"
+        assert "watching" in text_of(app, "#watch-mode")
+        await pilot.press("w")
+        assert "watch off" in text_of(app, "#watch-mode")
 
 
 @pytest.mark.needs_registry

@@ -99,29 +99,22 @@ def kustomization(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def flux_kube(apiserver: ApiServer, kubeconfig: Path) -> KubeClient:
-    client = KubeClient(kubeconfig)
-    install_simulated_flux(client)
-    return client
-
-
-@pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
 
 
 @pytest.fixture
-def live(flux_kube: KubeClient, recorder: Recorder) -> Iterator[LiveCluster]:
-    cluster = LiveCluster(flux_kube, recorder, max_backoff=0.5)
+def live(flux_cluster: KubeClient, recorder: Recorder) -> Iterator[LiveCluster]:
+    cluster = LiveCluster(flux_cluster, recorder, max_backoff=0.5)
     yield cluster
     cluster.stop()
 
 
 def test_reports_what_exists_then_each_change_in_place(
-    live: LiveCluster, flux_kube: KubeClient, apiserver: ApiServer, recorder: Recorder
+    live: LiveCluster, flux_cluster: KubeClient, apiserver: ApiServer, recorder: Recorder
 ) -> None:
-    flux_kube.apply(source("app"))
-    flux_kube.apply(kustomization("app"))
+    flux_cluster.apply(source("app"))
+    flux_cluster.apply(kustomization("app"))
     apiserver.apply({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}})
     live.start()
 
@@ -135,7 +128,7 @@ def test_reports_what_exists_then_each_change_in_place(
     assert isinstance(controller, ControllerUpdate) and controller.controller is not None
     assert controller.controller.simulated and controller.controller.version
 
-    flux_kube.merge_patch(
+    flux_cluster.merge_patch(
         KUSTOMIZATIONS,
         "app",
         {"status": {"lastAppliedRevision": "0.1.0@sha256:abc", "conditions": []}},
@@ -154,16 +147,16 @@ def test_reports_what_exists_then_each_change_in_place(
     raw = live.raw("Kustomization/flux-system/app")
     assert raw is not None and raw["status"]["lastAppliedRevision"] == "0.1.0@sha256:abc"
 
-    flux_kube.delete(OCI_REPOSITORIES, "app", "flux-system")
+    flux_cluster.delete(OCI_REPOSITORIES, "app", "flux-system")
     recorder.wait_for(
         lambda u: u == FluxObjectUpdate("OCIRepository/flux-system/app", None), "for the deleted source"
     )
     assert "OCIRepository/flux-system/app" not in live.flux_objects()
 
 
-def test_the_first_list_is_one_batch(live: LiveCluster, flux_kube: KubeClient, recorder: Recorder) -> None:
+def test_the_first_list_is_one_batch(live: LiveCluster, flux_cluster: KubeClient, recorder: Recorder) -> None:
     for index in range(50):
-        flux_kube.apply(source(f"app-{index}"))
+        flux_cluster.apply(source(f"app-{index}"))
     live.start()
     recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.key.endswith("app-49"), "last")
     sizes = {len([u for u in recorder.updates if isinstance(u, FluxObjectUpdate)])}
@@ -199,7 +192,7 @@ def test_only_events_about_flux_objects_are_reported(
 
 
 def test_an_outage_is_reported_and_recovered_from(
-    live: LiveCluster, flux_kube: KubeClient, apiserver: ApiServer, recorder: Recorder
+    live: LiveCluster, flux_cluster: KubeClient, apiserver: ApiServer, recorder: Recorder
 ) -> None:
     live.start()
     recorder.connection(True, flux_api=True)
@@ -209,7 +202,7 @@ def test_an_outage_is_reported_and_recovered_from(
     )
     outage = recorder.mark()
     apiserver.set_unavailable(False)
-    flux_kube.apply(source("written-after"))
+    flux_cluster.apply(source("written-after"))
     recorder.wait_for(
         lambda u: isinstance(u, FluxObjectUpdate) and u.key == "OCIRepository/flux-system/written-after",
         "written after the outage",
@@ -253,9 +246,9 @@ def test_a_missing_kubeconfig_does_not_raise_and_is_retried(
 
 
 def test_restart_on_another_cluster_removes_what_the_old_one_held(
-    live: LiveCluster, flux_kube: KubeClient, recorder: Recorder, tmp_path: Path
+    live: LiveCluster, flux_cluster: KubeClient, recorder: Recorder, tmp_path: Path
 ) -> None:
-    flux_kube.apply(source("old"))
+    flux_cluster.apply(source("old"))
     live.start()
     recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.key.endswith("/old"), "old object")
 
