@@ -699,15 +699,20 @@ class KsailApp(App[None]):
 
     @work(thread=True, group="cluster", exit_on_error=False)
     def create_configured_cluster(self) -> None:
+        self._run_lifecycle("create cluster", self._cluster_created, self.services.create_cluster)
+
+    def _run_lifecycle(
+        self, what: str, done: Callable[[T], None], function: Callable[..., T], *args: Any
+    ) -> None:
+        """Create or delete the cluster (from its worker), its progress streamed to the screen."""
         try:
-            created = self.run_blocking(
-                self.services.create_cluster,
-                lambda message: self.call_from_thread(self._cluster_progress, message),
+            result = self.run_blocking(
+                function, *args, lambda message: self.call_from_thread(self._cluster_progress, message)
             )
         except KsailError as error:
-            self.call_from_thread(self._cluster_failed, "create cluster", error)
+            self.call_from_thread(self._cluster_failed, what, error)
             return
-        self.call_from_thread(self._cluster_created, created)
+        self.call_from_thread(done, result)
 
     def _cluster_progress(self, message: str) -> None:
         """A step of create or delete, or a line of kind's or k3d's output: logged and in the status line."""
@@ -761,16 +766,7 @@ class KsailApp(App[None]):
 
     @work(thread=True, group="cluster", exit_on_error=False)
     def delete_configured_cluster(self, purge: bool) -> None:
-        try:
-            deleted = self.run_blocking(
-                self.services.delete_cluster,
-                purge,
-                lambda message: self.call_from_thread(self._cluster_progress, message),
-            )
-        except KsailError as error:
-            self.call_from_thread(self._cluster_failed, "delete cluster", error)
-            return
-        self.call_from_thread(self._cluster_deleted, deleted)
+        self._run_lifecycle("delete cluster", self._cluster_deleted, self.services.delete_cluster, purge)
 
     def _cluster_deleted(self, deleted: ClusterDeleted) -> None:
         if not self.showing:
