@@ -27,7 +27,7 @@ from ksail_tui.ui.screens.delete_cluster import DeleteClusterScreen
 from ksail_tui.ui.screens.help import HelpScreen
 from ksail_tui.ui.services import ClusterServices
 from ksail_tui.ui.widgets.activity_log import ActivityLog
-from ksail_tui.ui.widgets.loop_status import Spinner
+from ksail_tui.ui.widgets.spinner import Spinner
 from tests.fixtures.cluster import ClusterCLIs, ProcessRegistries, write_cluster_config
 from tests.fixtures.cluster_docker import LabelledContainer
 from tests.fixtures.ui import (

@@ -5,14 +5,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.reactive import reactive
-from textual.timer import Timer
 from textual.widgets import ProgressBar, Static
 
 from ksail_tui.devloop.state import LoopState, Phase
 from ksail_tui.display import short_revision
 from ksail_tui.flux.status import Health, WorkloadStatus
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text
+from ksail_tui.ui.widgets.spinner import Spinner
 
 PHASE_HEALTH = {
     Phase.IDLE: Health.READY,
@@ -30,36 +29,6 @@ PHASE_LABEL = {
     Phase.PAUSED: "paused, retrying",
     Phase.ERROR: "not applied",
 }
-SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-FROZEN_SPINNER = "⟳"
-
-
-class Spinner(Static):
-    """Turns while something runs; a fixed glyph when animations are off (snapshots)."""
-
-    running: reactive[bool] = reactive(False)
-
-    def __init__(self, *, animate: bool = True) -> None:
-        super().__init__("", id="spinner")
-        self._animate = animate
-        self._frame = 0
-        self._timer: Timer | None = None
-
-    def on_mount(self) -> None:
-        if self._animate:
-            self._timer = self.set_interval(0.1, self._advance, pause=not self.running)
-
-    def watch_running(self, running: bool) -> None:
-        self.update((SPINNER_FRAMES[0] if self._animate else FROZEN_SPINNER) if running else "")
-        if self._timer is not None:
-            if running:
-                self._timer.resume()
-            else:
-                self._timer.pause()
-
-    def _advance(self) -> None:
-        self._frame = (self._frame + 1) % len(SPINNER_FRAMES)
-        self.update(SPINNER_FRAMES[self._frame])
 
 
 def workload_summary(status: WorkloadStatus | None) -> Text:
