@@ -15,7 +15,6 @@ from textual.pilot import Pilot
 
 from ksail_tui.ui.app import KsailApp
 from tests.fixtures.ui import (
-    Scene,
     ScriptedServices,
     all_ready_scene,
     failing_scene,
@@ -33,35 +32,30 @@ BROKEN = "Kustomization/flux-system/broken"
 APP = "Kustomization/flux-system/app"
 
 
-def app_of(scene: Scene) -> KsailApp:
-    return scene_app(scene)
-
-
 def test_demo_all_ready(snap_compare: Compare) -> None:
     """Two Ready workloads in the simulated demo, app's Kustomization selected (160x48)."""
-    assert snap_compare(app_of(all_ready_scene()), terminal_size=(160, 48), run_before=selecting(APP))
+    assert snap_compare(scene_app(all_ready_scene()), terminal_size=(160, 48), run_before=selecting(APP))
 
 
 def test_failing_kustomization_selected(snap_compare: Compare) -> None:
     """broken's Kustomization fails with BuildFailed: red in the table, the reason in the details."""
-    assert snap_compare(app_of(failing_scene()), terminal_size=(160, 48), run_before=selecting(BROKEN))
+    assert snap_compare(scene_app(failing_scene()), terminal_size=(160, 48), run_before=selecting(BROKEN))
 
 
 def test_compact_80x24(snap_compare: Compare) -> None:
     """The compact layout: the Flux table and the details of the failing object only."""
-    assert snap_compare(app_of(failing_scene()), terminal_size=(80, 24), run_before=selecting(BROKEN))
+    assert snap_compare(scene_app(failing_scene()), terminal_size=(80, 24), run_before=selecting(BROKEN))
 
 
 def test_wide_200x50(snap_compare: Compare) -> None:
-    assert snap_compare(app_of(failing_scene()), terminal_size=(200, 50), run_before=selecting(APP))
+    assert snap_compare(scene_app(failing_scene()), terminal_size=(200, 50), run_before=selecting(APP))
 
 
 @pytest.fixture
 def held_reconcile() -> Iterator[tuple[KsailApp, threading.Event]]:
     hold = threading.Event()
-    config = scene_config()
-    services = ScriptedServices(config, failing_scene(), hold=hold)
-    yield scene_app(failing_scene(), services=services), hold
+    services = ScriptedServices(scene_config(), failing_scene(), hold=hold)
+    yield scene_app(services.scene, services=services), hold
     hold.set()
 
 
@@ -84,12 +78,12 @@ def test_reconcile_in_progress(
 
 def test_cluster_unreachable(snap_compare: Compare) -> None:
     """The cluster does not answer: the reason in the Cluster pane, an empty table, retrying."""
-    assert snap_compare(app_of(unreachable_scene()), terminal_size=(160, 48), run_before=settle)
+    assert snap_compare(scene_app(unreachable_scene()), terminal_size=(160, 48), run_before=settle)
 
 
 def test_no_flux_installed(snap_compare: Compare) -> None:
     """The cluster answers but does not serve Flux's API: the header and the Cluster pane say so."""
-    assert snap_compare(app_of(no_flux_scene()), terminal_size=(160, 48), run_before=settle)
+    assert snap_compare(scene_app(no_flux_scene()), terminal_size=(160, 48), run_before=settle)
 
 
 def test_cluster_create_in_progress(snap_compare: Compare) -> None:
