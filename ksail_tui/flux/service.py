@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from ksail_tui.config import ClusterConfig, Workload
 from ksail_tui.errors import KsailError, OperationFailed, Unavailable
 from ksail_tui.flux.sources import workload_sources
-from ksail_tui.flux.status import Health, WorkloadStatus, classify, workload_status
+from ksail_tui.flux.status import Health, ObjectHealth, WorkloadStatus, classify, workload_status
 from ksail_tui.kube.client import (
     EVENTS,
     KUSTOMIZATIONS,
@@ -303,30 +303,47 @@ class FluxService:
         if verdict.state == "failed":
             raise OperationFailed(verdict.message)
 
-    def _reconcile_source(self, workload: Workload, timeout: float, resume: bool, report: Progress) -> str:
-        revision: list[str] = []
+    def _judge_for(
+        self,
+        workload: Workload,
+        resource: Resource,
+        parse: Callable[[dict[str, Any]], FluxOCIRepository | FluxKustomization],
+        controller: str,
+        settled: Callable[[Any, ObjectHealth], Verdict],
+    ) -> Callable[[str], Judge]:
+        """What both steps share: the token handled, and a failure is final; ``settled`` decides the rest."""
 
         def judge_for(token: str) -> Judge:
             def judge(obj: dict[str, Any] | None) -> Verdict:
                 if obj is None:
-                    return Verdict.failed(f"OCIRepository {self.namespace}/{workload.name} was deleted")
-                source = FluxOCIRepository.from_object(obj)
-                if source.last_handled_reconcile_at != token:
-                    return Verdict.pending("waiting for source-controller to pick up the request")
-                health = classify(source)
-                if health.health is Health.READY and source.artifact_revision:
-                    revision.append(source.artifact_revision)
-                    return Verdict.done(health.message)
+                    return Verdict.failed(f"{resource.kind} {self.namespace}/{workload.name} was deleted")
+                parsed = parse(obj)
+                if parsed.last_handled_reconcile_at != token:
+                    return Verdict.pending(f"waiting for {controller} to pick up the request")
+                health = classify(parsed)
                 if health.health in (Health.FAILING, Health.STALLED):
-                    return Verdict.failed(f"OCIRepository {health.reason}: {health.message}")
-                return Verdict.pending(f"source {health.health.value.lower()}: {health.message}")
+                    return Verdict.failed(f"{parsed.kind} {health.reason}: {health.message}")
+                return settled(parsed, health)
 
             return judge
+
+        return judge_for
+
+    def _reconcile_source(self, workload: Workload, timeout: float, resume: bool, report: Progress) -> str:
+        revision: list[str] = []
+
+        def settled(source: FluxOCIRepository, health: ObjectHealth) -> Verdict:
+            if health.health is Health.READY and source.artifact_revision:
+                revision.append(source.artifact_revision)
+                return Verdict.done(health.message)
+            return Verdict.pending(f"source {health.health.value.lower()}: {health.message}")
 
         self._request_and_wait(
             OCI_REPOSITORIES,
             workload,
-            judge_for,
+            self._judge_for(
+                workload, OCI_REPOSITORIES, FluxOCIRepository.from_object, "source-controller", settled
+            ),
             what=f"OCIRepository {self.namespace}/{workload.name}",
             timeout=timeout,
             resume=resume,
@@ -338,29 +355,19 @@ class FluxService:
     def _reconcile_kustomization(
         self, workload: Workload, revision: str, timeout: float, resume: bool, report: Progress
     ) -> str:
-        def judge_for(token: str) -> Judge:
-            def judge(obj: dict[str, Any] | None) -> Verdict:
-                if obj is None:
-                    return Verdict.failed(f"Kustomization {self.namespace}/{workload.name} was deleted")
-                kustomization = FluxKustomization.from_object(obj)
-                if kustomization.last_handled_reconcile_at != token:
-                    return Verdict.pending("waiting for kustomize-controller to pick up the request")
-                health = classify(kustomization)
-                if health.health in (Health.FAILING, Health.STALLED):
-                    return Verdict.failed(f"Kustomization {health.reason}: {health.message}")
-                if health.health is Health.READY:
-                    if kustomization.last_applied_revision == revision:
-                        return Verdict.done(health.message)
-                    applied = kustomization.last_applied_revision
-                    return Verdict.pending(f"applied {applied}, waiting for {revision}")
+        def settled(kustomization: FluxKustomization, health: ObjectHealth) -> Verdict:
+            if health.health is not Health.READY:
                 return Verdict.pending(f"applying: {health.message}")
-
-            return judge
+            if kustomization.last_applied_revision == revision:
+                return Verdict.done(health.message)
+            return Verdict.pending(f"applied {kustomization.last_applied_revision}, waiting for {revision}")
 
         self._request_and_wait(
             KUSTOMIZATIONS,
             workload,
-            judge_for,
+            self._judge_for(
+                workload, KUSTOMIZATIONS, FluxKustomization.from_object, "kustomize-controller", settled
+            ),
             what=f"Kustomization {self.namespace}/{workload.name} to apply {revision}",
             timeout=timeout,
             resume=resume,
