@@ -22,7 +22,7 @@ from ksail_tui.kube.client import (
     KubeClient,
     Resource,
 )
-from ksail_tui.kube.wait import Judge, Verdict, wait_for
+from ksail_tui.kube.wait import Verdict, wait_for
 from ksail_tui.models import (
     RECONCILE_ANNOTATION,
     FluxKustomization,
@@ -277,16 +277,31 @@ class FluxService:
         self,
         resource: Resource,
         workload: Workload,
-        judge_for: Callable[[str], Judge],
+        parse: Callable[[dict[str, Any]], Any],
+        controller: str,
+        settled: Callable[[Any, ObjectHealth], Verdict],
         *,
         what: str,
         timeout: float,
         resume: bool,
         report: Progress,
     ) -> None:
-        """Annotate with a fresh token and watch until ``judge_for(token)`` decides."""
+        """Annotate with a fresh token and watch until the controller has handled it and either
+        failed (final) or ``settled`` says done."""
         self._prepare(resource, workload, resume)
         _, token = new_token()
+
+        def judge(obj: dict[str, Any] | None) -> Verdict:
+            if obj is None:
+                return Verdict.failed(f"{resource.kind} {self.namespace}/{workload.name} was deleted")
+            parsed = parse(obj)
+            if parsed.last_handled_reconcile_at != token:
+                return Verdict.pending(f"waiting for {controller} to pick up the request")
+            health = classify(parsed)
+            if health.health in (Health.FAILING, Health.STALLED):
+                return Verdict.failed(f"{resource.kind} {health.reason}: {health.message}")
+            return settled(parsed, health)
+
         patched = self._annotate(resource, workload, token)
         report(f"{resource.kind} reconciliation requested")
         verdict, _ = wait_for(
@@ -294,7 +309,7 @@ class FluxService:
             resource,
             workload.name,
             self.namespace,
-            judge_for(token),
+            judge,
             timeout=timeout,
             what=what,
             initial=patched,
@@ -302,32 +317,6 @@ class FluxService:
         )
         if verdict.state == "failed":
             raise OperationFailed(verdict.message)
-
-    def _judge_for(
-        self,
-        workload: Workload,
-        resource: Resource,
-        parse: Callable[[dict[str, Any]], FluxOCIRepository | FluxKustomization],
-        controller: str,
-        settled: Callable[[Any, ObjectHealth], Verdict],
-    ) -> Callable[[str], Judge]:
-        """What both steps share: the token handled, and a failure is final; ``settled`` decides the rest."""
-
-        def judge_for(token: str) -> Judge:
-            def judge(obj: dict[str, Any] | None) -> Verdict:
-                if obj is None:
-                    return Verdict.failed(f"{resource.kind} {self.namespace}/{workload.name} was deleted")
-                parsed = parse(obj)
-                if parsed.last_handled_reconcile_at != token:
-                    return Verdict.pending(f"waiting for {controller} to pick up the request")
-                health = classify(parsed)
-                if health.health in (Health.FAILING, Health.STALLED):
-                    return Verdict.failed(f"{parsed.kind} {health.reason}: {health.message}")
-                return settled(parsed, health)
-
-            return judge
-
-        return judge_for
 
     def _reconcile_source(self, workload: Workload, timeout: float, resume: bool, report: Progress) -> str:
         revision: list[str] = []
@@ -341,9 +330,9 @@ class FluxService:
         self._request_and_wait(
             OCI_REPOSITORIES,
             workload,
-            self._judge_for(
-                workload, OCI_REPOSITORIES, FluxOCIRepository.from_object, "source-controller", settled
-            ),
+            FluxOCIRepository.from_object,
+            "source-controller",
+            settled,
             what=f"OCIRepository {self.namespace}/{workload.name}",
             timeout=timeout,
             resume=resume,
@@ -365,9 +354,9 @@ class FluxService:
         self._request_and_wait(
             KUSTOMIZATIONS,
             workload,
-            self._judge_for(
-                workload, KUSTOMIZATIONS, FluxKustomization.from_object, "kustomize-controller", settled
-            ),
+            FluxKustomization.from_object,
+            "kustomize-controller",
+            settled,
             what=f"Kustomization {self.namespace}/{workload.name} to apply {revision}",
             timeout=timeout,
             resume=resume,
