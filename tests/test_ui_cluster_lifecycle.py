@@ -383,3 +383,10 @@ async def test_the_demo_refuses_to_create_or_delete_its_simulated_cluster(
         assert not isinstance(app.screen, DeleteClusterScreen)  # no confirm: nothing to delete
         assert "cannot be deleted here" in notifications(app)[-1]
     assert cluster_clis.calls() == []  # kind never ran
+
+
+async def test_the_demo_does_not_offer_to_create_its_cluster(scripted: Build) -> None:
+    app, _ = scripted(not_created_scene())  # the demo: simulated
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "simulated by the demo" in pane_text(app), "the demo's cluster line")
+        assert "creates it" not in pane_text(app)  # no offer that C would refuse

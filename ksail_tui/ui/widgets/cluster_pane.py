@@ -102,7 +102,10 @@ def _clusters_lines(model: DashboardModel, create_keys: str) -> list[Text]:
         line = Text(CONFIGURED_MARK, style="bold")
         line.append(config.name.ljust(name_width), style="bold")
         line.append(f"  {config.spec.cluster.distribution.value:<4}  ", style=DIM)
-        line.append(f"not created: {create_keys} creates it", style=HEALTH_STYLE[Health.UNKNOWN])
+        if model.simulated:  # the demo's cluster is the API emulator, never a Docker container
+            line.append("simulated by the demo", style=HEALTH_STYLE[Health.PROGRESSING])
+        else:
+            line.append(f"not created: {create_keys} creates it", style=HEALTH_STYLE[Health.UNKNOWN])
         lines.append(line)
     others = [c for c in model.clusters if not model.is_configured(c)]
     lines += [_cluster_line(cluster, model, name_width) for cluster in [*configured, *others]]
