@@ -153,7 +153,7 @@ def _progress_printer(args: argparse.Namespace) -> Callable[[PushProgress], None
     def show(update: PushProgress) -> None:
         if last_phase[-1:] != [update.phase]:
             last_phase.append(update.phase)
-            progress(args, f"{update.phase}: {update.message}" if update.message else str(update.phase))
+            progress(args, update.message or str(update.phase))  # messages already start with the verb
 
     return show
 
