@@ -139,6 +139,19 @@ async def test_a_cluster_that_does_not_exist_yet_is_reported_not_raised(tmp_path
         assert app.is_running
 
 
+async def test_before_the_cluster_exists_b_builds_the_only_workload(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    app = real_app(cluster_config(tmp_path, tmp_path / "missing-kubeconfig"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "unreachable" in text_of(app, "#cluster-body"), "unreachable")
+        assert app.selected_key is None  # the table is empty: nothing to select
+        await pilot.press("b")
+        await wait_until(pilot, lambda: bool(app._notifications), "the build's outcome")
+        (notice,) = [n.message for n in app._notifications]
+        assert notice.startswith("app 0.1.0: 1 files")
+
+
 async def test_a_cluster_without_flux_says_so(apiserver: ApiServer, kubeconfig: Path, tmp_path: Path) -> None:
     app = real_app(cluster_config(tmp_path, kubeconfig))
     async with app.run_test(size=SIZE) as pilot:

@@ -437,8 +437,15 @@ class KsailApp(App[None]):
     # --- selection helpers ----------------------------------------------------------------
 
     def _selected_workload(self, verb: str) -> str | None:
-        """The workload of the selected row, or None after telling the user why not."""
+        """The workload of the selected row, or None after telling the user why not.
+
+        With nothing selected (e.g. before the cluster exists, when the table is empty) a config
+        with a single workload means that one: building and pushing need no cluster.
+        """
         if self.selected_key is None:
+            workloads = self.model.config.workloads
+            if len(workloads) == 1:
+                return workloads[0].name
             self.notify(f"select a row in the Flux table to {verb}", severity="warning")
             return None
         workload = self.model.workload_of(self.selected_key)
