@@ -170,17 +170,7 @@ class FluxService:
         changed = []
         for workload in self._workloads(names):
             for resource in (OCI_REPOSITORIES, KUSTOMIZATIONS):
-                try:
-                    self.kube.merge_patch(
-                        resource, workload.name, {"spec": {"suspend": suspended}}, self.namespace
-                    )
-                except ApiError as error:
-                    if error.status == 404:
-                        raise OperationFailed(
-                            f"{resource.kind} {self.namespace}/{workload.name} does not exist",
-                            hint=f"run `ksail-tui workload apply {workload.name}`",
-                        ) from None
-                    raise
+                self._patch(resource, workload, {"spec": {"suspend": suspended}})
                 changed.append(ObjectRef(kind=resource.kind, name=workload.name, namespace=self.namespace))
         return changed
 
@@ -199,20 +189,22 @@ class FluxService:
         )
 
     def _annotate(self, resource: Resource, workload: Workload, token: str) -> dict[str, Any]:
+        return self._patch(resource, workload, {"metadata": {"annotations": {RECONCILE_ANNOTATION: token}}})
+
+    def _patch(self, resource: Resource, workload: Workload, patch: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch one of the workload's Flux objects; a missing one says to apply it."""
         try:
-            return self.kube.merge_patch(
-                resource,
-                workload.name,
-                {"metadata": {"annotations": {RECONCILE_ANNOTATION: token}}},
-                self.namespace,
-            )
+            return self.kube.merge_patch(resource, workload.name, patch, self.namespace)
         except ApiError as error:
             if error.status == 404:
-                raise OperationFailed(
-                    f"{resource.kind} {self.namespace}/{workload.name} does not exist",
-                    hint=f"run `ksail-tui workload apply {workload.name}`",
-                ) from None
+                raise self._not_applied(resource, workload) from None
             raise
+
+    def _not_applied(self, resource: Resource, workload: Workload) -> OperationFailed:
+        return OperationFailed(
+            f"{resource.kind} {self.namespace}/{workload.name} does not exist",
+            hint=f"run `ksail-tui workload apply {workload.name}`",
+        )
 
     def reconcile(
         self,
@@ -263,15 +255,12 @@ class FluxService:
     def _prepare(self, resource: Resource, workload: Workload, resume: bool) -> None:
         current = self.kube.get_or_none(resource, workload.name, self.namespace)
         if current is None:
-            raise OperationFailed(
-                f"{resource.kind} {self.namespace}/{workload.name} does not exist",
-                hint=f"run `ksail-tui workload apply {workload.name}`",
-            )
+            raise self._not_applied(resource, workload)
         if (current.get("spec") or {}).get("suspend"):
             ref = ObjectRef(kind=resource.kind, name=workload.name, namespace=self.namespace)
             if not resume:
                 raise _suspended_error(ref, workload.name)
-            self.kube.merge_patch(resource, workload.name, {"spec": {"suspend": False}}, self.namespace)
+            self._patch(resource, workload, {"spec": {"suspend": False}})
 
     def _request_and_wait(
         self,
