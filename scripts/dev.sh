@@ -12,12 +12,13 @@ install_python_packages() {
   if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
   fi
-  # Reinstall only when pyproject.toml changed since the last install.
+  # Reinstall when pyproject.toml changed since the last install, or when the venv's editable install
+  # points at another checkout (a venv shared through KSAIL_TUI_VENV would test that checkout's code).
   stamp="$venv/.ksail-tui-installed"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" != "$PWD" ]; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -e '.[test]'
-    touch "$stamp"
+    echo "$PWD" >"$stamp"
   fi
 }
 

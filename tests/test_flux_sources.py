@@ -10,9 +10,8 @@ import pytest
 import yaml
 
 from ksail_tui.config import parse_config
+from ksail_tui.sim.crds import flux_crds
 from ksail_tui.flux.sources import all_sources, kustomization, oci_repository, to_yaml
-
-CRDS = Path(__file__).resolve().parents[2] / "shared" / "flux" / "crds"
 
 CONFIG = """\
 metadata: {name: dev}
@@ -27,8 +26,7 @@ spec:
 
 
 def crd_schema(kind: str) -> dict[str, Any]:
-    for path in CRDS.glob("*.yaml"):
-        crd = yaml.safe_load(path.read_text())
+    for crd in flux_crds():
         if crd["spec"]["names"]["kind"] == kind:
             (version,) = [v for v in crd["spec"]["versions"] if v["storage"]]
             return version["schema"]["openAPIV3Schema"]

@@ -1,4 +1,4 @@
-"""The status classifier against every example in ../shared/flux/status-examples."""
+"""The status classifier against every example in tests/data/flux-status-examples (Flux's own)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 from ksail_tui.flux.status import Health, classify, exit_code_for, workload_status
 from ksail_tui.models import FluxKustomization, FluxOCIRepository
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "flux" / "status-examples"
+EXAMPLES = Path(__file__).resolve().parent / "data" / "flux-status-examples"
 
 # (file, document index) -> (health, reason)
 EXPECTED = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import tarfile
 import threading
@@ -15,15 +16,17 @@ from ksail_tui.sim.flux_artifact import ArtifactError, BuildError, PathNotFound,
 from ksail_tui.sim.flux_registry import UrlInvalid, highest_matching, parse_oci_url
 from ksail_tui.sim.flux_runtime import Conditions, WorkQueue, go_duration, merge_patch_between
 
-SHARED_CRDS = Path(__file__).resolve().parents[2] / "shared" / "flux" / "crds"
 BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "ksail_tui" / "sim" / "crds"
+# sha256 of the upstream files named in SOURCE.md: a changed CRD must come with a new upstream copy.
+CRD_CHECKSUMS = Path(__file__).resolve().parent / "data" / "flux-crds.sha256"
 
 
-def test_bundled_crds_are_byte_identical_to_the_shared_copies() -> None:
-    shared = sorted(path.name for path in SHARED_CRDS.iterdir())
-    assert shared == ["SOURCE.md", *sorted(p.name for p in SHARED_CRDS.glob("*.yaml"))]
-    for name in shared:
-        assert (BUNDLED_CRDS / name).read_bytes() == (SHARED_CRDS / name).read_bytes(), name
+def test_bundled_crds_are_the_upstream_files_byte_for_byte() -> None:
+    expected = {name: checksum for checksum, name in map(str.split, CRD_CHECKSUMS.read_text().splitlines())}
+    bundled = sorted(p.name for p in BUNDLED_CRDS.iterdir() if p.suffix in (".md", ".yaml"))
+    assert bundled == sorted(expected)
+    for name, checksum in expected.items():
+        assert hashlib.sha256((BUNDLED_CRDS / name).read_bytes()).hexdigest() == checksum, name
     kinds = [crd["spec"]["names"]["kind"] for crd in flux_crds()]
     assert kinds == ["OCIRepository", "Kustomization"]
 
