@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -10,8 +9,8 @@ import pytest
 import yaml
 
 from ksail_tui.config import parse_config
-from ksail_tui.sim.crds import flux_crds
 from ksail_tui.flux.sources import all_sources, kustomization, oci_repository, to_yaml
+from ksail_tui.sim.crds import flux_crds
 
 CONFIG = """\
 metadata: {name: dev}
