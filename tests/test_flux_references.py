@@ -1,4 +1,4 @@
-"""Which tags the cluster's OCIRepositories use: what prune and the dev loop must never delete."""
+"""Which versions the cluster's OCIRepositories can resolve to: what prune and the dev loop never delete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import pytest
 
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import Unavailable
-from ksail_tui.flux.references import referenced_tags, repository_of_url
+from ksail_tui.flux.references import (
+    SourceReference,
+    cluster_references,
+    protected_versions,
+    repository_of_url,
+)
 from ksail_tui.kube.client import OCI_REPOSITORIES, KubeClient
 
 
@@ -41,7 +46,10 @@ def test_tags_of_exactly_this_repository_and_what_flux_last_fetched(
         subresource="status",
     )
     kube.apply(source("other", "oci://t-registry:5000/x/t/app", "9.9.9"))  # same suffix, other repository
-    assert referenced_tags(flux_config, "t/app") == {"0.2.0", "0.1.0"}
+    references = cluster_references(flux_config, "t/app")
+    assert [reference.source for reference in references] == ["flux-system/app"]
+    listing = {"0.1.0": "sha256:" + "a" * 64, "0.2.0": "sha256:b", "9.9.9": "sha256:c"}
+    assert set(protected_versions(references, listing)) == {"0.2.0", "0.1.0"}
 
 
 def test_an_unreachable_cluster_raises_with_the_reason(tmp_path: Path) -> None:
@@ -49,4 +57,42 @@ def test_an_unreachable_cluster_raises_with_the_reason(tmp_path: Path) -> None:
 
     config = parse_config(f"spec: {{cluster: {{connection: {{kubeconfig: {tmp_path / 'missing'}}}}}}}\n")
     with pytest.raises(Unavailable, match="does not exist"):
-        referenced_tags(config, "t/app")
+        cluster_references(config, "t/app")
+
+
+LISTING = {
+    "0.1.0": "sha256:1",
+    "0.1.1": "sha256:2",
+    "v0.1.2": "sha256:3",
+    "0.2.0": "sha256:4",
+    "latest": "sha256:4",
+}
+
+
+@pytest.mark.parametrize(
+    ("ref", "revision", "protected"),
+    [
+        ({"tag": "0.1.0"}, None, {"0.1.0"}),
+        ({"digest": "sha256:4"}, None, {"0.2.0", "latest"}),  # every tag holding the pinned manifest
+        ({"semver": "~0.1"}, None, {"0.1.0", "0.1.1", "v0.1.2"}),  # Masterminds reads a leading v
+        ({"semver": ">=0.1.0", "semverFilter": "^0"}, None, {"0.1.0", "0.1.1", "0.2.0"}),
+        ({"semver": "not a range"}, None, set(LISTING)),  # unreadable: nobody can say, keep all
+        ({}, None, {"latest"}),  # Flux's default ref
+        ({"tag": "0.2.0"}, "0.1.1@sha256:2", {"0.2.0", "0.1.1"}),
+        ({"tag": "0.2.0"}, "sha256:1", {"0.2.0", "0.1.0"}),
+        ({"tag": "0.2.0"}, "0.1.0/1", {"0.2.0", "0.1.0"}),  # Flux before 2.0
+        ({"tag": "9.9.9"}, None, set()),  # not in the registry: nothing to keep
+    ],
+)
+def test_what_one_source_can_resolve_to(
+    ref: dict[str, str], revision: str | None, protected: set[str]
+) -> None:
+    obj: dict[str, Any] = {"metadata": {"name": "s", "namespace": "n"}, "spec": {"ref": ref}}
+    if revision:
+        obj["status"] = {"artifact": {"revision": revision}}
+    assert set(SourceReference.from_object(obj).protects(LISTING)) == protected
+
+
+@pytest.mark.parametrize("obj", [{}, {"spec": "x"}, {"spec": {"ref": ["tag"]}}, {"status": {"artifact": 7}}])
+def test_a_malformed_object_reads_as_the_default_ref(obj: dict[str, Any]) -> None:
+    assert set(SourceReference.from_object(obj).protects(LISTING)) == {"latest"}

@@ -159,7 +159,9 @@ def test_prune_keeps_the_newest_protected_and_shared_versions(project: tuple[Pat
         doomed = client.get_manifest(REPOSITORY, "0.3.0")
         assert doomed is not None
 
-    preview = prune_versions(config, "app", keep=1, protected_tags={"0.2.0"}, dry_run=True)
+    preview = prune_versions(
+        config, "app", keep=1, protected_tags={"0.2.0"}, dry_run=True, ignore_cluster_references=True
+    )
     assert [artifact.tag for artifact in preview.deleted] == ["0.3.0"]
     assert preview.kept == ("0.4.0",)
     assert preview.protected == ("0.2.0",)
@@ -167,7 +169,7 @@ def test_prune_keeps_the_newest_protected_and_shared_versions(project: tuple[Pat
     assert preview.reclaimable_bytes == len(doomed.raw) + len(built["0.3.0"].layer)
     assert len(list_versions(config, "app")) == 6  # a dry run deletes nothing
 
-    result = prune_versions(config, "app", keep=1, protected_tags={"0.2.0"})
+    result = prune_versions(config, "app", keep=1, protected_tags={"0.2.0"}, ignore_cluster_references=True)
     assert result.deleted_digests == (doomed.digest,)
     assert [artifact.tag for artifact in list_versions(config, "app")] == [
         "0.4.0",
@@ -184,37 +186,43 @@ def test_prune_deletes_only_what_the_preview_showed(project: tuple[Path, Cluster
     for version in ("0.1.0", "0.2.0"):
         (source / "b.yaml").write_text(configmap("b", version))
         push_workload(config, "app", version=version)
-    preview = prune_versions(config, "app", keep=1, dry_run=True)
+    preview = prune_versions(config, "app", keep=1, dry_run=True, ignore_cluster_references=True)
     assert [artifact.tag for artifact in preview.deleted] == ["0.1.0"]
     # Someone pushes while the user reads the question: 0.2.0 now falls outside --keep 1 too.
     (source / "b.yaml").write_text(configmap("b", "0.3.0"))
     push_workload(config, "app", version="0.3.0")
-    result = prune_versions(config, "app", keep=1, confirmed_digests=preview.deleted_digests)
+    result = prune_versions(
+        config, "app", keep=1, confirmed_digests=preview.deleted_digests, ignore_cluster_references=True
+    )
     assert [artifact.tag for artifact in result.deleted] == ["0.1.0"]  # not 0.2.0: nobody agreed to that
     assert [artifact.tag for artifact in list_versions(config, "app")] == ["0.3.0", "0.2.0"]
 
 
-def test_prune_through_the_cli_warns_that_the_cluster_was_not_consulted(
+def test_prune_through_the_cli_refuses_when_the_cluster_cannot_be_asked(
     project: tuple[Path, ClusterConfig], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config_path, config = project
 
-    def unreachable(*_: object) -> set[str]:
+    def unreachable(*_: object) -> tuple[()]:
         raise Unavailable("the cluster at https://127.0.0.1:6443 is unreachable: MaxRetryError")
 
-    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", unreachable)
+    monkeypatch.setattr("ksail_tui.flux.references.cluster_references", unreachable)
     for version in ("0.1.0", "0.2.0"):
         (source_of(config) / "b.yaml").write_text(configmap("b", version))
         push_workload(config, "app", version=version)
     capsys.readouterr()
     assert cli(config_path, "prune", "--keep", "1") == 2  # neither --yes nor --dry-run, and no terminal
-    assert cli(config_path, "prune", "--keep", "1", "--dry-run") == 0
+    for flags in (["--dry-run"], ["--yes"]):
+        assert cli(config_path, "prune", "--keep", "1", *flags) == 4
+        captured = capsys.readouterr()
+        assert "nothing pruned" in captured.err
+        assert "https://127.0.0.1:6443 is unreachable" in captured.err  # the reason, not only the fact
+        assert "--ignore-cluster-references" in captured.err  # and the way out, with its risk
+    assert [artifact.tag for artifact in list_versions(config, "app")] == ["0.2.0", "0.1.0"]
+    assert cli(config_path, "prune", "--keep", "1", "--yes", "--ignore-cluster-references") == 0
     captured = capsys.readouterr()
-    assert "would delete 0.1.0" in captured.out
-    assert "the cluster was not consulted" in captured.err
-    assert "https://127.0.0.1:6443 is unreachable" in captured.err  # the reason, not only the fact
-    assert cli(config_path, "prune", "--keep", "1", "--yes") == 0
-    assert "deleted 0.1.0" in capsys.readouterr().out
+    assert "deleted 0.1.0" in captured.out
+    assert "the cluster is not consulted" in captured.err
     assert [artifact.tag for artifact in list_versions(config, "app")] == ["0.2.0"]
 
 
@@ -226,7 +234,7 @@ def test_prune_says_so_when_the_registry_refuses_deletes(
         (tmp_path / "app").mkdir()
         (tmp_path / "app" / "a.yaml").write_text(configmap("a"))
         config_path = write_ksail_config(tmp_path, port=registry.port, workloads={"app": "app"})
-        monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", lambda *_: set())
+        monkeypatch.setattr("ksail_tui.flux.references.cluster_references", lambda *_: ())
         assert cli(config_path, "push") == 0
         assert cli(config_path, "push", "--version", "0.2.0") == 0
         (tmp_path / "app" / "a.yaml").write_text(configmap("a", "2"))
@@ -303,7 +311,7 @@ def test_prune_asks_on_a_terminal_and_ctrl_d_is_no(
     deleted: bool,
 ) -> None:
     config_path, config = project
-    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", lambda *_: set())
+    monkeypatch.setattr("ksail_tui.flux.references.cluster_references", lambda *_: ())
     for version in ("0.1.0", "0.2.0"):
         (source_of(config) / "b.yaml").write_text(configmap("b", version))
         push_workload(config, "app", version=version)

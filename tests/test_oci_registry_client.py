@@ -131,7 +131,7 @@ def test_a_server_that_is_no_registry_is_a_clear_failure(
     command: list[str],
 ) -> None:
     monkeypatch.setattr(ForeignServer, "body", body)
-    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", lambda *_: set())
+    monkeypatch.setattr("ksail_tui.flux.references.cluster_references", lambda *_: ())
     server = ThreadingHTTPServer(("127.0.0.1", 0), ForeignServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

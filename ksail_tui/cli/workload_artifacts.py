@@ -59,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     prune.add_argument("--dry-run", action="store_true", help="show what would be deleted, delete nothing")
     prune.add_argument("--yes", action="store_true", help="delete without asking")
+    prune.add_argument(
+        "--ignore-cluster-references",
+        action="store_true",
+        help="prune even when the cluster cannot be asked which versions Flux uses: "
+        "may delete a version the cluster runs",
+    )
 
 
 def _add_name(parser: argparse.ArgumentParser) -> None:
@@ -210,25 +216,21 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _prune(args: argparse.Namespace) -> int:
     from ksail_tui.display import short_digest
-    from ksail_tui.errors import InvalidInput, KsailError
-    from ksail_tui.oci.service import prune_versions, referenced_tags
+    from ksail_tui.errors import InvalidInput
+    from ksail_tui.oci.service import prune_versions
 
     config = load_config(args)
     repository = config.repository_of(config.workload(args.name))
-    try:
-        protected = referenced_tags(config, repository)
-    except KsailError as error:
-        _warn(f"could not ask the cluster which versions Flux uses: {error.message}")
-        protected = None
-    if protected is None:
-        _warn("the cluster was not consulted: versions that Flux references are protected only by --keep")
+    ignore = args.ignore_cluster_references
+    if ignore:
+        _warn("the cluster is not consulted: versions Flux uses are protected only by --keep")
     dry_run = args.dry_run
     confirmed: tuple[str, ...] | None = None
     if not dry_run and not args.yes:
         if not sys.stdin.isatty() or wants_json(args):
             raise InvalidInput("prune deletes versions: pass --yes to confirm, or --dry-run to preview")
         preview = prune_versions(
-            config, args.name, keep=args.keep, protected_tags=protected or set(), dry_run=True
+            config, args.name, keep=args.keep, dry_run=True, ignore_cluster_references=ignore
         )
         if not preview.deleted:
             dry_run = True
@@ -246,9 +248,9 @@ def _prune(args: argparse.Namespace) -> int:
         config,
         args.name,
         keep=args.keep,
-        protected_tags=protected or set(),
         dry_run=dry_run,
         confirmed_digests=confirmed,
+        ignore_cluster_references=ignore,
     )
 
     def text() -> str:
@@ -257,8 +259,9 @@ def _prune(args: argparse.Namespace) -> int:
         if not result.deleted:
             lines.append(f"nothing to prune in {repository}")
         lines.append(f"kept: {', '.join(result.kept) or 'none'}")
-        if result.protected:
-            lines.append(f"kept, referenced in the cluster: {', '.join(result.protected)}")
+        lines += [
+            f"kept {tag}: {why}" for tag, why in zip(result.protected, result.protected_by, strict=True)
+        ]
         if result.shared:
             lines.append(f"kept, same manifest as a kept tag: {', '.join(result.shared)}")
         if result.deleted:

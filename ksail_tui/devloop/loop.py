@@ -36,7 +36,6 @@ from ksail_tui.oci.service import (
     list_versions,
     prune_versions,
     push_workload,
-    referenced_tags,
 )
 
 log = logging.getLogger(__name__)
@@ -445,10 +444,10 @@ class WorkloadLoop:
         Returns the deleted tags and a warning when pruning was skipped or failed.
         """
         try:
-            referenced = referenced_tags(self.config, self.config.repository_of(self.workload))
             with RegistryClient(self.config.registry_endpoint) as client:
                 tags = client.list_tags(self.config.repository_of(self.workload))
-            plan = plan_dev_prune(tags, keep=self._keep, in_use=referenced | {in_use})
+            # prune_versions also spares every version the cluster can resolve to.
+            plan = plan_dev_prune(tags, keep=self._keep, in_use={in_use})
             if plan is None:
                 return (), None
             result = prune_versions(self.config, self.name, keep=plan.keep, protected_tags=plan.protected)

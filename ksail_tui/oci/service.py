@@ -13,13 +13,13 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import semver
 
 from ksail_tui.config import ClusterConfig, Workload
 from ksail_tui.display import parse_time, short_digest
-from ksail_tui.errors import InvalidInput, OperationFailed
+from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
 from ksail_tui.models import OCIArtifact
 from ksail_tui.oci.artifact_format import (
     CREATED_ANNOTATION,
@@ -31,6 +31,9 @@ from ksail_tui.oci.artifact_format import (
 )
 from ksail_tui.oci.build import BuiltArtifact, build_artifact
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
+
+if TYPE_CHECKING:
+    from ksail_tui.flux.references import SourceReference
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _MANIFEST_FETCH_WORKERS = 8
@@ -116,7 +119,9 @@ class PruneResult:
     dry_run: bool
     kept: tuple[str, ...]  # the newest versions, by semver
     deleted: tuple[OCIArtifact, ...]  # or, in a dry run, what would be
-    protected: tuple[str, ...] = ()  # beyond --keep, but referenced in the cluster
+    protected: tuple[str, ...] = ()  # beyond --keep, but the cluster can resolve to them
+    protected_by: tuple[str, ...] = ()  # for each protected tag: which source, and how
+    cluster_consulted: bool = True  # False with ignore_cluster_references
     shared: tuple[str, ...] = ()  # beyond --keep, but their manifest is also a kept tag's
     reclaimable_bytes: int = 0  # blobs only the deleted manifests referenced
     deleted_digests: tuple[str, ...] = field(default=())
@@ -129,6 +134,8 @@ class PruneResult:
             "deleted": [artifact.tag for artifact in self.deleted],
             "deleted_digests": list(self.deleted_digests),
             "protected": list(self.protected),
+            "protected_by": dict(zip(self.protected, self.protected_by, strict=True)),
+            "cluster_consulted": self.cluster_consulted,
             "shared": list(self.shared),
             "reclaimable_bytes": self.reclaimable_bytes,
         }
@@ -336,31 +343,39 @@ def prune_versions(
     name: str | None = None,
     *,
     keep: int,
-    protected_tags: set[str] | frozenset[str] = frozenset(),
+    protected_tags: Collection[str] = frozenset(),
     dry_run: bool = False,
     confirmed_digests: Collection[str] | None = None,
+    ignore_cluster_references: bool = False,
 ) -> PruneResult:
     """Delete the versions beyond the ``keep`` newest (FR-018).
 
-    Never deletes a tag in ``protected_tags`` (the tags OCIRepositories in the cluster reference),
-    nor a manifest that a kept tag also points at: deleting a manifest by digest deletes all its tags.
-    Tags that are not semver (e.g. ``latest``) are never pruned and keep their manifest too.
+    Never deletes a version an OCIRepository in the cluster can resolve to (see
+    :mod:`ksail_tui.flux.references`), one in ``protected_tags``, nor a manifest that a kept tag also
+    points at: deleting a manifest by digest deletes all its tags. Tags that are not semver (e.g.
+    ``latest``) are never pruned and keep their manifest too. When the cluster cannot be asked this
+    raises :class:`Unavailable` before deleting anything, unless ``ignore_cluster_references``.
     With ``confirmed_digests`` (what a preview showed and the user agreed to) nothing else is
     deleted, even if the registry changed in between.
     """
+    from ksail_tui.flux.references import protected_versions
+
     if keep < 0:
         raise InvalidInput(f"--keep must be 0 or more, not {keep}")
     workload = config.workload(name)
     repository = config.repository_of(workload)
+    references = () if ignore_cluster_references else _cluster_references(config, repository)
     with RegistryClient(config.registry_endpoint) as client:
         manifests = _fetch_manifests(client, repository)
+        in_use = protected_versions(references, {tag: manifest.digest for tag, manifest in manifests})
+        in_use.update({tag: "asked to keep it" for tag in protected_tags if tag not in in_use})
         versions = [(tag, manifest) for tag, manifest in manifests if _semver(tag) is not None]
         kept = [tag for tag, _ in versions[:keep]]
         kept_digests = {manifest.digest for tag, manifest in manifests if tag in kept or _semver(tag) is None}
-        kept_digests |= {manifest.digest for tag, manifest in versions if tag in protected_tags}
+        kept_digests |= {manifest.digest for tag, manifest in versions if tag in in_use}
         protected, shared, doomed = [], [], []
         for tag, manifest in versions[keep:]:
-            if tag in protected_tags:
+            if tag in in_use:
                 protected.append(tag)
             elif manifest.digest in kept_digests:
                 shared.append(tag)
@@ -376,10 +391,28 @@ def prune_versions(
         kept=tuple(kept),
         deleted=tuple(_artifact(config, workload, repository, tag, manifest) for tag, manifest in doomed),
         protected=tuple(protected),
+        protected_by=tuple(in_use[tag] for tag in protected),
+        cluster_consulted=not ignore_cluster_references,
         shared=tuple(shared),
         reclaimable_bytes=_reclaimable_bytes(manifests, set(doomed_digests)),
         deleted_digests=tuple(doomed_digests),
     )
+
+
+def _cluster_references(config: ClusterConfig, repository: str) -> tuple[SourceReference, ...]:
+    """Imported when called, so that commands which never ask the cluster (push) do not load the
+    kubernetes client."""
+    from ksail_tui.flux.references import cluster_references
+
+    try:
+        return cluster_references(config, repository)
+    except Unavailable as error:
+        raise Unavailable(
+            f"nothing pruned: the cluster cannot say which versions of {repository} Flux uses "
+            f"({error.message})",
+            hint="start the cluster, or pass --ignore-cluster-references to prune by --keep alone, "
+            "which may delete a version the cluster runs",
+        ) from None
 
 
 def _reclaimable_bytes(manifests: list[tuple[str, RemoteManifest]], deleted: set[str]) -> int:
@@ -396,17 +429,6 @@ def _reclaimable_bytes(manifests: list[tuple[str, RemoteManifest]], deleted: set
                 if isinstance(digest, str) and digest not in still_used:
                     freed[digest] = blob_size(blob)
     return sum(freed.values())
-
-
-def referenced_tags(config: ClusterConfig, repository: str) -> set[str]:
-    """The tags that OCIRepositories in the cluster reference; raises when the cluster cannot be asked.
-
-    Imported when called, so that commands which never ask the cluster (push) do not load the
-    kubernetes client.
-    """
-    from ksail_tui.flux.references import referenced_tags as referenced_in_cluster
-
-    return referenced_in_cluster(config, repository)
 
 
 # --- results ---------------------------------------------------------------------------------------

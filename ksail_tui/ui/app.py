@@ -28,7 +28,7 @@ from ksail_tui.display import short_digest, short_revision
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.service import ReconcileOutcome
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
-from ksail_tui.oci.service import PushPhase, PushProgress
+from ksail_tui.oci.service import PruneResult, PushPhase, PushProgress
 from ksail_tui.ui.actions import ActionSpec, action_spec, bindings
 from ksail_tui.ui.commands import ActionCommands
 from ksail_tui.ui.format import human_size
@@ -623,43 +623,41 @@ class KsailApp(App[None]):
     def action_prune(self) -> None:
         workload = self._selected_workload("prune versions")
         if workload is not None and self._begin("prune", f"finding old versions of {workload}…"):
-            self.plan_prune(workload, self._protected_tags(workload))
-
-    def _protected_tags(self, workload: str) -> set[str]:
-        """Tags the cluster pulls: never pruned."""
-        config = self.model.config
-        return self.model.referenced_tags(config.repository_of(config.workload(workload)))
+            self.plan_prune(workload)
 
     @work(thread=True, group="prune", exit_on_error=False)
-    def plan_prune(self, workload: str, protected: set[str]) -> None:
-        plan = self.run_blocking(self.services.prune, workload, self.settings.prune_keep, protected, True)
-        tags = [artifact.tag for artifact in plan.deleted]
-        self.call_from_thread(self._confirm_prune, workload, protected, tags, plan.reclaimable_bytes)
+    def plan_prune(self, workload: str) -> None:
+        plan = self.run_blocking(self.services.prune, workload, self.settings.prune_keep, True)
+        self.call_from_thread(self._confirm_prune, workload, plan)
 
-    def _confirm_prune(self, workload: str, protected: set[str], tags: list[str], reclaimable: int) -> None:
+    def _confirm_prune(self, workload: str, plan: PruneResult) -> None:
         if not self.showing:
             return
         self._finish("prune")
+        tags = [artifact.tag for artifact in plan.deleted]
         if not tags:
             self.report(f"{workload}: nothing to prune (keeping {self.settings.prune_keep})", title="prune")
             return
 
         def answered(yes: bool | None) -> None:
             if yes and self._begin("prune", f"pruning {workload}…"):
-                self.prune(workload, protected)
+                self.prune(workload, plan.deleted_digests)
 
         message = (
             f"Delete {len(tags)} version{'s' if len(tags) != 1 else ''} of {workload}: {', '.join(tags)}?\n"
-            f"Keeps the {self.settings.prune_keep} newest and every tag the cluster references; "
-            f"frees about {human_size(reclaimable)} after garbage collection."
+            f"Keeps the {self.settings.prune_keep} newest and every version the cluster can resolve to; "
+            f"frees about {human_size(plan.reclaimable_bytes)} after garbage collection."
         )
         self.push_screen(
             ConfirmScreen(f"prune {workload}", message, confirm="Prune", destructive=True), answered
         )
 
     @work(thread=True, group="prune", exit_on_error=False)
-    def prune(self, workload: str, protected: set[str]) -> None:
-        result = self.run_blocking(self.services.prune, workload, self.settings.prune_keep, protected, False)
+    def prune(self, workload: str, confirmed_digests: tuple[str, ...]) -> None:
+        # Only what the user was shown: a version pushed or unpinned meanwhile is not deleted unasked.
+        result = self.run_blocking(
+            self.services.prune, workload, self.settings.prune_keep, False, confirmed_digests
+        )
         tags = ", ".join(artifact.tag for artifact in result.deleted) or "nothing"
         self.call_from_thread(self._done, "prune", f"{workload}: deleted {tags}", "pruned")
         self.call_from_thread(self.refresh_artifacts, workload)

@@ -137,14 +137,6 @@ class DashboardModel:
         kustomization = self.flux.get(object_key(KUSTOMIZATION_KIND, self.config.flux_namespace, workload))
         return kustomization.last_applied_revision if isinstance(kustomization, FluxKustomization) else None
 
-    def referenced_tags(self, repository: str) -> set[str]:
-        """Tags that OCIRepositories in the cluster pull from ``repository``: never pruned."""
-        return {
-            obj.ref_tag
-            for obj in self.flux.values()
-            if isinstance(obj, FluxOCIRepository) and obj.ref_tag and obj.url.endswith("/" + repository)
-        }
-
     # --- clusters ---------------------------------------------------------------------------
 
     def is_configured(self, cluster: DiscoveredCluster) -> bool:

@@ -99,7 +99,12 @@ class DashboardServices(Protocol):
 
     def push(self, workload: str, on_progress: Callable[[PushProgress], None]) -> PushResult: ...
 
-    def prune(self, workload: str, keep: int, protected: set[str], dry_run: bool) -> PruneResult: ...
+    def prune(
+        self, workload: str, keep: int, dry_run: bool, confirmed_digests: tuple[str, ...] | None = None
+    ) -> PruneResult:
+        """Prune as ``workload prune`` does: sparing what the cluster can resolve to, refusing when it
+        cannot be asked, and deleting only ``confirmed_digests`` (what the user saw) when given."""
+        ...
 
     def watch(self, workload: str, on_state: Callable[[LoopState], None]) -> WatchHandle:
         """Start watch mode for a workload; ``on_state`` is called from its threads, must not block."""
@@ -246,10 +251,14 @@ class ClusterServices:
 
         return push_workload(self.config, workload, on_progress=on_progress)
 
-    def prune(self, workload: str, keep: int, protected: set[str], dry_run: bool) -> PruneResult:
+    def prune(
+        self, workload: str, keep: int, dry_run: bool, confirmed_digests: tuple[str, ...] | None = None
+    ) -> PruneResult:
         from ksail_tui.oci.service import prune_versions
 
-        return prune_versions(self.config, workload, keep=keep, protected_tags=protected, dry_run=dry_run)
+        return prune_versions(
+            self.config, workload, keep=keep, dry_run=dry_run, confirmed_digests=confirmed_digests
+        )
 
     def watch(self, workload: str, on_state: Callable[[LoopState], None]) -> WatchHandle:
         from ksail_tui.devloop import DevLoop
