@@ -25,7 +25,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import semver
 
@@ -42,6 +41,7 @@ from ksail_tui.oci.artifact_format import (
 )
 from ksail_tui.oci.ignore import SOURCEIGNORE_FILE, IgnoreRules, PathParts
 from ksail_tui.oci.manifests import ManifestProblem, check_manifest_once, is_manifest, raise_for_problems
+from ksail_tui.urls import without_credentials
 
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o755
@@ -276,14 +276,4 @@ def _git_metadata(source: Path) -> tuple[str | None, str | None]:
     sha, branch = head.split()
     revision = f"sha1:{sha}" if branch == "HEAD" else f"{branch}@sha1:{sha}"
     remote = _git(source, "config", "--get", "remote.origin.url")
-    return revision, _without_credentials(remote) if remote else None
-
-
-def _without_credentials(url: str) -> str:
-    """Drop the user:token@ part of an https remote, which must never end up in an annotation."""
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and parts.username is not None:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    return revision, without_credentials(remote) if remote else None

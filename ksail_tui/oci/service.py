@@ -31,6 +31,7 @@ from ksail_tui.oci.artifact_format import (
 )
 from ksail_tui.oci.build import BuiltArtifact, build_artifact
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
+from ksail_tui.urls import without_credentials
 
 if TYPE_CHECKING:
     from ksail_tui.flux.references import SourceReference
@@ -438,6 +439,8 @@ def _artifact(
     config: ClusterConfig, workload: Workload, repository: str, tag: str, manifest: RemoteManifest
 ) -> OCIArtifact:
     annotations = manifest.annotations
+    # An artifact pushed by another tool (or an older ksail-tui) may carry a remote's secrets.
+    source = annotations.get(SOURCE_ANNOTATION)
     return OCIArtifact(
         name=workload.name,
         version=annotations.get(VERSION_ANNOTATION) or tag,
@@ -448,7 +451,7 @@ def _artifact(
         digest=manifest.digest,
         layer_digest=manifest.layer_digest,
         size=manifest.size,
-        source=annotations.get(SOURCE_ANNOTATION),
+        source=without_credentials(source) if isinstance(source, str) else None,
         revision=annotations.get(REVISION_ANNOTATION),
     )
 
