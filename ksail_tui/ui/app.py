@@ -94,7 +94,6 @@ class KsailApp(App[None]):
         self.model = DashboardModel(services.config, simulated=simulated)
         self.config_path = config_path if config_path is not None else services.config.path
         self._clock = clock or (lambda: datetime.now(UTC))
-        self.animate = animate
         if not animate:
             self.animation_level = "none"
         self.selected_key: str | None = None
@@ -105,7 +104,7 @@ class KsailApp(App[None]):
         self._watch: WatchHandle | None = None
         self.watched: str | None = None  # the workload in watch mode
         self._watch_seen: LoopState | None = None  # its last state, to report each result once
-        self.dashboard = DashboardScreen(animate=animate)
+        self.dashboard = DashboardScreen(animations_enabled=animate)
 
     # --- set-up ---------------------------------------------------------------------------
 

@@ -26,9 +26,9 @@ FOCUS_TARGET = {"artifacts": "#artifacts-table", "flux": "#flux-table"}
 
 
 class DashboardScreen(Screen[None]):
-    def __init__(self, *, animate: bool = True) -> None:
+    def __init__(self, *, animations_enabled: bool = True) -> None:
         super().__init__(id="dashboard")
-        self._animate = animate
+        self._animations_enabled = animations_enabled
 
     def compose(self) -> ComposeResult:
         yield DashboardHeader(id="header")
@@ -37,10 +37,10 @@ class DashboardScreen(Screen[None]):
             yield RegistryPane()
             yield ArtifactsPane()
         with Horizontal(id="middle-row"):
-            yield FluxPane(cursor_blink=self._animate)
+            yield FluxPane(cursor_blink=self._animations_enabled)
             yield DetailsPanel()
         yield ActivityLog()
-        yield LoopStatus(animate=self._animate)
+        yield LoopStatus(animations_enabled=self._animations_enabled)
         yield Footer(show_command_palette=False)  # ": Commands" is one of the bindings
 
     def on_resize(self, event: events.Resize) -> None:

@@ -45,12 +45,12 @@ def workload_summary(status: WorkloadStatus | None) -> Text:
 
 
 class LoopStatus(Horizontal):
-    def __init__(self, *, animate: bool = True) -> None:
+    def __init__(self, *, animations_enabled: bool = True) -> None:
         super().__init__(id="loop-status")
-        self._animate = animate
+        self._animations_enabled = animations_enabled
 
     def compose(self) -> ComposeResult:
-        yield Spinner(animate=self._animate)
+        yield Spinner(animations_enabled=self._animations_enabled)
         yield Static(id="loop-message")
         yield ProgressBar(total=100, show_eta=False, id="push-progress", classes="-hidden")
         yield Static(id="watch-mode")
