@@ -19,6 +19,7 @@ from pathlib import Path
 import watchfiles
 from watchfiles import Change, DefaultFilter
 
+from ksail_tui.errors import InvalidInput
 from ksail_tui.oci.ignore import SOURCEIGNORE_FILE, IgnoreRules, PathParts
 
 log = logging.getLogger(__name__)
@@ -74,23 +75,28 @@ class SourceFilter:
 
 
 def _load_rules(root: Path, configured: Sequence[str]) -> IgnoreRules:
-    """The rules with every .sourceignore of the folders the build would enter."""
-    rules = IgnoreRules(configured)
+    """The rules with every .sourceignore of the folders the build would enter.
 
-    def visit(directory: Path, parts: PathParts) -> None:
-        try:
-            sourceignore = directory / SOURCEIGNORE_FILE
-            if sourceignore.is_file():
-                rules.add_sourceignore(parts, sourceignore.read_text(encoding="utf-8", errors="replace"))
-            with os.scandir(directory) as scan:
-                folders = [entry.name for entry in scan if entry.is_dir(follow_symlinks=False)]
-        except OSError:  # removed while we look: its events will follow
-            return
-        for name in sorted(folders):
-            if not rules.ignored((*parts, name), is_dir=True):
-                visit(directory / name, (*parts, name))
-
-    visit(root, ())
+    When a pattern is broken every change but Flux's defaults counts: the build says what is wrong.
+    """
+    try:
+        rules = IgnoreRules(configured)
+        folders: list[tuple[Path, PathParts]] = [(root, ())]  # a stack, not recursion: any depth
+        while folders:
+            directory, parts = folders.pop()
+            try:
+                sourceignore = directory / SOURCEIGNORE_FILE
+                if sourceignore.is_file():
+                    rules.add_sourceignore(parts, sourceignore.read_text(encoding="utf-8", errors="replace"))
+                with os.scandir(directory) as scan:
+                    names = [entry.name for entry in scan if entry.is_dir(follow_symlinks=False)]
+            except OSError:  # removed while we look: its events will follow
+                continue
+            for name in sorted(names, reverse=True):  # popped in name order, as the build walks
+                if not rules.ignored((*parts, name), is_dir=True):
+                    folders.append((directory / name, (*parts, name)))
+    except InvalidInput:
+        return IgnoreRules()
     return rules
 
 

@@ -15,6 +15,7 @@ the artifact would silently differ from what the folder shows.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import os
@@ -109,7 +110,12 @@ def build_artifact(
     the ignore rules and the refusal of escaping symlinks and special files apply either way.
     """
     version = validate_version(version)
-    source = source.resolve()
+    if _is_symlink_loop(str(source)):
+        raise InvalidInput(
+            f"the source folder {source} is a symlink loop",
+            hint="point sourceDirectory in ksail.yaml at a real folder",
+        )
+    source = Path(os.path.realpath(source))
     if not source.is_dir():
         what = "is not a folder" if source.exists() else "does not exist"
         raise InvalidInput(
@@ -189,54 +195,97 @@ def _pack(
 
 
 def _walk(source: Path, rules: IgnoreRules, skipped: list[str]) -> Iterator[tuple[str, str, bool]]:
-    """(relative path, full path, is a folder) of every entry that goes into the layer, in Flux's order."""
+    """(relative path, full path, is a folder) of every entry that goes into the layer, in Flux's order.
 
-    def visit(directory: str, parts: PathParts) -> Iterator[tuple[str, str, bool]]:
-        with os.scandir(directory) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-        # The folder's own .sourceignore applies to its contents, so it is read before them.
-        for entry in entries:
-            if entry.name == SOURCEIGNORE_FILE and entry.is_file(follow_symlinks=False):
-                with open(entry.path, encoding="utf-8", errors="replace") as handle:
-                    rules.add_sourceignore(parts, handle.read())
-        for entry in entries:
-            child = (*parts, entry.name)
-            relative = "/".join(child)
-            if entry.is_symlink():
-                if not rules.ignored(child, is_dir=False):
-                    _check_symlink(source, entry.path, relative)
-                    skipped.append(relative)
-                continue
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if rules.ignored(child, is_dir=is_dir):
-                continue
-            if is_dir:
-                yield relative, entry.path, True
-                yield from visit(entry.path, child)
-            elif entry.is_file(follow_symlinks=False):
-                yield relative, entry.path, False
-            else:
-                raise InvalidInput(
-                    f"{entry.path} is a {_special_kind(entry.path)}, which cannot go into an artifact",
-                    hint="remove it from the source folder or add it to a .sourceignore file",
-                )
-
-    yield from visit(str(source), ())
+    Depth-first with a stack of its own, not recursion: a tree of any depth the file system allows
+    is walked. Symlinks are never followed, so a link cannot make the walk go round in circles.
+    """
+    stack: list[Iterator[tuple[str, str, bool]]] = [_folder(source, str(source), (), rules, skipped)]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
+        relative, full_path, is_dir = entry
+        yield entry
+        if is_dir:
+            stack.append(_folder(source, full_path, tuple(relative.split("/")), rules, skipped))
 
 
-def _check_symlink(source: Path, link: str, relative: str) -> None:
+def _folder(
+    source: Path, directory: str, parts: PathParts, rules: IgnoreRules, skipped: list[str]
+) -> Iterator[tuple[str, str, bool]]:
+    """The entries of one folder that go into the layer, sorted by name; refuses the odd ones."""
+    with os.scandir(directory) as scan:
+        entries = sorted(scan, key=lambda entry: entry.name)
+    # The folder's own .sourceignore applies to its contents, so it is read before them.
+    for entry in entries:
+        if entry.name == SOURCEIGNORE_FILE and entry.is_file(follow_symlinks=False):
+            with open(entry.path, encoding="utf-8", errors="replace") as handle:
+                rules.add_sourceignore(parts, handle.read())
+    for entry in entries:
+        child = (*parts, entry.name)
+        relative = "/".join(child)
+        is_link = entry.is_symlink()
+        is_dir = not is_link and entry.is_dir(follow_symlinks=False)
+        if rules.ignored(child, is_dir=is_dir):
+            continue
+        if not _is_utf8(entry.name):
+            raise InvalidInput(
+                f"{_shown(entry.path)}: the name is not valid UTF-8, which a tar entry and Flux need",
+                hint="rename it, or add it to a .sourceignore file",
+            )
+        if is_link:
+            _check_symlink(source, entry.path)
+            skipped.append(relative)
+        elif is_dir or entry.is_file(follow_symlinks=False):
+            yield relative, entry.path, is_dir
+        else:
+            raise InvalidInput(
+                f"{entry.path} is a {_special_kind(entry.path)}, which cannot go into an artifact",
+                hint="remove it from the source folder or add it to a .sourceignore file",
+            )
+
+
+def _check_symlink(source: Path, link: str) -> None:
     target = os.readlink(link)
     if os.path.isabs(target):
         raise InvalidInput(
             f"{link} is a symlink to the absolute path {target}; artifacts cannot hold absolute paths",
             hint="copy the file into the folder, or make the link relative to a file inside it",
         )
-    resolved = Path(os.path.dirname(link), target).resolve()
+    if _is_symlink_loop(link):
+        raise InvalidInput(
+            f"{link} is a symlink loop ({target} leads back to itself)",
+            hint="remove the link, or add it to a .sourceignore file",
+        )
+    resolved = Path(os.path.realpath(link))
     if resolved != source and source not in resolved.parents:
         raise InvalidInput(
             f"{link} is a symlink to {target}, outside the source folder {source}",
             hint="copy the file into the folder: Flux cannot follow links out of the artifact",
         )
+
+
+def _is_symlink_loop(path: str) -> bool:
+    try:
+        os.stat(path)
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
+
+
+def _is_utf8(name: str) -> bool:
+    """False for a name the OS gave with undecodable bytes (Python holds them as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path: str) -> str:
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _special_kind(path: str) -> str:

@@ -12,8 +12,10 @@ an ignored folder, so, as in git, a negated pattern cannot bring back a file who
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from ksail_tui.errors import InvalidInput
 
 SOURCEIGNORE_FILE = ".sourceignore"
 
@@ -36,12 +38,78 @@ FLUX_DEFAULT_IGNORE = (
 PathParts = tuple[str, ...]
 
 
+# One step of a glob, matched one character at a time (see Glob).
+_LITERAL, _ONE, _CLASS, _STAR, _ANY_DEPTH, _FOLDERS = range(6)
+_MAY_BE_EMPTY = (_STAR, _ANY_DEPTH, _FOLDERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Glob:
+    """A gitignore glob, matched in time polynomial in the path's length whatever the pattern.
+
+    A regular expression does it fastest, but it backtracks: ``[^/]*a[^/]*a…b`` takes exponential
+    time on a long run of ``a``. With at most two unbounded steps it is at worst quadratic, so
+    such globs (nearly all: ``*.png``, ``docs/**/*.md``) use one; the others step through the
+    tokens with the set of places the glob can be at, linear but slower.
+    """
+
+    tokens: tuple[tuple[int, str], ...]  # (kind, literal text or a one-character class regex)
+    regex: re.Pattern[str] | None = None
+
+    @classmethod
+    def of(cls, tokens: Sequence[tuple[int, str]]) -> Glob:
+        if sum(kind in _MAY_BE_EMPTY for kind, _ in tokens) > 2:
+            return cls(tuple(tokens))
+        return cls(tuple(tokens), regex_of(tokens))
+
+    def match_stepwise(self, path: str) -> bool:
+        places = self._closure({0})
+        for char in path:
+            places = self._closure({after for place in places for after in self._step(place, char)})
+            if not places:
+                return False
+        return len(self.tokens) in places
+
+    def _step(self, place: int, char: str) -> tuple[int, ...]:
+        """Where ``place`` goes on ``char``; a negative place ``~i`` is inside a folder name that
+        token ``i`` (``**/``) consumes, which only a '/' ends."""
+        if place < 0:
+            return (~place,) if char == "/" else (place,)
+        if place == len(self.tokens):
+            return ()
+        kind, text = self.tokens[place]
+        if kind == _LITERAL:
+            return (place + 1,) if char == text else ()
+        if kind == _ANY_DEPTH:
+            return (place,)
+        if char == "/":
+            return (place,) if kind == _FOLDERS else ()
+        if kind == _STAR:
+            return (place,)
+        if kind == _FOLDERS:
+            return (~place,)
+        if kind == _ONE or re.fullmatch(text, char, re.DOTALL):
+            return (place + 1,)
+        return ()
+
+    def _closure(self, places: set[int]) -> set[int]:
+        """Add the places reached without a character: past a star or an (empty) ``**``."""
+        todo = list(places)
+        while todo:
+            place = todo.pop()
+            zero_width = 0 <= place < len(self.tokens) and self.tokens[place][0] in _MAY_BE_EMPTY
+            if zero_width and place + 1 not in places:
+                places.add(place + 1)
+                todo.append(place + 1)
+        return places
+
+
 @dataclass(frozen=True, slots=True)
 class IgnorePattern:
     """One gitignore line, bound to the folder (``domain``) whose file it came from."""
 
     text: str
-    regex: re.Pattern[str]
+    glob: Glob
     negated: bool
     directory_only: bool
     domain: PathParts = ()
@@ -52,11 +120,17 @@ class IgnorePattern:
         depth = len(self.domain)
         if len(parts) <= depth or parts[:depth] != self.domain:
             return False
-        return self.regex.match("/".join(parts[depth:])) is not None
+        path, regex = "/".join(parts[depth:]), self.glob.regex
+        # The regex is called from here: one more call would cost as much as the match itself.
+        return regex.match(path) is not None if regex is not None else self.glob.match_stepwise(path)
 
 
 def parse_pattern(line: str, domain: PathParts = ()) -> IgnorePattern | None:
-    """A gitignore line as a pattern, or None for blank lines and comments."""
+    """A gitignore line as a pattern, or None for blank lines and comments.
+
+    Raises ValueError for a glob that cannot match anything (e.g. the range ``[z-a]``): git and
+    Flux quietly never match it, which would push a file the user meant to leave out.
+    """
     text = line.rstrip("\n\r")
     # Trailing spaces are ignored unless escaped with a backslash.
     stripped = text.rstrip(" ")
@@ -76,18 +150,41 @@ def parse_pattern(line: str, domain: PathParts = ()) -> IgnorePattern | None:
     # A slash at the start or in the middle anchors the pattern to its folder;
     # without one the pattern matches at any depth.
     anchored = "/" in text
-    body = _glob_to_regex(text.lstrip("/"))
-    regex = re.compile(body + r"\Z" if anchored else r"(?:.*/)?" + body + r"\Z", re.DOTALL)
-    return IgnorePattern(line.strip(), regex, negated, directory_only, domain)
+    tokens = _glob_tokens(text.lstrip("/"))
+    if not anchored:
+        tokens = [(_FOLDERS, ""), *tokens]
+    return IgnorePattern(line.strip(), Glob.of(tokens), negated, directory_only, domain)
 
 
-def parse_patterns(lines: Iterable[str], domain: PathParts = ()) -> list[IgnorePattern]:
-    return [pattern for line in lines if (pattern := parse_pattern(line, domain)) is not None]
+def parse_patterns(lines: Iterable[str], domain: PathParts = (), *, origin: str) -> list[IgnorePattern]:
+    """The patterns of ``lines``; InvalidInput naming ``origin`` and the line for a broken one."""
+    patterns = []
+    for number, line in enumerate(lines, 1):
+        try:
+            pattern = parse_pattern(line, domain)
+        except ValueError as error:
+            raise InvalidInput(
+                f"{origin}:{number}: the ignore pattern {line.strip()!r} cannot match anything: {error}",
+                hint="fix the pattern (gitignore syntax), or remove it",
+            ) from None
+        if pattern is not None:
+            patterns.append(pattern)
+    return patterns
 
 
-def _glob_to_regex(glob: str) -> str:
-    """Translate one gitignore glob (without its anchoring slash) into a regular expression."""
-    out: list[str] = []
+def regex_of(tokens: Sequence[tuple[int, str]]) -> re.Pattern[str]:
+    """The regular expression that matches what the tokens match (and backtracks)."""
+    steps = {_ONE: "[^/]", _STAR: "[^/]*", _ANY_DEPTH: ".*", _FOLDERS: "(?:.*/)?"}
+    body = "".join(
+        re.escape(text) if kind == _LITERAL else "(?!/)" + text if kind == _CLASS else steps[kind]
+        for kind, text in tokens
+    )
+    return re.compile(body + r"\Z", re.DOTALL)
+
+
+def _glob_tokens(glob: str) -> list[tuple[int, str]]:
+    """One gitignore glob (without its anchoring slash) as Glob tokens."""
+    out: list[tuple[int, str]] = []
     i, size = 0, len(glob)
     while i < size:
         char = glob[i]
@@ -98,15 +195,15 @@ def _glob_to_regex(glob: str) -> str:
             whole_segment = (i == 0 or glob[i - 1] == "/") and (run_end == size or glob[run_end] == "/")
             if run_end - i == 2 and whole_segment:
                 if run_end == size:
-                    out.append(".*")  # "dir/**": everything inside
+                    out.append((_ANY_DEPTH, ""))  # "dir/**": everything inside
                 else:
-                    out.append("(?:.*/)?")  # "**/x" or "a/**/b": zero or more folders
+                    out.append((_FOLDERS, ""))  # "**/x" or "a/**/b": zero or more folders
                     run_end += 1
             else:
-                out.append("[^/]*")
+                out.append((_STAR, ""))
             i = run_end
         elif char == "?":
-            out.append("[^/]")
+            out.append((_ONE, ""))
             i += 1
         elif char == "[":
             start = i + 1
@@ -116,32 +213,38 @@ def _glob_to_regex(glob: str) -> str:
             # A "]" right after the opening bracket is a literal member, as in fnmatch.
             close = glob.find("]", start + 1 if glob[start : start + 1] == "]" else start)
             if close == -1:
-                out.append(re.escape(char))
+                out.append((_LITERAL, char))
                 i += 1
                 continue
             members = "".join("\\" + c if c in "\\[]^" else c for c in glob[start:close])
-            out.append("[" + ("^" if negated_class else "") + members + "]")
+            regex = "[" + ("^" if negated_class else "") + members + "]"
+            try:
+                re.compile(regex)
+            except re.error as error:
+                raise ValueError(str(error).split(" at position")[0]) from None
+            out.append((_CLASS, regex))
             i = close + 1
         elif char == "\\" and i + 1 < size:
-            out.append(re.escape(glob[i + 1]))
+            out.append((_LITERAL, glob[i + 1]))
             i += 2
         else:
-            out.append(re.escape(char))
+            out.append((_LITERAL, char))
             i += 1
-    return "".join(out)
+    return out
 
 
 class IgnoreRules:
     """Decides, path by path, whether an entry of the source folder is left out of the artifact."""
 
     def __init__(self, configured: Iterable[str] = (), *, defaults: Iterable[str] = FLUX_DEFAULT_IGNORE):
-        self._defaults = parse_patterns(defaults)
+        self._defaults = parse_patterns(defaults, origin="Flux's default ignore list")
         self._sourceignore: list[IgnorePattern] = []
-        self._configured = parse_patterns(configured)
+        self._configured = parse_patterns(configured, origin="the workload's ignore list in ksail.yaml")
 
     def add_sourceignore(self, folder: PathParts, text: str) -> None:
         """Patterns of the ``.sourceignore`` file found in ``folder`` (added as the walk reaches it)."""
-        self._sourceignore.extend(parse_patterns(text.splitlines(), folder))
+        origin = "/".join((*folder, SOURCEIGNORE_FILE))
+        self._sourceignore.extend(parse_patterns(text.splitlines(), folder, origin=origin))
 
     def ignored(self, parts: PathParts, is_dir: bool) -> bool:
         for patterns in (self._configured, self._sourceignore, self._defaults):

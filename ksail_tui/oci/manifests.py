@@ -33,6 +33,12 @@ _NULL_TAG = "tag:yaml.org,2002:null"
 # Deep enough for a List's items[i].metadata.name.
 _CHECKED_DEPTH = 4
 
+# go-yaml v3, which Flux's kustomize-controller parses with, refuses a document whose aliases
+# expand to most of it: up to 99% of the nodes decoded may come from aliases in a document of
+# 400,000 nodes, scaling down to 10% at 4,000,000 (its allowedAliasRatio).
+_ALIAS_RATIO_LOW = 400_000
+_ALIAS_RATIO_HIGH = 4_000_000
+
 # Beyond this many problems, listing more does not help anyone fix the folder.
 _MAX_REPORTED = 20
 
@@ -56,9 +62,17 @@ def check_manifest(path: str, data: bytes) -> tuple[int, list[ManifestProblem]]:
     """The number of non-empty documents in one file, and what is wrong with them."""
     is_kustomization_file = path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES
     try:
-        documents = [(1, json.loads(data))] if path.endswith(".json") else list(_yaml_documents(data))
+        if path.endswith(".json"):
+            documents = [(1, json.loads(data))]
+        else:
+            _refuse_alias_bombs(data)
+            documents = list(_yaml_documents(data))
     except json.JSONDecodeError as error:
         return 0, [ManifestProblem(path, error.lineno, f"not valid JSON: {error.msg}")]
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        return 0, [ManifestProblem(path, None, f"not valid JSON: {error}")]
+    except _AliasBomb as bomb:
+        return 0, [ManifestProblem(path, bomb.line, bomb.message)]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "syntax error"
@@ -107,6 +121,76 @@ def forget_passed_files() -> None:
         _PASSED.clear()
 
 
+class _AliasBomb(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def _refuse_alias_bombs(data: bytes) -> None:
+    """Raise :class:`_AliasBomb` for a document Flux's parser refuses for its aliases.
+
+    One pass over the parser's events, which never expands an alias: each anchor's value is
+    counted once, and an alias adds that count. An alias inside the value of its own anchor
+    would expand forever; aliases that expand to most of the document are a billion laughs.
+    """
+    if b"*" not in data:  # no alias indicator, in UTF-8 or UTF-16: nothing to count (a faster build)
+        return
+    loader = _YamlLoader(data)
+    try:
+        sizes: dict[str, int] = {}  # anchor -> nodes its value expands to
+        open_nodes: list[list[Any]] = []  # [anchor, nodes so far] of each collection being read
+        decoded = from_aliases = 0
+        while loader.check_event():
+            event = loader.get_event()
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.DocumentStartEvent):  # anchors and counts are per document
+                sizes.clear()
+                decoded = from_aliases = 0
+                continue
+            if isinstance(event, yaml.AliasEvent):
+                if any(anchor == event.anchor for anchor, _ in open_nodes):
+                    raise _AliasBomb(line, f"anchor {event.anchor!r} value contains itself")
+                size = sizes.get(event.anchor or "", 0)  # an undefined alias is the composer's error
+                decoded += 1 + size
+                from_aliases += size
+                if from_aliases > 100 and decoded > 1000 and from_aliases / decoded > _alias_ratio(decoded):
+                    raise _AliasBomb(
+                        line,
+                        f"document contains excessive aliasing: {from_aliases} of its {decoded} nodes "
+                        "come from aliases (refused before expanding them, as Flux's parser would)",
+                    )
+                nodes = 1 + size
+            elif isinstance(event, yaml.CollectionStartEvent):
+                decoded += 1
+                open_nodes.append([event.anchor, 1])
+                continue
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, nodes = open_nodes.pop()
+                if anchor is not None:
+                    sizes[anchor] = nodes
+            elif isinstance(event, yaml.ScalarEvent):
+                decoded += 1
+                nodes = 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            else:
+                continue
+            if open_nodes:
+                open_nodes[-1][1] += nodes
+    finally:
+        loader.dispose()
+
+
+def _alias_ratio(decoded: int) -> float:
+    if decoded <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if decoded >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
 def _yaml_documents(data: bytes) -> Iterable[tuple[int, Any]]:
     """Each document with its first line, as values down to the depth the checks look at.
 
@@ -117,7 +201,8 @@ def _yaml_documents(data: bytes) -> Iterable[tuple[int, Any]]:
     try:
         while loader.check_node():
             node = loader.get_node()
-            yield node.start_mark.line + 1, _shallow(node, _CHECKED_DEPTH)
+            if node is not None:  # check_node said there is one
+                yield node.start_mark.line + 1, _shallow(node, _CHECKED_DEPTH)
     finally:
         loader.dispose()
 
