@@ -6,6 +6,8 @@ The cluster is the API emulator with Flux's CRDs; the registry is the real regis
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -151,22 +153,65 @@ def test_the_cli_says_which_source_keeps_a_version(
     assert f"kept 0.2.0: flux-system/pinned pins {digests['0.2.0']}" in capsys.readouterr().out
 
 
-@pytest.fixture
-def unreachable_project(tmp_path: Path, registry_process: RegistryProcess) -> tuple[Path, ClusterConfig]:
-    """Two versions in the registry, and a kubeconfig whose API server is not listening."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: ksail-sim\n"
-        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{free_port()}'}}}}]\n"
-        "users: [{name: u, user: {}}]\n"
-        "contexts: [{name: ksail-sim, context: {cluster: c, user: u}}]\n"
-    )
-    path = write_project(tmp_path, kubeconfig, registry_process.port)
+def two_versions(tmp_path: Path, kubeconfig: Path, registry: RegistryProcess) -> tuple[Path, ClusterConfig]:
+    path = write_project(tmp_path, kubeconfig, registry.port)
     config = load_config(path)
     for version in ("0.1.0", "0.2.0"):
         (tmp_path / "app" / "a.yaml").write_text(configmap(version))
         push_workload(config, "app", version=version)
     return path, config
+
+
+def kubeconfig_for(tmp_path: Path, server: str) -> Path:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: ksail-sim\n"
+        f"clusters: [{{name: c, cluster: {{server: '{server}'}}}}]\n"
+        "users: [{name: u, user: {}}]\n"
+        "contexts: [{name: ksail-sim, context: {cluster: c, user: u}}]\n"
+    )
+    return kubeconfig
+
+
+@pytest.fixture
+def unreachable_project(tmp_path: Path, registry_process: RegistryProcess) -> tuple[Path, ClusterConfig]:
+    """Two versions in the registry, and a kubeconfig whose API server is not listening."""
+    kubeconfig = kubeconfig_for(tmp_path, f"http://127.0.0.1:{free_port()}")
+    return two_versions(tmp_path, kubeconfig, registry_process)
+
+
+class NotFoundEverywhere(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.needs_registry
+def test_a_404_from_a_server_that_is_no_api_server_is_not_no_flux(
+    tmp_path: Path, registry_process: RegistryProcess
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFoundEverywhere)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kubeconfig = kubeconfig_for(tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
+        path, config = two_versions(tmp_path, kubeconfig, registry_process)
+        assert cli(path, "--keep", "1", "--yes") == 4
+        assert remaining(config) == {"0.1.0", "0.2.0"}
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.needs_registry
+def test_a_cluster_without_flux_uses_nothing(
+    apiserver: object, kubeconfig: Path, tmp_path: Path, registry_process: RegistryProcess
+) -> None:
+    path, config = two_versions(tmp_path, kubeconfig, registry_process)  # the emulator, no Flux CRDs
+    assert cli(path, "--keep", "1", "--yes") == 0
+    assert remaining(config) == {"0.2.0"}
 
 
 @pytest.mark.needs_registry

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ksail_tui.config import ClusterConfig
-from ksail_tui.errors import Unavailable
-from ksail_tui.kube.client import OCI_REPOSITORIES, ApiError
+from ksail_tui.errors import KsailError, Unavailable
+from ksail_tui.kube.client import NAMESPACES, OCI_REPOSITORIES, ApiError, KubeClient
 
 # Flux's default when an OCIRepository has no ref.
 DEFAULT_TAG = "latest"
@@ -111,10 +111,11 @@ def cluster_references(config: ClusterConfig, repository: str) -> tuple[SourceRe
     """
     from ksail_tui.flux.service import open_kube
 
+    kube = open_kube(config, request_timeout=3.0)
     try:
-        items = open_kube(config, request_timeout=3.0).list(OCI_REPOSITORIES)["items"]
+        items = kube.list(OCI_REPOSITORIES)["items"]
     except ApiError as error:
-        if error.status == 404:  # Flux is not installed: no OCIRepository can use anything
+        if error.status == 404 and _is_kubernetes(kube):  # Flux is not installed: nothing is in use
             return ()
         raise Unavailable(f"the cluster did not list its OCIRepositories: {error.message}") from None
     return tuple(
@@ -122,6 +123,15 @@ def cluster_references(config: ClusterConfig, repository: str) -> tuple[SourceRe
         for item in items
         if repository_of_url(_text(_mapping(_mapping(item).get("spec")).get("url")) or "") == repository
     )
+
+
+def _is_kubernetes(kube: KubeClient) -> bool:
+    """Whether a 404 came from an API server without Flux, not from some other server on the port."""
+    try:
+        kube.list(NAMESPACES)
+    except KsailError:
+        return False
+    return True
 
 
 def protected_versions(references: Iterable[SourceReference], listing: Mapping[str, str]) -> dict[str, str]:
