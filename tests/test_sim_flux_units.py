@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ksail_tui.flux.semver_range import highest_matching
 from ksail_tui.sim.crds import flux_crds
 from ksail_tui.sim.flux_artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
-from ksail_tui.sim.flux_registry import UrlInvalid, highest_matching, parse_oci_url
+from ksail_tui.sim.flux_registry import UrlInvalid, parse_oci_url
 from ksail_tui.sim.flux_runtime import Conditions, WorkQueue, go_duration, merge_patch_between
 
 BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "ksail_tui" / "sim" / "crds"

@@ -15,6 +15,7 @@ from typing import Any
 
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import KsailError, Unavailable
+from ksail_tui.flux.semver_range import SemverRangeError, admitted
 from ksail_tui.kube.client import NAMESPACES, OCI_REPOSITORIES, ApiError, KubeClient
 
 # Flux's default when an OCIRepository has no ref.
@@ -87,21 +88,10 @@ class SourceReference:
 def _in_range(listing: Mapping[str, str], constraint: str, tag_filter: str | None) -> list[str]:
     """Every tag the range admits, read as Flux reads it; every tag at all when it cannot be read,
     since nobody can then say which one the source resolves to."""
-    from ksail_tui.sim.flux_registry import SemverRangeError, parse_range, parse_version
-
     try:
-        alternatives = parse_range(constraint)
-        pattern = re.compile(tag_filter) if tag_filter else None
+        return [tag for _, tag in admitted(list(listing), constraint, tag_filter)]
     except (SemverRangeError, re.error):
         return list(listing)
-    admitted = []
-    for tag in listing:
-        version = parse_version(tag)
-        if version is None or (pattern is not None and not pattern.search(tag)):
-            continue
-        if any(all(bound.admits(version) for bound in bounds) for bounds in alternatives):
-            admitted.append(tag)
-    return admitted
 
 
 def cluster_references(config: ClusterConfig, repository: str) -> tuple[SourceReference, ...]:

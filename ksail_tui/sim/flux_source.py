@@ -12,6 +12,7 @@ import copy
 import re
 from typing import Any
 
+from ksail_tui.flux.semver_range import SemverRangeError, highest_matching
 from ksail_tui.kube.client import OCI_REPOSITORIES, KubeClient
 from ksail_tui.oci.artifact_format import sha256_digest
 from ksail_tui.sim.flux_artifact import ArtifactError, extract
@@ -19,9 +20,7 @@ from ksail_tui.sim.flux_registry import (
     RegistryError,
     RegistryReader,
     Repository,
-    SemverRangeError,
     UrlInvalid,
-    highest_matching,
     parse_oci_url,
 )
 from ksail_tui.sim.flux_runtime import (

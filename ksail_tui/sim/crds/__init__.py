@@ -1,7 +1,7 @@
 """Flux's real CustomResourceDefinitions, bundled so the simulated Flux can register them.
 
-The YAML files are byte-for-byte copies of the upstream files (see SOURCE.md); a test keeps them
-identical to the copies in the shared Flux facts.
+The YAML files are byte-for-byte copies of the upstream files (see SOURCE.md); a test checks them
+against the checksums in tests/data/flux-crds.sha256.
 """
 
 from __future__ import annotations
