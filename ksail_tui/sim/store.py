@@ -148,6 +148,12 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         ),
     ),
     ResourceType("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",)),
+    # Stored, not enforced: the emulator has no admission (see the module docstring of apiserver).
+    ResourceType("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", True, ("quota",)),
+    ResourceType("", "v1", "limitranges", "limitrange", "LimitRange", True, ("limits",)),
+    ResourceType(
+        "networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", True, ("netpol",)
+    ),
     DEPLOYMENTS,
     CRDS,
 )  # fmt: skip
