@@ -220,6 +220,12 @@ def _identity(environment: Obj) -> Identity | list[str]:
     )
 
 
+def target_namespace(environment: Obj) -> str | None:
+    """The namespace an Environment gets; None while it lacks a required label."""
+    identity = _identity(environment)
+    return identity.target_namespace if isinstance(identity, Identity) else None
+
+
 def _previous(environment: Obj) -> Obj:
     return environment.get("status") or {}
 
@@ -315,7 +321,12 @@ def reconcile(environment: Obj, observed: Observed, settings: Settings | None = 
     if isinstance(identity, list):
         message = "missing required labels: " + ", ".join(identity) + "; add them to the Environment"
         return Plan(None, (), _blocked(environment, now, cond.INVALID_SPEC, message, stalled=True))
-    ttl_left = _ttl_left(environment, now)
+    try:
+        ttl_left = _ttl_left(environment, now)
+    except ValueError as error:
+        return Plan(
+            None, (), _blocked(environment, now, cond.INVALID_SPEC, f"spec.ttl: {error}", stalled=True)
+        )
     if ttl_left is not None and ttl_left <= 0:
         return Plan(identity.target_namespace, (), _previous(environment), expired=True)
     project_name = (spec.get("projectRef") or {}).get("name", "")
