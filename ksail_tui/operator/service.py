@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from ksail_tui.errors import InvalidInput, Unavailable
 from ksail_tui.kube.client import NAMESPACES, KubeClient, Resource
 from ksail_tui.operator import naming
 from ksail_tui.operator.objects import Obj
@@ -142,3 +143,15 @@ def owner_of(child: Obj) -> tuple[str, str] | None:
     ref = ((child.get("metadata") or {}).get("annotations") or {}).get(naming.OWNER_ANNOTATION, "")
     namespace, _, name = ref.partition("/")
     return (namespace, name) if namespace and name else None
+
+
+def check_crds(client: KubeClient) -> None:
+    """Raise Unavailable, saying how to install them, when the cluster lacks the CRDs."""
+    for resource in (PROJECTS, ENVIRONMENTS):
+        try:
+            client.resolve(resource.api_version, resource.kind)
+        except InvalidInput:
+            raise Unavailable(
+                f"the cluster does not serve {resource.kind} ({resource.api_version})",
+                hint="install the CRDs: ksail-tui operator manifests --crds-only | kubectl apply -f -",
+            ) from None
