@@ -125,8 +125,6 @@ def run_operator(args: argparse.Namespace) -> int:
 
 
 def print_manifests(args: argparse.Namespace) -> int:
-    import yaml
-
     from ksail_tui.operator import manifests
     from ksail_tui.operator.crds import catalyst_crds
 
@@ -136,5 +134,5 @@ def print_manifests(args: argparse.Namespace) -> int:
         documents = manifests.all_manifests(
             args.namespace or manifests.DEFAULT_NAMESPACE, args.image or manifests.DEFAULT_IMAGE
         )
-    print(yaml.safe_dump_all(documents, sort_keys=False), end="")
+    print(manifests.to_yaml(documents), end="")
     return 0

@@ -135,3 +135,13 @@ def all_manifests(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE
         *rbac(namespace),
         deployment(namespace, image),
     ]
+
+
+def to_yaml(documents: list[Obj]) -> str:
+    """Plain multi-document YAML: the JSON round trip unshares repeated parts (the CRD files'
+    anchors, shared label dicts), which PyYAML would otherwise write as &id001 aliases."""
+    import json
+
+    import yaml
+
+    return yaml.safe_dump_all(json.loads(json.dumps(documents)), sort_keys=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from typing import Any
 
@@ -12,13 +11,6 @@ CRD_FILES = ("catalyst.catalyst.dev_projects.yaml", "catalyst.catalyst.dev_envir
 
 
 def catalyst_crds() -> list[dict[str, Any]]:
-    """The bundled CRDs, parsed, Project first.
-
-    The files share schema fragments through YAML anchors; the JSON round trip unshares them,
-    so that dumping the CRDs again writes plain YAML without aliases.
-    """
+    """The bundled CRDs, parsed, Project first."""
     folder = resources.files(__name__)
-    return [
-        json.loads(json.dumps(yaml.safe_load(folder.joinpath(name).read_text(encoding="utf-8"))))
-        for name in CRD_FILES
-    ]
+    return [yaml.safe_load(folder.joinpath(name).read_text(encoding="utf-8")) for name in CRD_FILES]
