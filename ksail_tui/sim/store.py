@@ -224,6 +224,7 @@ class Change:
 class Signal(enum.Enum):
     END = "end"  # finish the stream cleanly
     DROP = "drop"  # cut the connection without finishing the stream
+    STALL = "stall"  # keep the connection open but send nothing more until the request times out
 
 
 WatchItem = tuple[str, Obj] | Signal
