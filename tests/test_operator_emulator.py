@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from ksail_tui.kube.client import NAMESPACES, KubeClient, Resource
 from ksail_tui.operator import naming
@@ -19,31 +18,17 @@ from tests.fixtures.operator import (
     PROJECT_NAMESPACE,
     TEST_WATCH_TIMEOUTS,
     OperatorFactory,
+    create,
+    env_status,
     environment_manifest,
     install_catalyst,
+    wait_ready,
     wait_until,
 )
 
 NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy")
 QUOTAS = Resource("", "v1", "resourcequotas", "ResourceQuota")
 EVENTS = Resource("", "v1", "events", "Event")
-
-
-def env_status(client: KubeClient, name: str) -> dict[str, Any]:
-    env = client.get_or_none(ENVIRONMENTS, name, PROJECT_NAMESPACE)
-    return (env or {}).get("status") or {}
-
-
-def wait_ready(client: KubeClient, name: str, timeout: float = 20.0) -> dict[str, Any]:
-    return wait_until(
-        lambda: (s := env_status(client, name)).get("phase") == "Ready" and s,
-        f"Environment {name} to be Ready",
-        timeout,
-    )
-
-
-def create(server: ApiServer, name: str, **spec: Any) -> None:
-    server.apply(environment_manifest(name, **spec))
 
 
 def test_an_environment_gets_its_namespace_and_policies_and_becomes_ready(

@@ -1,0 +1,103 @@
+"""``ksail-tui operator run`` and ``operator manifests``: exit codes, output, a foreground run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ksail_tui.cli.main import main
+from ksail_tui.kube.client import KubeClient
+from ksail_tui.sim.apiserver import ApiServer
+from tests.fixtures.operator import environment_manifest, wait_ready, wait_until
+
+
+def test_manifests_print_crds_rbac_and_a_deployment(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["operator", "manifests", "--namespace", "ops", "--image", "example/ksail-tui:1"]) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    kinds = [d["kind"] for d in documents]
+    assert kinds.count("CustomResourceDefinition") == 2
+    (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
+    assert deployment["metadata"]["namespace"] == "ops"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "example/ksail-tui:1"
+    assert container["args"][:3] == ["operator", "run", "--in-cluster"]
+    (binding,) = [d for d in documents if d["kind"] == "ClusterRoleBinding"]
+    assert binding["subjects"][0]["namespace"] == "ops"
+
+
+def test_manifests_crds_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["operator", "manifests", "--crds-only"]) == 0
+    names = [d["metadata"]["name"] for d in yaml.safe_load_all(capsys.readouterr().out)]
+    assert names == ["projects.catalyst.catalyst.dev", "environments.catalyst.catalyst.dev"]
+
+
+def test_run_with_a_missing_kubeconfig_is_unavailable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["operator", "run", "--kubeconfig", str(tmp_path / "nope")]) == 4
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_without_the_crds_says_how_to_install_them(
+    kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["operator", "run", "--kubeconfig", str(kubeconfig)]) == 4
+    err = capsys.readouterr().err
+    assert "does not serve Project" in err and "operator manifests --crds-only" in err
+
+
+def test_run_rejects_bad_numbers(kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["operator", "run", "--kubeconfig", str(kubeconfig), "--resync", "0"]) == 2
+    assert "--resync" in capsys.readouterr().err
+
+
+def test_in_cluster_outside_a_pod_is_unavailable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["operator", "run", "--in-cluster"]) == 4
+    assert "service account" in capsys.readouterr().err
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_run_reconciles_in_the_foreground_until_ctrl_c(
+    catalyst_apiserver: ApiServer, kubeconfig: Path
+) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ksail_tui",
+            "operator",
+            "run",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--watch-timeout",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
+    )
+    try:
+        catalyst_apiserver.apply(environment_manifest("cli"))
+        client = KubeClient(kubeconfig)
+        wait_ready(client, "cli", timeout=30)
+        environments = catalyst_apiserver.store.type_for("catalyst.catalyst.dev/v1alpha1", "Environment")
+        assert environments is not None
+        wait_until(lambda: catalyst_apiserver.store.watch_count(environments) == 1, "one watch")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr
+        assert "watching Environments on http://127.0.0.1" in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
