@@ -34,6 +34,7 @@ from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
 from ksail_tui.operator import naming
 from ksail_tui.operator.crds import catalyst_crds
 from ksail_tui.operator.kopf_app import OperatorThread, WatchTimeouts
+from ksail_tui.operator.manifests import to_yaml
 from ksail_tui.operator.service import ENVIRONMENTS, PROJECTS
 from ksail_tui.sim.apiserver import ApiServer
 
@@ -118,8 +119,6 @@ def measure_one_at_a_time(
 def start_emulator(directory: Path) -> tuple[subprocess.Popen[bytes], Path]:
     kubeconfig = directory / "kubeconfig"
     crds = directory / "crds.yaml"
-    from ksail_tui.operator.manifests import to_yaml
-
     crds.write_text(to_yaml(catalyst_crds()))
     process = subprocess.Popen(
         [

@@ -3,7 +3,10 @@ Deployment that runs the operator in the cluster."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import yaml
 
 from ksail_tui.operator import naming
 from ksail_tui.operator.crds import catalyst_crds
@@ -140,8 +143,4 @@ def all_manifests(namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE
 def to_yaml(documents: list[Obj]) -> str:
     """Plain multi-document YAML: the JSON round trip unshares repeated parts (the CRD files'
     anchors, shared label dicts), which PyYAML would otherwise write as &id001 aliases."""
-    import json
-
-    import yaml
-
     return yaml.safe_dump_all(json.loads(json.dumps(documents)), sort_keys=False)

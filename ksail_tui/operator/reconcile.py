@@ -135,9 +135,9 @@ def contains(observed: Any, desired: Any) -> bool:
     return _same_scalar(observed, desired)
 
 
-def _owned_by(obj: Mapping[str, Any], identity: Identity) -> bool:
-    labels = obj.get("metadata", {}).get("labels") or {}
-    return labels.get(naming.OWNER_UID_LABEL) == identity.uid
+def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(uid) and labels.get(naming.OWNER_UID_LABEL) == uid
 
 
 def _converge(desired: Sequence[Obj], observed: Observed, what: str) -> Outcome:
@@ -157,7 +157,7 @@ def _namespace_step(ctx: Context, observed: Observed) -> Outcome:
     current = observed.namespaces.get(name)
     if current is None:
         return Outcome(RUNNING, f"creating namespace {name}", (desired,))
-    if not _owned_by(current, ctx.identity):
+    if not _owned_by(current, ctx.identity.uid):
         return Outcome(
             FAILED,
             f"namespace {name} exists and belongs to something else; "
@@ -238,21 +238,30 @@ def _status(environment: Obj, now: datetime, conditions: list[cond.Condition], *
     return {"observedGeneration": generation, **fields, "conditions": merged, "phase": cond.phase(merged)}
 
 
-def _blocked(
-    environment: Obj, now: datetime, reason: str, message: str, *, stalled: bool, namespace: str | None = None
-) -> Obj:
+def _summary(
+    reason: str, message: str, *, ready: bool = False, reconciling: bool = False, stalled: bool = False
+) -> list[cond.Condition]:
+    """Ready, Reconciling and Stalled, as kstatus has them: at most one of them True."""
+
+    def flag(value: bool) -> str:
+        return cond.TRUE if value else cond.FALSE
+
+    return [
+        cond.Condition(cond.READY, flag(ready), reason, message),
+        cond.Condition(cond.RECONCILING, flag(reconciling), reason, message),
+        cond.Condition(cond.STALLED, flag(stalled), reason, message),
+    ]
+
+
+def _blocked(environment: Obj, now: datetime, reason: str, message: str, *, stalled: bool) -> Obj:
     """The status of an Environment that cannot proceed: Stalled when only a change of its spec
     can help, Reconciling when waiting for something that may still come."""
     previous = _previous(environment)
     return _status(
         environment,
         now,
-        [
-            cond.Condition(cond.READY, cond.FALSE, reason, message),
-            cond.Condition(cond.RECONCILING, cond.FALSE if stalled else cond.TRUE, reason, message),
-            cond.Condition(cond.STALLED, cond.TRUE if stalled else cond.FALSE, reason, message),
-        ],
-        namespace=namespace or previous.get("namespace", ""),
+        _summary(reason, message, reconciling=not stalled, stalled=stalled),
+        namespace=previous.get("namespace", ""),
         steps=previous.get("steps") or [],
         progress=previous.get("progress") or {"done": 0, "total": len(STEPS)},
     )
@@ -296,13 +305,13 @@ def _step_event(step: Step, outcome: Outcome, previous: Mapping[str, Any] | None
 
 
 def _aggregate(condition: str, parts: list[tuple[Step, Outcome]]) -> cond.Condition:
-    failed = [(s, o) for s, o in parts if o.state == FAILED]
-    if failed:
-        step, outcome = failed[0]
-        return cond.Condition(condition, cond.FALSE, outcome.reason, outcome.message)
-    unfinished = [(s, o) for s, o in parts if o.state != SUCCEEDED]
-    if unfinished:
-        step, outcome = unfinished[0]
+    """One condition over its steps: the first failed one, else the first unfinished one."""
+    failed = next((o for _, o in parts if o.state == FAILED), None)
+    if failed is not None:
+        return cond.Condition(condition, cond.FALSE, failed.reason, failed.message)
+    unfinished = next(((s, o) for s, o in parts if o.state != SUCCEEDED), None)
+    if unfinished is not None:
+        step, outcome = unfinished
         reason = "Progressing" if outcome.state == RUNNING else "DependencyNotReady"
         return cond.Condition(condition, cond.FALSE, reason, f"{step.name}: {outcome.message}")
     return cond.Condition(condition, cond.TRUE, "Succeeded", "; ".join(o.message for _, o in parts))
@@ -359,25 +368,13 @@ def reconcile(environment: Obj, observed: Observed, settings: Settings | None = 
     failed = next((o for o in outcomes.values() if o.state == FAILED), None)
     done = sum(o.state == SUCCEEDED for o in outcomes.values())
     if failed is not None:
-        summary = [
-            cond.Condition(cond.READY, cond.FALSE, failed.reason, failed.message),
-            cond.Condition(cond.RECONCILING, cond.FALSE, failed.reason, failed.message),
-            cond.Condition(cond.STALLED, cond.TRUE, failed.reason, failed.message),
-        ]
+        summary = _summary(failed.reason, failed.message, stalled=True)
     elif done == len(STEPS):
         message = f"Environment is ready in namespace {identity.target_namespace}"
-        summary = [
-            cond.Condition(cond.READY, cond.TRUE, "Succeeded", message),
-            cond.Condition(cond.RECONCILING, cond.FALSE, "Succeeded", message),
-            cond.Condition(cond.STALLED, cond.FALSE, "Succeeded", message),
-        ]
+        summary = _summary("Succeeded", message, ready=True)
     else:
         running = next(c for c in step_conditions if c.status != cond.TRUE)
-        summary = [
-            cond.Condition(cond.READY, cond.FALSE, "Progressing", running.message),
-            cond.Condition(cond.RECONCILING, cond.TRUE, "Progressing", running.message),
-            cond.Condition(cond.STALLED, cond.FALSE, "Progressing", running.message),
-        ]
+        summary = _summary("Progressing", running.message, reconciling=True)
     status = _status(
         environment,
         now,
@@ -406,8 +403,7 @@ def finalize(environment: Obj, observed: Observed) -> Cleanup:
     ours = [
         ns
         for name in sorted(names)
-        if (ns := observed.namespaces.get(name)) is not None
-        and ((ns.get("metadata") or {}).get("labels") or {}).get(naming.OWNER_UID_LABEL) == uid
+        if (ns := observed.namespaces.get(name)) is not None and _owned_by(ns, uid)
     ]
     delete = tuple(ns for ns in ours if not (ns.get("metadata") or {}).get("deletionTimestamp"))
     if ours:
