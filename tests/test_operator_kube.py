@@ -15,7 +15,6 @@ pytest.importorskip(
 )
 
 from ksail_tui.kube.client import NAMESPACES, ApiError, KubeClient, Resource
-from ksail_tui.operator import naming
 from ksail_tui.operator.crds import catalyst_crds
 from ksail_tui.operator.kopf_app import OperatorThread
 from ksail_tui.operator.service import ENVIRONMENTS
@@ -23,6 +22,7 @@ from tests.fixtures.operator import (
     PROJECT_NAMESPACE,
     TEST_WATCH_TIMEOUTS,
     environment_manifest,
+    project_manifest,
     wait_ready,
     wait_until,
 )
@@ -50,14 +50,7 @@ def kube_client(real_kube: Any) -> KubeClient:
             "the CRD to be established",
         )
     client.forget_discovery()
-    client.apply(
-        {
-            "apiVersion": naming.API_VERSION,
-            "kind": "Project",
-            "metadata": {"name": "shop", "namespace": PROJECT_NAMESPACE},
-            "spec": {"resources": {"defaultQuota": {"pods": "5"}}},
-        }
-    )
+    client.apply(project_manifest("5"))
     return client
 
 
