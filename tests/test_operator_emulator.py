@@ -22,6 +22,7 @@ from tests.fixtures.operator import (
     env_status,
     environment_manifest,
     install_catalyst,
+    project_manifest,
     wait_ready,
     wait_until,
 )
@@ -162,6 +163,62 @@ def test_an_expired_ttl_deletes_the_environment_and_its_namespace(
         "the expired Environment to be deleted",
     )
     assert operator_client.get_or_none(NAMESPACES, "team-a-shop-pr-7") is None
+
+
+def test_a_project_change_reaches_its_environments(
+    catalyst_apiserver: ApiServer, operator_client: KubeClient, start_operator: OperatorFactory
+) -> None:
+    start_operator()
+    create(catalyst_apiserver, "pr-11")
+    wait_ready(operator_client, "pr-11")
+    catalyst_apiserver.apply(project_manifest("12"))
+    wait_until(
+        lambda: (
+            operator_client.get(QUOTAS, "default-quota", "team-a-shop-pr-11")["spec"]["hard"]["pods"] == "12"
+        ),
+        "the quota to follow the Project's defaultQuota",
+    )
+
+
+def test_an_environment_waits_for_its_project(
+    apiserver: ApiServer, operator_client: KubeClient, start_operator: OperatorFactory
+) -> None:
+    projects = apiserver.store.type_for(naming.API_VERSION, "Project")
+    assert projects is not None
+    apiserver.store.delete(projects, PROJECT_NAMESPACE, "shop")
+    start_operator()
+    create(apiserver, "pr-12")
+    status = wait_until(
+        lambda: (s := env_status(operator_client, "pr-12")).get("conditions") and s, "a status"
+    )
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "ProjectNotFound" and status["phase"] == "Provisioning"
+    apiserver.apply(project_manifest("30"))
+    wait_ready(operator_client, "pr-12")
+
+
+def test_new_labels_move_the_environment_to_a_new_namespace(
+    catalyst_apiserver: ApiServer, operator_client: KubeClient, start_operator: OperatorFactory
+) -> None:
+    start_operator()
+    create(catalyst_apiserver, "pr-13")
+    wait_ready(operator_client, "pr-13")
+    operator_client.merge_patch(
+        ENVIRONMENTS,
+        "pr-13",
+        {"metadata": {"labels": {naming.ENVIRONMENT_LABEL: "renamed"}}},
+        PROJECT_NAMESPACE,
+    )
+    wait_until(
+        lambda: (
+            env_status(operator_client, "pr-13").get("namespace") == "team-a-shop-renamed"
+            and env_status(operator_client, "pr-13").get("phase") == "Ready"
+        ),
+        "Ready in the new namespace",
+    )
+    wait_until(
+        lambda: operator_client.get_or_none(NAMESPACES, "team-a-shop-pr-13") is None, "the old namespace gone"
+    )
 
 
 # -- faults ----------------------------------------------------------------------------------

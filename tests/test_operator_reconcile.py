@@ -400,3 +400,22 @@ def test_finalize_deletes_only_a_namespace_that_is_provably_ours() -> None:
     assert waiting.delete == () and not waiting.done
 
     assert finalize(environment(), Observed(now=NOW)).done
+
+
+def test_a_renamed_environment_deletes_the_namespace_it_no_longer_names() -> None:
+    plans = run_until_converged(environment())
+    old = plans[0].apply[0] | {"status": {"phase": "Active"}}
+    renamed = environment() | {"status": plans[-1].status}
+    renamed["metadata"]["labels"][naming.ENVIRONMENT_LABEL] = "pr-8"
+    plan = reconcile(renamed, Observed(now=NOW, project=PROJECT, namespaces={"team-a-shop-pr-7": old}))
+    assert plan.namespace == "team-a-shop-pr-8"
+    assert [ns["metadata"]["name"] for ns in plan.delete] == ["team-a-shop-pr-7"]
+    assert [o["metadata"]["name"] for o in plan.apply] == ["team-a-shop-pr-8"]
+    # Never a namespace that is not ours, even when the status names it.
+    foreign = {"metadata": {"name": "team-a-shop-pr-7", "labels": {}}}
+    assert (
+        reconcile(
+            renamed, Observed(now=NOW, project=PROJECT, namespaces={"team-a-shop-pr-7": foreign})
+        ).delete
+        == ()
+    )

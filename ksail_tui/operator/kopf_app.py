@@ -2,8 +2,9 @@
 
 Handlers do nothing but hand the Environment to :class:`.service.EnvironmentService`:
 create, update and resume converge it; a timer converges every Environment again each
-``resync_seconds`` (drift, spec.ttl, a Project that appeared); an event on anything it owns
-(edited or deleted by hand) converges the owner; delete runs the cleanup behind a finalizer.
+``resync_seconds`` (drift, spec.ttl); an event on anything it owns (edited or deleted by hand)
+converges the owner, and one on a Project its Environments; delete runs the cleanup behind a
+finalizer.
 
 kopf runs standalone (no peering objects) with both watch timeouts set: a watch request ends
 server-side after ``watch_timeout`` seconds and client-side a little later, so a stream that
@@ -27,7 +28,14 @@ from ksail_tui.kube.client import NAMESPACES, KubeClient
 from ksail_tui.operator import naming
 from ksail_tui.operator.objects import Obj
 from ksail_tui.operator.reconcile import StepEvent
-from ksail_tui.operator.service import ENVIRONMENTS, OWNED, EnvironmentService, NotConverged, owner_of
+from ksail_tui.operator.service import (
+    ENVIRONMENTS,
+    OWNED,
+    PROJECTS,
+    EnvironmentService,
+    NotConverged,
+    owner_of,
+)
 from ksail_tui.operator.settings import Settings
 
 RETRY_SECONDS = 1.0
@@ -112,13 +120,17 @@ def build_registry(service: EnvironmentService) -> kopf.OperatorRegistry:
     def environment_changed(name: str, namespace: str | None, **_: Any) -> None:
         converge(namespace or "", name)
 
+    def converge_quietly(namespace: str, name: str) -> None:
+        # For passes not started by the Environment's own handler: running out of passes is
+        # left to its resync timer, and the status says which step is stuck.
+        with contextlib.suppress(NotConverged):
+            service.converge(namespace, name)
+
     resync_seconds = service.settings.resync_seconds
 
     @kopf.timer(*_ENVIRONMENTS, interval=resync_seconds, initial_delay=resync_seconds, registry=registry)
     def resync(name: str, namespace: str | None, **_: Any) -> None:
-        # Passes running out is retried at the next tick; the status says which step is stuck.
-        with contextlib.suppress(NotConverged):
-            service.converge(namespace or "", name)
+        converge_quietly(namespace or "", name)
 
     @kopf.on.delete(*_ENVIRONMENTS, registry=registry)
     def environment_deleted(body: kopf.Body, **_: Any) -> None:
@@ -131,8 +143,14 @@ def build_registry(service: EnvironmentService) -> kopf.OperatorRegistry:
             return
         owner = owner_of(dict(event["object"]))
         if owner is not None:
-            with contextlib.suppress(NotConverged):  # the Environment's resync timer goes on
-                service.converge(*owner)
+            converge_quietly(*owner)
+
+    @kopf.on.event(PROJECTS.group, PROJECTS.version, PROJECTS.plural, registry=registry)
+    def project_changed(event: kopf.RawEvent, **_: Any) -> None:
+        # A Project created late or a defaultQuota changed reaches its Environments at once.
+        if event["type"] in ("ADDED", "MODIFIED"):
+            for owner in service.environments_of(dict(event["object"])):
+                converge_quietly(*owner)
 
     for resource in (*OWNED, NAMESPACES):
         kopf.on.event(

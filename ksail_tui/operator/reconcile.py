@@ -67,10 +67,12 @@ class Plan:
     events: tuple[StepEvent, ...] = ()
     expired: bool = False  # spec.ttl has passed: delete the Environment
     requeue_after: float | None = None  # look again this soon even if nothing changes
+    # Namespaces of ours that the Environment no longer names (its labels changed).
+    delete: tuple[Obj, ...] = ()
 
     @property
     def converged(self) -> bool:
-        return not self.apply
+        return not self.apply and not self.delete
 
 
 @dataclass(frozen=True)
@@ -388,7 +390,16 @@ def reconcile(environment: Obj, observed: Observed, settings: Settings | None = 
     requeue = NAMESPACE_WAIT_SECONDS if waiting_namespace else None
     if ttl_left is not None:
         requeue = min(requeue or ttl_left, ttl_left)
-    return Plan(identity.target_namespace, apply, status, tuple(events), requeue_after=requeue)
+    abandoned = tuple(
+        ns
+        for name, ns in sorted(observed.namespaces.items())
+        if name != identity.target_namespace
+        and _owned_by(ns, identity.uid)
+        and not (ns.get("metadata") or {}).get("deletionTimestamp")
+    )
+    return Plan(
+        identity.target_namespace, apply, status, tuple(events), requeue_after=requeue, delete=abandoned
+    )
 
 
 def finalize(environment: Obj, observed: Observed) -> Cleanup:

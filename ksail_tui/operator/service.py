@@ -122,6 +122,8 @@ class EnvironmentService:
                     return plan
                 for obj in plan.apply:
                     self.client.apply(obj, field_manager=FIELD_MANAGER)
+                for ns in plan.delete:
+                    self.client.delete(NAMESPACES, ns["metadata"]["name"])
         raise NotConverged(
             f"Environment {namespace}/{name} still has objects to apply after {MAX_PASSES} passes"
         )
@@ -136,6 +138,16 @@ class EnvironmentService:
             if not cleanup.done:
                 self._write_status(environment, cleanup.status)
             return cleanup
+
+    def environments_of(self, project: Obj) -> list[tuple[str, str]]:
+        """(namespace, name) of the Environments that reference ``project``."""
+        meta = project["metadata"]
+        listing = self.client.list(ENVIRONMENTS, meta["namespace"]).get("items") or []
+        return [
+            (env["metadata"]["namespace"], env["metadata"]["name"])
+            for env in listing
+            if ((env.get("spec") or {}).get("projectRef") or {}).get("name") == meta["name"]
+        ]
 
 
 def owner_of(child: Obj) -> tuple[str, str] | None:
