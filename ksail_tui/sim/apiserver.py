@@ -632,9 +632,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _watch(self, rt: ResourceType, namespace: str, selector: Selector, query: dict[str, str]) -> None:
         try:
-            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
+            # An integer, as the real server parses it: "60.0" is a 400 there too.
+            timeout = float(int(query["timeoutSeconds"])) if query.get("timeoutSeconds") else None
         except ValueError:
-            raise bad_request(f"invalid timeoutSeconds {query['timeoutSeconds']!r}") from None
+            value = query["timeoutSeconds"]
+            raise bad_request(f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
         try:
             watcher = self.store.watch(rt, namespace, selector, query.get("resourceVersion"))
         except ApiError as error:
