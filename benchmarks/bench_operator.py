@@ -204,7 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--present", type=int, default=200)
-    parser.add_argument("--watch-timeout", type=float, default=10.0)
+    parser.add_argument("--watch-timeout", type=int, default=10)
     args = parser.parse_args()
     # kopf logs every failed reconnect of the fault runs at ERROR; the figures are the point here.
     logging.getLogger("kopf").setLevel(logging.CRITICAL)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ksail_tui.kube.client import NAMESPACES, KubeClient, Resource
+import pytest
+
+from ksail_tui.kube.client import NAMESPACES, ApiError, KubeClient, Resource
 from ksail_tui.operator import naming
 from ksail_tui.operator.kopf_app import OperatorThread
 from ksail_tui.operator.reconcile import Observed, reconcile
@@ -320,3 +322,13 @@ def test_observed_state_reaches_the_pure_reconcile_unchanged(
     assert isinstance(observed, Observed)
     plan = reconcile(env, observed)
     assert plan.converged and plan.status == env["status"]
+
+
+def test_the_emulator_refuses_a_fractional_watch_timeout_as_the_real_server_does(
+    operator_client: KubeClient,
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        operator_client.request(
+            "GET", ENVIRONMENTS.path(PROJECT_NAMESPACE), query={"watch": "true", "timeoutSeconds": "2.0"}
+        )
+    assert refused.value.status == 400 and "ParseInt" in refused.value.api_message

@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--watch-timeout",
-        type=float,
-        default=60.0,
+        type=int,
+        default=60,
         metavar="SECONDS",
         help="end and renew each watch this often",
     )

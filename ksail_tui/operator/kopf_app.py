@@ -46,7 +46,9 @@ _OWNED_LABELS = {naming.MANAGED_BY_LABEL: naming.MANAGED_BY}
 
 @dataclass(frozen=True)
 class WatchTimeouts:
-    server: float = 60.0  # timeoutSeconds of each watch request
+    # timeoutSeconds of each watch request: whole seconds, kube-apiserver answers 400 to "60.0"
+    # (kopf sends str() of the setting as it is).
+    server: int = 60
     connect: float = 5.0
 
     @property
