@@ -101,3 +101,15 @@ def test_run_reconciles_in_the_foreground_until_ctrl_c(
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def test_run_uses_the_connection_of_ksail_yaml(
+    kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "ksail.yaml"
+    config.write_text(
+        f"metadata: {{name: demo}}\nspec: {{cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}}}\n"
+    )
+    # The emulator behind that kubeconfig has no Catalyst CRDs: proof that it was the one asked.
+    assert main(["operator", "run", "--config", str(config)]) == 4
+    assert "does not serve Project" in capsys.readouterr().err
