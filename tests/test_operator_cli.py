@@ -13,7 +13,7 @@ import yaml
 from ksail_tui.cli.main import main
 from ksail_tui.kube.client import KubeClient
 from ksail_tui.sim.apiserver import ApiServer
-from tests.fixtures.operator import environment_manifest, wait_ready, wait_until
+from tests.fixtures.operator import env_status, environment_manifest, wait_ready, wait_until
 
 
 def test_manifests_print_crds_rbac_and_a_deployment(capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,3 +113,54 @@ def test_run_uses_the_connection_of_ksail_yaml(
     # The emulator behind that kubeconfig has no Catalyst CRDs: proof that it was the one asked.
     assert main(["operator", "run", "--config", str(config)]) == 4
     assert "does not serve Project" in capsys.readouterr().err
+
+
+def _start_run(kubeconfig: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ksail_tui",
+            "operator",
+            "run",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--watch-timeout",
+            "5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
+    )
+
+
+def test_an_operator_killed_mid_work_converges_when_started_again(
+    catalyst_apiserver: ApiServer, kubeconfig: Path
+) -> None:
+    client = KubeClient(kubeconfig)
+    names = [f"kill-{i}" for i in range(20)]
+    first = _start_run(kubeconfig)
+    try:
+        for name in names:
+            catalyst_apiserver.apply(environment_manifest(name))
+        # SIGKILL as soon as some work is done: no cleanup, no status written on the way out.
+        wait_until(lambda: env_status(client, names[0]).get("conditions"), "the first pass", timeout=30)
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    unfinished = [n for n in names if env_status(client, n).get("phase") != "Ready"]
+    second = _start_run(kubeconfig)
+    try:
+        for name in names:
+            wait_ready(client, name, timeout=30)
+        second.send_signal(signal.SIGINT)
+        _, stderr = second.communicate(timeout=30)
+        assert second.returncode == 0, stderr
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.communicate()
+    assert unfinished, "the kill came after all the work; the test proved nothing"
