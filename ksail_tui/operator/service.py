@@ -137,7 +137,10 @@ class EnvironmentService:
                 self.client.delete(NAMESPACES, ns["metadata"]["name"])
             if not cleanup.done:
                 self._write_status(environment, cleanup.status)
-            return cleanup
+        if cleanup.done:
+            with self._locks_guard:  # the Environment goes away; so does its lock
+                self._locks.pop((meta["namespace"], meta["name"]), None)
+        return cleanup
 
     def environments_of(self, project: Obj) -> list[tuple[str, str]]:
         """(namespace, name) of the Environments that reference ``project``."""
