@@ -67,6 +67,15 @@ _MAX_PAGES = 10_000
 _command_deadline: ContextVar[float | None] = ContextVar("registry_command_deadline", default=None)
 
 
+def time_left(at_most: float) -> float:
+    """Seconds to the running command's deadline (a small floor, so a probe can still fail fast),
+    at most ``at_most``."""
+    deadline = _command_deadline.get()
+    if deadline is None:
+        return at_most
+    return max(min(at_most, deadline - time.monotonic()), 0.05)
+
+
 @contextlib.contextmanager
 def registry_deadline(seconds: float) -> Iterator[None]:
     """Bound every registry request made inside this block by one deadline ``seconds`` from now."""

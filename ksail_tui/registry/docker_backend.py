@@ -230,7 +230,7 @@ class DockerBackend:
             progress(f"stopping container {self.container_name} while garbage is collected")
             self._stop_container(container)
         try:
-            progress("collecting garbage: registry garbage-collect --delete-untagged")
+            progress("collecting garbage: registry garbage-collect")
             return self._run_garbage_collection(container)
         finally:
             if was_running:
@@ -442,7 +442,9 @@ class DockerBackend:
 
     def _run_garbage_collection(self, container: Container) -> str:
         image = container.attrs["Image"]  # the exact image the registry runs, by id
-        command = ["garbage-collect", _registry_config_path(container.attrs["Config"]), "--delete-untagged"]
+        # Never --delete-untagged: it deletes the platform manifests that an image index references
+        # (they carry no tag), in every repository of the registry.
+        command = ["garbage-collect", _registry_config_path(container.attrs["Config"])]
         try:
             output = self._docker().containers.run(
                 image,
