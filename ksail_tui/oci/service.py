@@ -197,17 +197,11 @@ def push_workload(
                     "pushed versions are immutable",
                     hint="bump the version (in ksail.yaml or with --version) or pass --force to overwrite it",
                 )
-            for extra in also_tags:
-                client.put_manifest(repository, extra, existing.raw)
-            report(PushProgress(PushPhase.DONE, message="already pushed"))
-            return PushResult(
-                artifact=_artifact(config, workload, repository, tag, existing),
-                pushed=False,
-                also_tags=tuple(also_tags),
-                skipped_symlinks=built.skipped_symlinks,
-            )
+            return _already_pushed(client, config, workload, existing, built, also_tags, report)
         _upload(client, repository, built, report)
-        _require_tag_holds(client, repository, tag, built)
+        holder = _read_back(client, repository, tag, built)
+        if holder.digest != built.manifest_digest:  # a concurrent push of the same content won
+            return _already_pushed(client, config, workload, holder, built, also_tags, report)
         for extra in also_tags:
             client.put_manifest(repository, extra, built.manifest)
     report(PushProgress(PushPhase.DONE, built.size, built.size, message="pushed"))
@@ -215,6 +209,28 @@ def push_workload(
         artifact=_built_artifact(config, workload, repository, built),
         pushed=True,
         overwritten=existing is not None and existing.layer_digest != built.layer_digest,
+        also_tags=tuple(also_tags),
+        skipped_symlinks=built.skipped_symlinks,
+    )
+
+
+def _already_pushed(
+    client: RegistryClient,
+    config: ClusterConfig,
+    workload: Workload,
+    holder: RemoteManifest,
+    built: BuiltArtifact,
+    also_tags: Sequence[str],
+    report: ProgressCallback,
+) -> PushResult:
+    """The version holds this content already: point the moving tags at it, report its digest."""
+    repository = config.repository_of(workload)
+    for extra in also_tags:
+        client.put_manifest(repository, extra, holder.raw)
+    report(PushProgress(PushPhase.DONE, message="already pushed"))
+    return PushResult(
+        artifact=_artifact(config, workload, repository, built.version, holder),
+        pushed=False,
         also_tags=tuple(also_tags),
         skipped_symlinks=built.skipped_symlinks,
     )
@@ -240,14 +256,21 @@ def _upload(client: RegistryClient, repository: str, built: BuiltArtifact, repor
     client.put_manifest(repository, built.version, built.manifest)
 
 
-def _require_tag_holds(client: RegistryClient, repository: str, tag: str, built: BuiltArtifact) -> None:
-    """Read the tag back after the PUT: the distribution API has no compare-and-swap, so a push
-    from elsewhere that tagged the same version in between would otherwise go unnoticed, and this
-    push would report a digest the tag does not hold."""
+def _read_back(client: RegistryClient, repository: str, tag: str, built: BuiltArtifact) -> RemoteManifest:
+    """The manifest the tag holds after our PUT; raises when it is not this content.
+
+    The distribution API has no compare-and-swap: a push from elsewhere that tagged the same
+    version in between would go unnoticed, and this push would report a digest the tag does not
+    hold. Reading the tag back is what the registry can tell.
+    """
     holder = client.get_manifest(repository, tag)
-    if holder is not None and holder.digest == built.manifest_digest:
-        return
-    now = f"the tag now holds {holder.digest}" if holder is not None else "the tag is gone"
+    if holder is not None and holder.layer_digest == built.layer_digest:
+        return holder
+    now = (
+        f"the tag now holds {holder.digest} (layer {short_digest(holder.layer_digest, missing='none')})"
+        if holder is not None
+        else "the tag is gone"
+    )
     raise OperationFailed(
         f"another push of {repository}:{tag} won: {now}, not this push's {built.manifest_digest}; "
         "pushed versions are immutable",
@@ -262,7 +285,7 @@ def _version_lock(client: RegistryClient, repository: str, tag: str) -> Iterator
     Two pushes of one version would otherwise both find the tag free and both tag it; with the
     lock the second one finds the first one's manifest and is judged against it (same content:
     nothing to do; other content: immutable). Pushes from other machines are caught by the
-    read-back in :func:`_require_tag_holds`.
+    read-back in :func:`_read_back`.
     """
     key = hashlib.sha256(f"{client.endpoint}/{repository}:{tag}".encode()).hexdigest()[:32]
     directory = _lock_directory()
