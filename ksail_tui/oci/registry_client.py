@@ -62,24 +62,26 @@ MAX_BLOB_BYTES = 1024 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 _MAX_PAGES = 10_000
 
-# The deadline (time.monotonic()) of the command that is running, when it set one: every client
-# made meanwhile stops there, so one --timeout bounds all the registry requests of a command.
-_command_deadline: ContextVar[float | None] = ContextVar("registry_command_deadline", default=None)
+# The deadline (time.monotonic()) of the command that is running and its --timeout, when it set
+# one: every client made meanwhile stops there, so one --timeout bounds all its registry requests.
+_command_deadline: ContextVar[tuple[float, float] | None] = ContextVar(
+    "registry_command_deadline", default=None
+)
 
 
 def time_left(at_most: float) -> float:
     """Seconds to the running command's deadline (a small floor, so a probe can still fail fast),
     at most ``at_most``."""
-    deadline = _command_deadline.get()
-    if deadline is None:
+    command = _command_deadline.get()
+    if command is None:
         return at_most
-    return max(min(at_most, deadline - time.monotonic()), 0.05)
+    return max(min(at_most, command[0] - time.monotonic()), 0.05)
 
 
 @contextlib.contextmanager
 def registry_deadline(seconds: float) -> Iterator[None]:
     """Bound every registry request made inside this block by one deadline ``seconds`` from now."""
-    token = _command_deadline.set(time.monotonic() + seconds)
+    token = _command_deadline.set((time.monotonic() + seconds, seconds))
     try:
         yield
     finally:
@@ -255,14 +257,11 @@ class RegistryClient:
         self._backoff = backoff_seconds
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        now = time.monotonic()
-        command_deadline = _command_deadline.get()
-        own_deadline = now + (DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout)
-        if command_deadline is not None and (timeout is None or command_deadline < own_deadline):
-            self._deadline = command_deadline
-        else:
-            self._deadline = own_deadline
-        self._budget = max(self._deadline - now, 0.0)
+        own_timeout = DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
+        self._deadline, self._budget = time.monotonic() + own_timeout, own_timeout
+        command = _command_deadline.get()
+        if command is not None and (timeout is None or command[0] < self._deadline):
+            self._deadline, self._budget = command
         self._authorization: str | None = None
         self._auth_lock = threading.Lock()
         self._verified = False
@@ -293,11 +292,12 @@ class RegistryClient:
         with self._verify_lock:
             if self._verified:
                 return
-            response = self._request("GET", "/v2/", authenticate=False, verified=False)
+            # Not following redirects: a registry answers /v2/ itself; a login page redirects.
+            response = self._request("GET", "/v2/", authenticate=False, verified=False, redirects=False)
             problem = api_version_problem(response.status_code, response.headers, response.content)
             if problem is not None:
                 raise Unavailable(
-                    f"the server at {self.endpoint} is not an OCI registry: {problem}",
+                    f"the server at {self.endpoint} {problem}",
                     hint=f"check the registry port in ksail.yaml; `ksail-tui registry status` shows "
                     f"what listens on {self.endpoint}",
                 )
@@ -466,6 +466,7 @@ class RegistryClient:
         limit: int = MAX_DOCUMENT_BYTES,
         authenticate: bool = True,
         verified: bool = True,
+        redirects: bool = True,
     ) -> requests.Response:
         if verified:
             self.check_registry()
@@ -474,7 +475,9 @@ class RegistryClient:
         attempts = self._retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                response = self._send(method, url, headers or {}, body, on_sent, limit, authenticate)
+                response = self._send(
+                    method, url, headers or {}, body, on_sent, limit, authenticate, redirects
+                )
             except requests.exceptions.SSLError as error:
                 raise OperationFailed(
                     f"TLS with {self.endpoint} failed: {error}",
@@ -510,6 +513,7 @@ class RegistryClient:
         on_sent: Callable[[int], None] | None,
         limit: int,
         authenticate: bool,
+        redirects: bool,
     ) -> requests.Response:
         # Our credentials go to this registry only, never to a server another one points us to.
         same_origin = self._same_origin(url)
@@ -518,7 +522,11 @@ class RegistryClient:
             # A fresh progress body per attempt: the one sent before the 401 is used up.
             data = _ProgressBody(body, on_sent) if body is not None and on_sent else body
             return self._http(
-                method, url, headers=_with_auth(headers, authorization if same_origin else None), data=data
+                method,
+                url,
+                headers=_with_auth(headers, authorization if same_origin else None),
+                data=data,
+                allow_redirects=redirects,
             )
 
         authorization = self._authorization
@@ -652,18 +660,24 @@ class RegistryClient:
 
 
 def api_version_problem(status: int, headers: Container[str], body: bytes) -> str | None:
-    """Why an answer to ``GET /v2/`` is not an OCI registry's, or None when it is one.
+    """What is wrong with a server, judged by its answer to ``GET /v2/``; None for a registry.
 
     A registry answers 200 (with the API version header, or at least a JSON object), or 401 with
-    an authentication challenge. Anything else (404, an HTML page) is some other server.
+    an authentication challenge. Anything else (404, an HTML page) is some other server. The
+    answer completes a sentence: "the server at <endpoint> <problem>".
     """
     if status == 200 and (API_VERSION_HEADER in headers or isinstance(_parse_json(body), dict)):
         return None
     if status == 401 and (API_VERSION_HEADER in headers or "WWW-Authenticate" in headers):
         return None
+    if status >= 500:
+        return f"is failing: GET /v2/ answered HTTP {status}"
     if status == 200:
-        return f"GET /v2/ answered 200 without the {API_VERSION_HEADER} header or a JSON body"
-    return f"GET /v2/ answered HTTP {status}, not 200 or 401 as a registry does"
+        return (
+            f"is not an OCI registry: GET /v2/ answered 200 without the {API_VERSION_HEADER} "
+            "header or a JSON body"
+        )
+    return f"is not an OCI registry: GET /v2/ answered HTTP {status}, not 200 or 401 as a registry does"
 
 
 def _parse_json(content: bytes) -> Any:

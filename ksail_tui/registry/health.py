@@ -50,8 +50,8 @@ def check(port: int, timeout: float = PROBE_TIMEOUT_SECONDS) -> ProbeResult:
         return ProbeResult(Answer.NONE, f"{url} does not answer: {reason}")
     problem = api_version_problem(status, headers, body)
     if problem is not None:
-        return ProbeResult(Answer.OTHER, f"{url} is not an OCI registry: {problem}")
-    if status != 200:
+        return ProbeResult(Answer.OTHER, f"{LOOPBACK}:{port} {problem}")
+    if status != 200:  # a registry, but one that wants credentials: not the local one
         return ProbeResult(Answer.OTHER, f"{url} answered HTTP {status}")
     return ProbeResult(Answer.REGISTRY)
 
