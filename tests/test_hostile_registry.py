@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ksail_tui.cli.main import main
-from ksail_tui.config import load_config
+from ksail_tui.config import ClusterConfig, load_config
 from ksail_tui.errors import KsailError, OperationFailed, TimedOut, Unavailable
 from ksail_tui.oci.registry_client import RegistryClient, registry_deadline
 from ksail_tui.oci.service import diff_workload, list_versions, push_workload
@@ -407,6 +407,11 @@ def test_any_answer_to_a_workload_command_is_a_result_or_a_typed_error(
     port, script = scripted_registry
     script[0] = answer
     config = load_config(_project(tmp_path_factory.mktemp("project"), port))
-    run = {"push": push_workload, "list": list_versions, "diff": diff_workload}[command]
+    commands: dict[str, Callable[[ClusterConfig], object]] = {
+        "push": push_workload,
+        "list": list_versions,
+        "diff": diff_workload,
+    }
+    run = commands[command]
     with registry_deadline(2), contextlib.suppress(KsailError):
         run(config)

@@ -197,9 +197,9 @@ class RegistryService:
                 holder = find_port_holder(port)
                 held = f" (held by {holder})" if holder else ""
                 return self._model(RegistryStatus.ERROR, last_error=f"{answer.problem}{held}")
-            error = state.error or self._last_error
-            status = RegistryStatus.ERROR if error else RegistryStatus.NOT_PROVISIONED
-            return self._model(status, last_error=error, image=state.image)
+            down_because = state.error or self._last_error
+            status = RegistryStatus.ERROR if down_because else RegistryStatus.NOT_PROVISIONED
+            return self._model(status, last_error=down_because, image=state.image)
         if answer.answer is Answer.REGISTRY:
             return self._model(RegistryStatus.RUNNING, image=state.image)
         recently_started = (
