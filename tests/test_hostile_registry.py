@@ -7,8 +7,11 @@ and (with hypothesis) random status codes, headers and bodies for every operatio
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import json
 import socket
+import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +25,8 @@ from hypothesis import strategies as st
 
 from ksail_tui.cli.main import main
 from ksail_tui.config import ClusterConfig, load_config
-from ksail_tui.errors import KsailError, OperationFailed, TimedOut, Unavailable
+from ksail_tui.errors import InvalidInput, KsailError, OperationFailed, TimedOut, Unavailable
+from ksail_tui.oci import artifact_format
 from ksail_tui.oci.registry_client import RegistryClient, registry_deadline
 from ksail_tui.oci.service import diff_workload, list_versions, push_workload
 from tests.fixtures.registry import write_ksail_config
@@ -415,3 +419,16 @@ def test_any_answer_to_a_workload_command_is_a_result_or_a_typed_error(
     run = commands[command]
     with registry_deadline(2), contextlib.suppress(KsailError):
         run(config)
+
+
+def test_a_layer_that_expands_past_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pushed version may come from anyone who can push: its layer may be a gzip bomb.
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        member = tarfile.TarInfo("big.yaml")
+        member.size = 4096
+        archive.addfile(member, io.BytesIO(b"\0" * member.size))
+    monkeypatch.setattr(artifact_format, "MAX_LAYER_CONTENT_BYTES", 1024)
+
+    with pytest.raises(InvalidInput, match="expands to more than"):
+        artifact_format.read_layer_files(gzip.compress(buffer.getvalue()))

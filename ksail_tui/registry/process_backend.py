@@ -496,4 +496,5 @@ def _process_state(pid: int) -> str | None:
     except OSError:
         return None
     # The command name in parentheses may itself contain spaces and parentheses.
-    return stat.rsplit(")", 1)[1].split()[0]
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[0] if fields else None
