@@ -15,20 +15,11 @@ from tests.fixtures.registry_push import (
     digest_of,
     push_artifact,
     push_blob,
+    put_manifest,
 )
 
 IMAGE_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 IMAGE_INDEX = "application/vnd.oci.image.index.v1+json"
-
-
-def _put_manifest(endpoint: str, repository: str, reference: str, body: bytes, media_type: str) -> None:
-    response = requests.put(
-        f"http://{endpoint}/v2/{repository}/manifests/{reference}",
-        data=body,
-        headers={"Content-Type": media_type},
-        timeout=TIMEOUT_SECONDS,
-    )
-    assert response.status_code == 201, response.text
 
 
 def push_multi_arch_image(endpoint: str, repository: str, tag: str) -> dict[str, str]:
@@ -57,7 +48,7 @@ def push_multi_arch_image(endpoint: str, repository: str, tag: str) -> dict[str,
             }
         ).encode()
         digest = digest_of(manifest)
-        _put_manifest(endpoint, repository, digest, manifest, IMAGE_MANIFEST)
+        put_manifest(endpoint, repository, digest, manifest, IMAGE_MANIFEST)
         children[architecture] = digest
         entries.append(
             {
@@ -68,7 +59,7 @@ def push_multi_arch_image(endpoint: str, repository: str, tag: str) -> dict[str,
             }
         )
     index = json.dumps({"schemaVersion": 2, "mediaType": IMAGE_INDEX, "manifests": entries}).encode()
-    _put_manifest(endpoint, repository, tag, index, IMAGE_INDEX)
+    put_manifest(endpoint, repository, tag, index, IMAGE_INDEX)
     return children
 
 

@@ -19,6 +19,15 @@ def _cli(setup: RegistrySetup, data_dir: Path, backend: str = "process") -> list
     return ["-c", str(setup.config_path), "--backend", backend, "--data-dir", str(data_dir)]
 
 
+def _users_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder of the user's with a ``storage/`` of their own: no registry ever wrote there."""
+    folder = tmp_path / "Documents"
+    thesis = folder / "storage" / "thesis.txt"
+    thesis.parent.mkdir(parents=True)
+    thesis.write_text("four years of work")
+    return folder, thesis
+
+
 class _Terminal(io.StringIO):
     """Standard input that is a terminal and answers ``answer``."""
 
@@ -29,10 +38,7 @@ class _Terminal(io.StringIO):
 def test_purge_of_a_folder_without_the_marker_deletes_nothing(
     registry_setup: RegistrySetup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = tmp_path / "Documents"
-    thesis = folder / "storage" / "thesis.txt"
-    thesis.parent.mkdir(parents=True)
-    thesis.write_text("four years of work")
+    folder, thesis = _users_folder(tmp_path)
 
     assert main(["registry", "rm", "--purge", "--yes", *_cli(registry_setup, folder)]) == 2
 
@@ -47,10 +53,7 @@ def test_up_refuses_a_storage_folder_it_did_not_create(
     registry_setup: RegistrySetup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Adopting it would let the registry write there, and a later purge would delete it.
-    folder = tmp_path / "Documents"
-    thesis = folder / "storage" / "thesis.txt"
-    thesis.parent.mkdir(parents=True)
-    thesis.write_text("four years of work")
+    folder, thesis = _users_folder(tmp_path)
 
     assert main(["registry", "up", *_cli(registry_setup, folder)]) == 2
 
