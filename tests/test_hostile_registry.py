@@ -28,7 +28,7 @@ from ksail_tui.config import ClusterConfig, load_config
 from ksail_tui.errors import InvalidInput, KsailError, OperationFailed, TimedOut, Unavailable
 from ksail_tui.oci import artifact_format
 from ksail_tui.oci.registry_client import RegistryClient, registry_deadline
-from ksail_tui.oci.service import diff_workload, list_versions, push_workload
+from ksail_tui.oci.service import diff_workload, list_versions, prune_versions, push_workload
 from tests.fixtures.registry import write_ksail_config
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
@@ -134,21 +134,24 @@ def test_push_to_a_registry_that_never_answers_times_out_naming_it(
     assert "--timeout" in error
 
 
-@pytest.mark.parametrize("command", [["list"], ["diff"], ["prune", "--keep", "1", "--yes"]])
+@pytest.mark.parametrize("command", [["list"], ["diff"]])
 def test_every_registry_command_has_the_deadline(
-    tmp_path: Path,
-    silent_port: int,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    command: list[str],
+    tmp_path: Path, silent_port: int, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
-    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", lambda *_: set())
     config = _project(tmp_path, silent_port)
 
     code = main(["-c", str(config), "workload", *command, "--timeout", "1s"])
 
     assert code == TimedOut.exit_code
     assert f"localhost:{silent_port} did not answer within 1s" in capsys.readouterr().err
+
+
+def test_prune_has_the_deadline(tmp_path: Path, silent_port: int) -> None:
+    # The core call: which versions the cluster protects is another matter than the registry's.
+    config = load_config(_project(tmp_path, silent_port))
+
+    with registry_deadline(1), pytest.raises(TimedOut, match=f"localhost:{silent_port} did not answer"):
+        prune_versions(config, keep=0, dry_run=True)
 
 
 def test_the_deadline_covers_retries_and_every_request_together(silent_port: int) -> None:
@@ -237,15 +240,10 @@ def plain_web_server(tmp_path: Path) -> Iterator[int]:
         server.server_close()
 
 
-@pytest.mark.parametrize("command", [["list"], ["push"], ["prune", "--keep", "0", "--yes"]])
+@pytest.mark.parametrize("command", [["list"], ["push"]])
 def test_a_plain_web_server_is_not_an_empty_registry(
-    tmp_path: Path,
-    plain_web_server: int,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    command: list[str],
+    tmp_path: Path, plain_web_server: int, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
-    monkeypatch.setattr("ksail_tui.oci.service.referenced_tags", lambda *_: set())
     config = _project(tmp_path, plain_web_server)
 
     code = main(["-c", str(config), "workload", *command])
@@ -255,6 +253,15 @@ def test_a_plain_web_server_is_not_an_empty_registry(
     assert f"the server at localhost:{plain_web_server} is not an OCI registry" in captured.err
     assert "GET /v2/ answered HTTP 404" in captured.err
     assert "no versions" not in captured.out + captured.err
+
+
+def test_prune_of_a_plain_web_server_deletes_nothing_and_says_why(
+    tmp_path: Path, plain_web_server: int
+) -> None:
+    config = load_config(_project(tmp_path, plain_web_server))
+
+    with pytest.raises(Unavailable, match="is not an OCI registry: GET /v2/ answered HTTP 404"):
+        prune_versions(config, keep=0)
 
 
 def test_registry_status_names_a_server_that_is_no_registry(
