@@ -138,3 +138,20 @@ def test_docker_purge_leaves_a_volume_it_did_not_create(
     finally:
         volume.remove(force=True)
         client.close()
+
+
+@pytest.mark.needs_registry
+def test_a_registry_from_before_markers_is_adopted_by_up(registry_setup: RegistrySetup) -> None:
+    # An older ksail-tui wrote config.yml and storage/ but no marker: its own config next to a
+    # storage/ with nothing but the registry's layout is still provably the registry's.
+    service = registry_setup.service("process")
+    service.up()
+    endpoint = registry_setup.config.registry_endpoint
+    push_artifact(endpoint, "t/app", "0.1.0", b"kept")
+    service.down()
+    (registry_setup.data_dir / MARKER_NAME).unlink()
+
+    service.up()
+
+    assert (registry_setup.data_dir / MARKER_NAME).exists()
+    assert manifest_exists(endpoint, "t/app", "0.1.0")
