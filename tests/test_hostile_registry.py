@@ -166,6 +166,57 @@ def test_a_command_deadline_bounds_clients_made_inside_it(silent_port: int) -> N
         RegistryClient(f"localhost:{silent_port}").get_manifest("t/app", "0.1.0")
 
 
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[bytes, bool], int]]:
+    """A TCP server that sends ``greeting`` to each connection (forever, with ``endless``)."""
+    stops: list[Callable[[], None]] = []
+
+    def start(greeting: bytes, endless: bool) -> int:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        stopped = threading.Event()
+
+        def talk(connection: socket.socket) -> None:
+            with connection, contextlib.suppress(OSError):
+                connection.recv(65536)
+                connection.sendall(greeting)
+                while endless and not stopped.is_set():
+                    connection.sendall(b"x" * 65536)
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    connection, _ = listener.accept()
+                    threading.Thread(target=talk, args=(connection,), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        stops.append(lambda: (stopped.set(), listener.close()))
+        return listener.getsockname()[1]
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+@pytest.mark.parametrize(
+    ("greeting", "endless", "error"),
+    [
+        (b"SSH-2.0-OpenSSH_9.6\r\n", False, Unavailable),  # not HTTP at all
+        (b"HTTP/1.1 200 OK\r\nDocker-Distribution-API-Version: registry/2.0\r\n\r\n", True, KsailError),
+        (b"HTTP/1.1 200 OK\r\nX-Endless: " + b"a" * 70000, False, KsailError),  # a header line too long
+    ],
+    ids=["not-http", "endless-body", "endless-header"],
+)
+def test_a_server_that_is_not_http_or_never_ends_is_a_typed_error(
+    raw_server: Callable[[bytes, bool], int], greeting: bytes, endless: bool, error: type[KsailError]
+) -> None:
+    port = raw_server(greeting, endless)
+
+    with pytest.raises(error):
+        RegistryClient(f"localhost:{port}", timeout=3, retries=0).list_tags("t/app")
+
+
 # --- pagination that loops ------------------------------------------------------------------------
 
 
