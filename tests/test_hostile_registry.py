@@ -27,7 +27,7 @@ from ksail_tui.cli.main import main
 from ksail_tui.config import ClusterConfig, load_config
 from ksail_tui.errors import InvalidInput, KsailError, OperationFailed, TimedOut, Unavailable
 from ksail_tui.oci import artifact_format
-from ksail_tui.oci.registry_client import RegistryClient, registry_deadline
+from ksail_tui.oci.registry_client import RegistryClient, find_credentials, registry_deadline
 from ksail_tui.oci.service import diff_workload, list_versions, prune_versions, push_workload
 from tests.fixtures.registry import write_ksail_config
 
@@ -490,3 +490,26 @@ def test_a_layer_that_expands_past_the_limit_is_refused(monkeypatch: pytest.Monk
 
     with pytest.raises(InvalidInput, match="expands to more than"):
         artifact_format.read_layer_files(gzip.compress(buffer.getvalue()))
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"username": 1, "password": ["x"]}, {"username": "u", "password": {"a": 1}}, {"auth": None}, "text"],
+)
+def test_odd_docker_config_entries_are_no_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: object
+) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"registry.example": entry}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv("KSAIL_REGISTRY_USERNAME", raising=False)
+
+    assert find_credentials("registry.example") is None
+
+
+def test_an_auth_that_is_not_base64_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"registry.example": {"auth": 12345}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv("KSAIL_REGISTRY_USERNAME", raising=False)
+
+    with pytest.raises(InvalidInput, match="is not user:password in base64"):
+        find_credentials("registry.example")

@@ -119,14 +119,14 @@ def find_credentials(endpoint: str) -> Credentials | None:
         if key.split("://", 1)[-1].split("/", 1)[0] == endpoint and isinstance(entry, dict):
             if entry.get("auth"):
                 try:
-                    user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+                    user, _, secret = base64.b64decode(str(entry["auth"])).decode().partition(":")
                 except (ValueError, TypeError):
                     raise InvalidInput(
                         f"the auth of {key} in {config_path} is not user:password in base64",
                         hint=f"run `docker login {endpoint}` again",
                     ) from None
                 return user, secret
-            if entry.get("username") and entry.get("password"):
+            if _both_text(entry.get("username"), entry.get("password")):
                 return entry["username"], entry["password"]
     helper = _mapping(docker_config.get("credHelpers")).get(endpoint) or docker_config.get("credsStore")
     return _from_credential_helper(helper, endpoint) if isinstance(helper, str) and helper else None
@@ -149,9 +149,13 @@ def _from_credential_helper(helper: str, endpoint: str) -> Credentials | None:
         answer = _mapping(json.loads(result.stdout)) if result.returncode == 0 else {}
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    if answer.get("Username") and answer.get("Secret"):
+    if _both_text(answer.get("Username"), answer.get("Secret")):
         return answer["Username"], answer["Secret"]
     return None
+
+
+def _both_text(user: object, secret: object) -> bool:
+    return isinstance(user, str) and isinstance(secret, str) and bool(user) and bool(secret)
 
 
 @dataclass(frozen=True, slots=True)
