@@ -217,6 +217,51 @@ def test_a_server_that_is_not_http_or_never_ends_is_a_typed_error(
         RegistryClient(f"localhost:{port}", timeout=3, retries=0).list_tags("t/app")
 
 
+@pytest.fixture
+def trickling_port() -> Iterator[int]:
+    """A server that answers one byte of its headers at a time, a little slower than each read waits."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stopped = threading.Event()
+
+    def talk(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stopped.wait(0.05):
+                connection.sendall(b"X")
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                threading.Thread(target=talk, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1]
+    stopped.set()
+    listener.close()
+
+
+def test_a_registry_that_trickles_its_answer_times_out(trickling_port: int) -> None:
+    # Each read gets a byte well within its socket timeout: only an overall deadline ends this.
+    client = RegistryClient(f"localhost:{trickling_port}", timeout=1, read_timeout=0.5)
+    finished = threading.Event()
+    caught: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.list_tags("t/app")
+        except BaseException as error:
+            caught.append(error)
+        finished.set()
+
+    threading.Thread(target=call, daemon=True).start()
+    assert finished.wait(30), "the client never gave up on a server that trickles"
+    assert len(caught) == 1 and isinstance(caught[0], TimedOut), caught
+
+
 # --- pagination that loops ------------------------------------------------------------------------
 
 

@@ -28,6 +28,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Container, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -479,8 +481,11 @@ class RegistryClient:
         attempts = self._retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                response = self._send(
-                    method, url, headers or {}, body, on_sent, limit, authenticate, redirects
+                response = self._within_deadline(
+                    lambda: self._send(
+                        method, url, headers or {}, body, on_sent, limit, authenticate, redirects
+                    ),
+                    what,
                 )
             except requests.exceptions.SSLError as error:
                 raise OperationFailed(
@@ -507,6 +512,27 @@ class RegistryClient:
                 continue
             return response
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _within_deadline(self, exchange: Callable[[], requests.Response], what: str) -> requests.Response:
+        """Run one exchange (request, authentication, body) on a helper thread, and give up on it
+        at the deadline.
+
+        Socket timeouts bound each read, not the exchange: a server that trickles a byte of its
+        headers or body now and then would keep every read alive forever.
+        """
+        outcome: Future[requests.Response] = Future()
+
+        def run() -> None:
+            try:
+                outcome.set_result(exchange())
+            except BaseException as error:  # handed over to the caller, whatever it is
+                outcome.set_exception(error)
+
+        threading.Thread(target=run, name=f"registry {what}", daemon=True).start()
+        try:
+            return outcome.result(timeout=max(self._deadline - time.monotonic(), 0.0))
+        except FutureTimeout:
+            raise self._timed_out(what) from None
 
     def _send(
         self,
@@ -574,11 +600,14 @@ class RegistryClient:
         """The seconds left; :class:`TimedOut`, naming the registry, when there are none."""
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            raise TimedOut(
-                f"the registry at {self.endpoint} did not answer within {self._budget:.3g}s ({what})",
-                hint="check it with `ksail-tui registry status`, or allow more time with --timeout",
-            )
+            raise self._timed_out(what)
         return remaining
+
+    def _timed_out(self, what: str) -> TimedOut:
+        return TimedOut(
+            f"the registry at {self.endpoint} did not answer within {self._budget:.3g}s ({what})",
+            hint="check it with `ksail-tui registry status`, or allow more time with --timeout",
+        )
 
     def _authenticate(self, challenge: requests.Response, used: str | None) -> bool:
         """Answer a 401 challenge; True when there is a new Authorization to retry with."""
