@@ -190,9 +190,13 @@ def raw_server() -> Iterator[Callable[[bytes, bool], int]]:
                     connection, _ = listener.accept()
                     threading.Thread(target=talk, args=(connection,), daemon=True).start()
 
+        def stop() -> None:
+            stopped.set()
+            listener.close()
+
         threading.Thread(target=accept, daemon=True).start()
-        stops.append(lambda: (stopped.set(), listener.close()))
-        return listener.getsockname()[1]
+        stops.append(stop)
+        return int(listener.getsockname()[1])
 
     yield start
     for stop in stops:
