@@ -383,6 +383,7 @@ def test_registry_status_names_a_server_that_is_no_registry(
     [
         (Answer(200, [API_VERSION], b"{}"), True),
         (Answer(200, [], b"{}"), True),
+        (Answer(200, [], b""), True),
         (Answer(401, [("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:1/token"')], b""), True),
         (Answer(200, [], b"<html>It works!</html>"), False),
         (Answer(404, [], b"Not Found"), False),
@@ -562,3 +563,15 @@ def test_an_auth_that_is_not_base64_is_bad_input(tmp_path: Path, monkeypatch: py
 
     with pytest.raises(InvalidInput, match="is not user:password in base64"):
         find_credentials("registry.example")
+
+
+def test_a_manifest_larger_than_the_spec_allows_is_refused(fake_registry: Callable[[Responder], int]) -> None:
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        if request.path == "/v2/":
+            return Answer(200, [API_VERSION], b"{}")
+        return Answer(200, [API_VERSION], b" " * (5 * 1024 * 1024))
+
+    port = fake_registry(answer)
+
+    with pytest.raises(OperationFailed, match="sent more than 4 MiB"):
+        RegistryClient(f"localhost:{port}", timeout=10).get_manifest("t/app", "0.1.0")

@@ -695,11 +695,14 @@ class RegistryClient:
 def api_version_problem(status: int, headers: Container[str], body: bytes) -> str | None:
     """What is wrong with a server, judged by its answer to ``GET /v2/``; None for a registry.
 
-    A registry answers 200 (with the API version header, or at least a JSON object), or 401 with
-    an authentication challenge. Anything else (404, an HTML page) is some other server. The
+    A registry answers 200 (with the API version header, or at least an empty body or a JSON
+    object), or 401 with an authentication challenge. Anything else (404, an HTML page) is some
+    other server. The
     answer completes a sentence: "the server at <endpoint> <problem>".
     """
-    if status == 200 and (API_VERSION_HEADER in headers or isinstance(_parse_json(body), dict)):
+    if status == 200 and (
+        API_VERSION_HEADER in headers or not body.strip() or isinstance(_parse_json(body), dict)
+    ):
         return None
     if status == 401 and (API_VERSION_HEADER in headers or "WWW-Authenticate" in headers):
         return None
@@ -707,8 +710,8 @@ def api_version_problem(status: int, headers: Container[str], body: bytes) -> st
         return f"is failing: GET /v2/ answered HTTP {status}"
     if status == 200:
         return (
-            f"is not an OCI registry: GET /v2/ answered 200 without the {API_VERSION_HEADER} "
-            "header or a JSON body"
+            f"is not an OCI registry: GET /v2/ answered 200 with a body that is not JSON, and "
+            f"without the {API_VERSION_HEADER} header"
         )
     return f"is not an OCI registry: GET /v2/ answered HTTP {status}, not 200 or 401 as a registry does"
 
