@@ -15,6 +15,8 @@ from ksail_tui.flux.sources import all_sources, kustomization, oci_repository, t
 CRDS = Path(__file__).resolve().parents[2] / "shared" / "flux" / "crds"
 
 CONFIG = """\
+apiVersion: ksail.io/v1alpha1
+kind: Cluster
 metadata: {name: dev}
 spec:
   cluster:
