@@ -49,6 +49,7 @@ from ksail_tui.models import (
     OCI_REPOSITORY_KIND,
     FluxKustomization,
     FluxOCIRepository,
+    parse_outside,
 )
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,10 @@ class ControllerInfo:
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> ControllerInfo:
+        return parse_outside(cls._from_object, obj)
+
+    @classmethod
+    def _from_object(cls, obj: dict[str, Any]) -> ControllerInfo:
         metadata = obj.get("metadata") or {}
         labels = metadata.get("labels") or {}
         status = obj.get("status") or {}

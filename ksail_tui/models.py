@@ -100,7 +100,7 @@ class ObjectRef(_Value):
 _Parsed = TypeVar("_Parsed")
 
 
-def _parse_outside(parse: Callable[[dict[str, Any]], _Parsed], obj: dict[str, Any]) -> _Parsed:
+def parse_outside(parse: Callable[[dict[str, Any]], _Parsed], obj: dict[str, Any]) -> _Parsed:
     """``parse(obj)`` for an object the API server sent: a field of the wrong type (a string
     generation, a list where a mapping belongs) is the server's fault, reported as such."""
     try:
@@ -167,7 +167,7 @@ class FluxOCIRepository(_FluxObject):
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> FluxOCIRepository:
-        return _parse_outside(cls._from_object, obj)
+        return parse_outside(cls._from_object, obj)
 
     @classmethod
     def _from_object(cls, obj: dict[str, Any]) -> FluxOCIRepository:
@@ -205,7 +205,7 @@ class FluxKustomization(_FluxObject):
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> FluxKustomization:
-        return _parse_outside(cls._from_object, obj)
+        return parse_outside(cls._from_object, obj)
 
     @classmethod
     def _from_object(cls, obj: dict[str, Any]) -> FluxKustomization:

@@ -25,10 +25,12 @@ from hypothesis import strategies as st
 
 from ksail_tui.cli.main import main
 from ksail_tui.config import parse_config
-from ksail_tui.errors import KsailError
-from ksail_tui.flux.service import FluxService
+from ksail_tui.errors import BadResponse, KsailError
+from ksail_tui.flux.install import detect
+from ksail_tui.flux.service import FluxService, event_of
 from ksail_tui.kube.client import OCI_REPOSITORIES, ApiError, KubeClient
 from ksail_tui.kube.watch import Watcher
+from ksail_tui.live import ControllerInfo
 
 # (status, content type, body) for a request's method and path.
 Answer = tuple[int, str | None, bytes]
@@ -154,11 +156,15 @@ def test_reconcile_timeout_bounds_every_request(
 
 
 @pytest.mark.timeout(8)
-def test_status_ends_at_the_connection_timeout(
-    frozen_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "command",
+    [("workload", "status"), ("workload", "apply"), ("workload", "suspend"), ("flux", "status")],
+)
+def test_commands_end_at_the_connection_timeout(
+    command: tuple[str, ...], frozen_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, write_kubeconfig(tmp_path / "kubeconfig", frozen_server), "2s")
-    code, err = run(capsys, "-c", str(config), "workload", "status")
+    code, err = run(capsys, "-c", str(config), *command)
     assert code == 3, err
     assert "timed out after 2s" in err
 
@@ -476,3 +482,21 @@ def test_a_watch_that_always_gets_410_backs_off() -> None:
     assert all(0.1 <= d <= 5.0 for d in delays)
     assert delays[0] <= 0.2 and delays[4] >= 1.6  # 0.2 * 2**4 = 3.2, cut by at most half
     assert all(d >= 2.5 for d in delays[6:])  # bounded at 5.0, cut by at most half
+
+
+def test_objects_with_wrong_field_types_are_bad_responses(tmp_path: Path) -> None:
+    with pytest.raises(BadResponse, match="not well-formed"):
+        event_of({"metadata": {"name": "e"}, "count": "many"})
+    with pytest.raises(BadResponse, match="not well-formed"):
+        ControllerInfo.from_object({"metadata": {"name": "d"}, "spec": {"replicas": "two"}})
+    deployments = {"items": [{"metadata": {"name": "source-controller"}, "spec": {"replicas": "x"}}]}
+
+    def route(method: str, path: str) -> Answer:
+        if "deployments" in path:
+            return 200, "application/json", json.dumps(deployments).encode()
+        return 404, "application/json", STATUS_404
+
+    with FakeApiServer(route) as server:
+        client = KubeClient(write_kubeconfig(tmp_path / "kubeconfig", server.url))
+        with pytest.raises(BadResponse, match="not well-formed"):
+            detect(client)

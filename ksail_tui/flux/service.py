@@ -32,6 +32,7 @@ from ksail_tui.models import (
     ObjectRef,
     ReconcileMode,
     ReconciliationRequest,
+    parse_outside,
 )
 
 Progress = Callable[[str], None]
@@ -421,6 +422,10 @@ def registry_revisions(
 
 
 def event_of(item: dict[str, Any]) -> FluxEvent:
+    return parse_outside(_event_of, item)
+
+
+def _event_of(item: dict[str, Any]) -> FluxEvent:
     involved = item.get("involvedObject") or {}
     source = item.get("source") or {}
     return FluxEvent(
