@@ -27,6 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -369,7 +370,9 @@ class LiveCluster:
                 backoff = min(backoff * 2, self._max_backoff)
         if stop.is_set() or client is None:
             return
-        watches: list[tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], None]]] = [
+        watches: list[
+            tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], list[LiveUpdate]]]
+        ] = [
             ("nodes", NODES, None, None, self._on_node),
             ("ocirepositories", OCI_REPOSITORIES, None, None, self._flux_handler(OCI_REPOSITORY_KIND)),
             ("kustomizations", KUSTOMIZATIONS, None, None, self._flux_handler(KUSTOMIZATION_KIND)),
@@ -388,7 +391,7 @@ class LiveCluster:
                     self._guarded(generation, handler),
                     namespace=namespace,
                     label_selector=selector,
-                    on_state=lambda state, name=name: self._report_state(generation, name, state),
+                    on_state=partial(self._report_state, generation, name),
                     max_backoff=self._max_backoff,
                 )
                 self._watchers.append(watcher)
