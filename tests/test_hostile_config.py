@@ -15,32 +15,11 @@ from hypothesis import strategies as st
 
 from ksail_tui.config import ClusterConfig, load_config, parse_config
 from ksail_tui.errors import ConfigError
+from tests.test_config import FULL
 
-VALID = """\
-apiVersion: ksail.io/v1alpha1
-kind: Cluster
-metadata:
-  name: local
-spec:
-  cluster:
-    distribution: Kind
-    gitOpsEngine: Flux
-    connection:
-      kubeconfig: ~/.kube/config
-      context: kind-local
-      timeout: 5m
-    localRegistry:
-      enabled: true
-      port: 5050
-    flux:
-      interval: 1m
-  workloads:
-    - name: app
-      sourceDirectory: k8s/app
-      repository: local/app
-      version: 0.1.0
-      targetNamespace: default
-      prune: true
+VALID = (
+    FULL
+    + """\
     - name: web
       sourceDirectory: k8s/web
       version: 1.2.3-rc.1
@@ -48,6 +27,7 @@ spec:
       timeout: 2m
       ignore: [drafts/, "*.bak"]
 """
+)
 
 SHOWN = Path("/work/ksail.yaml")
 

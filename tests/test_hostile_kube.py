@@ -347,50 +347,16 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
 
+    ca_key, ca_crt = names["ca.key"], names["ca.crt"]
+    key, csr, crt = names["server.key"], names["server.csr"], names["server.crt"]
     openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        str(names["ca.key"]),
-        "-out",
-        str(names["ca.crt"]),
+        *f"req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout {ca_key} -out {ca_crt}".split()
     )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        str(names["server.key"]),
-        "-out",
-        str(names["server.csr"]),
-    )
+    openssl(*f"req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout {key} -out {csr}".split())
     names["ext"].write_text("subjectAltName=IP:127.0.0.1\n")
     openssl(
-        "x509",
-        "-req",
-        "-in",
-        str(names["server.csr"]),
-        "-CA",
-        str(names["ca.crt"]),
-        "-CAkey",
-        str(names["ca.key"]),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        str(names["ext"]),
-        "-out",
-        str(names["server.crt"]),
+        *f"x509 -req -in {csr} -CA {ca_crt} -CAkey {ca_key} -CAcreateserial -days 2".split(),
+        *f"-extfile {names['ext']} -out {crt}".split(),
     )
     return names
 
