@@ -13,6 +13,7 @@ import random
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -370,10 +371,19 @@ def tls_server(certificates: dict[str, Path]) -> FakeApiServer:
 def status_over_tls(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], server: FakeApiServer, **kubeconfig: Any
 ) -> tuple[int, str]:
+    """``workload status`` as a user runs it: its own process, so stderr shows every warning."""
     config = write_config(
         tmp_path, write_kubeconfig(tmp_path / "kubeconfig", server.url, **kubeconfig), "10s"
     )
-    return run(capsys, "-c", str(config), "workload", "status")
+    result = subprocess.run(
+        [sys.executable, "-m", "ksail_tui", "-c", str(config), "workload", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr
 
 
 def test_tls_with_the_kubeconfig_ca_is_verified_without_warnings(
