@@ -30,7 +30,7 @@ from ksail_tui.errors import BadResponse, KsailError
 from ksail_tui.flux.install import detect
 from ksail_tui.flux.service import FluxService, event_of
 from ksail_tui.kube.client import OCI_REPOSITORIES, ApiError, KubeClient
-from ksail_tui.kube.watch import Watcher
+from ksail_tui.kube.watch import Watcher, WatchState
 from ksail_tui.live import ControllerInfo
 
 # (status, content type, body) for a request's method and path.
@@ -223,7 +223,7 @@ def test_a_huge_answer_is_refused_before_it_fills_memory(tmp_path: Path) -> None
     ("body", "expected"),
     [
         (b"", "the API server answered 500"),
-        (b"oops", "the API server answered 500 with 'oops'"),
+        (b"oops", "the API server answered with 'oops' (500)"),
         (b'{"message": "etcd is gone"}', "etcd is gone (500)"),
         (b'{"message": "etcd is gone", "reason": "InternalError"}', "etcd is gone (500 InternalError)"),
         (b'{"message": ["odd"], "reason": 12}', "the API server answered 500"),
@@ -476,3 +476,20 @@ def test_objects_with_wrong_field_types_are_bad_responses(tmp_path: Path) -> Non
         client = KubeClient(write_kubeconfig(tmp_path / "kubeconfig", server.url))
         with pytest.raises(BadResponse, match="not well-formed"):
             detect(client)
+
+
+def test_a_watch_error_event_with_odd_fields_is_reported_not_crashed() -> None:
+    client = AlwaysGone()
+    client.watch = lambda *args, **kwargs: iter(  # type: ignore[method-assign]
+        [{"type": "ERROR", "object": {"code": "abc", "reason": ["x"], "message": "etcd hiccup"}}]
+    )
+    states: list[WatchState] = []
+    watcher = Watcher(
+        client,  # type: ignore[arg-type]
+        OCI_REPOSITORIES,
+        on_event=lambda event: None,
+        on_state=states.append,
+        sleep=lambda seconds: True,  # stop at the first retry
+    )
+    watcher.run()
+    assert states[-1] == WatchState(False, "etcd hiccup (500)")

@@ -89,6 +89,12 @@ class ApiError(OperationFailed):
         self.reason = reason
         self.api_message = message
 
+    @classmethod
+    def from_status(cls, status: int, document: Any) -> ApiError:
+        """From a Status object the server sent, whatever its fields hold."""
+        reason, message = _status_text(document)
+        return cls(status, reason, message)
+
 
 class ClusterUnreachable(Unavailable):
     """The API server cannot be reached."""
@@ -298,10 +304,9 @@ class KubeClient:
             document = json.loads(payload)
         except ValueError:
             document = None
-        reason, message = _status_text(document)
-        if not message and payload and document is None:
-            message = f"the API server answered {status} with {_quote(payload)}"
-        return ApiError(status, reason, message)
+        if document is None and payload:
+            return ApiError(status, "", f"the API server answered with {_quote(payload)}")
+        return ApiError.from_status(status, document)
 
     def request(
         self,

@@ -133,11 +133,10 @@ class Watcher:
                 return
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
-                if obj.get("code") == 410:
+                code = obj.get("code")
+                if code == 410:
                     raise Gone()
-                raise ApiError(
-                    int(obj.get("code") or 500), str(obj.get("reason", "")), str(obj.get("message", ""))
-                )
+                raise ApiError.from_status(code if isinstance(code, int) else 500, obj)
             version = (obj.get("metadata") or {}).get("resourceVersion")
             if version:
                 self.resource_version = version
