@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import socket
 import ssl
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ksail_tui.cli.main import main
+from ksail_tui.cluster.discovery import kube_contexts
 from ksail_tui.config import parse_config
 from ksail_tui.errors import BadResponse, KsailError
 from ksail_tui.flux.install import detect
@@ -493,3 +495,12 @@ def test_a_watch_error_event_with_odd_fields_is_reported_not_crashed() -> None:
     )
     watcher.run()
     assert states[-1] == WatchState(False, "etcd hiccup (500)")
+
+
+@pytest.mark.timeout(10)
+def test_a_kubeconfig_that_is_not_a_file_has_no_contexts(tmp_path: Path) -> None:
+    fifo = tmp_path / "kubeconfig"
+    os.mkfifo(fifo)  # reading it used to block until a writer came
+    assert kube_contexts(fifo) == set()
+    with pytest.raises(KsailError, match="is not a regular file"):
+        KubeClient(fifo)

@@ -150,7 +150,7 @@ class KubeClient:
         path = Path(kubeconfig).expanduser()
         if not path.is_file():
             raise Unavailable(
-                f"kubeconfig {path} does not exist",
+                f"kubeconfig {path} " + ("is not a regular file" if path.exists() else "does not exist"),
                 hint="create a cluster (`ksail-tui cluster create`) "
                 "or set spec.cluster.connection.kubeconfig",
             )
