@@ -355,7 +355,8 @@ class ClusterConfig(_Model):
         return workload.repository or f"{self.name}/{workload.name}"
 
     def source_path(self, workload: Workload) -> Path:
-        return (self.base_dir / Path(workload.source_directory).expanduser()).resolve()
+        # realpath, not resolve(): resolve raises RuntimeError on a symlink loop; the build names it.
+        return Path(os.path.realpath(self.base_dir / Path(workload.source_directory).expanduser()))
 
     def interval_of(self, workload: Workload) -> str:
         return workload.interval or self.flux_interval
