@@ -79,7 +79,7 @@ def discover_clusters(
     Docker does not answer.
     """
     own_client = client is None
-    docker_client = _docker_client() if own_client else client
+    docker_client = client if client is not None else _docker_client()
     try:
         found: dict[tuple[Distribution, str], list[dict[str, Any]]] = defaultdict(list)
         for distribution, (cluster_label, _) in LABELS.items():
