@@ -57,10 +57,12 @@ def test_ksail_tui_alone_opens_the_dashboard_on_the_config(
         app = pilot.app
         assert isinstance(app, KsailApp)
         for _ in range(200):
-            if app.model.connection is not None:
+            if app.dashboard.model.connection is not None:
                 break
             await pilot.pause(0.02)
-        seen["connected"] = app.model.connection.connected if app.model.connection else None
+        seen["connected"] = (
+            app.dashboard.model.connection.connected if app.dashboard.model.connection else None
+        )
         seen["config"] = app.config_path
         await pilot.press("q")
 

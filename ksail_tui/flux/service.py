@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -213,17 +214,27 @@ class FluxService:
         timeout: float | None = None,
         resume: bool = False,
         on_progress: Progress | None = None,
+        cancel: threading.Event | None = None,
     ) -> list[ReconcileOutcome]:
-        """Reconcile each workload now, source first, and wait for the revision-aware outcome."""
+        """Reconcile each workload now, source first, and wait for the revision-aware outcome.
+
+        Once ``cancel`` is set the waits stop: the outcomes not known by then are failures."""
         self._require_flux_crds()
         workloads = self._workloads(names)
         limit = timeout if timeout is not None else self.config.spec.cluster.connection.timeout_seconds
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(workloads)))) as pool:
-            futures = [pool.submit(self._reconcile_one, w, limit, resume, on_progress) for w in workloads]
+            futures = [
+                pool.submit(self._reconcile_one, w, limit, resume, on_progress, cancel) for w in workloads
+            ]
             return [future.result() for future in futures]
 
     def _reconcile_one(
-        self, workload: Workload, timeout: float, resume: bool, on_progress: Progress | None
+        self,
+        workload: Workload,
+        timeout: float,
+        resume: bool,
+        on_progress: Progress | None,
+        cancel: threading.Event | None = None,
     ) -> ReconcileOutcome:
         started = time.monotonic()
 
@@ -232,9 +243,11 @@ class FluxService:
                 on_progress(f"{workload.name}: {message}")
 
         try:
-            source_revision = self._reconcile_source(workload, timeout, resume, report)
+            source_revision = self._reconcile_source(workload, timeout, resume, report, cancel)
             remaining = max(0.1, timeout - (time.monotonic() - started))
-            applied = self._reconcile_kustomization(workload, source_revision, remaining, resume, report)
+            applied = self._reconcile_kustomization(
+                workload, source_revision, remaining, resume, report, cancel
+            )
         except KsailError as error:
             return ReconcileOutcome(
                 workload=workload.name,
@@ -274,6 +287,7 @@ class FluxService:
         timeout: float,
         resume: bool,
         report: Progress,
+        cancel: threading.Event | None,
     ) -> None:
         """Annotate with a fresh token and watch until the controller has handled it and either
         failed (final) or ``settled`` says done."""
@@ -303,11 +317,19 @@ class FluxService:
             what=what,
             initial=patched,
             on_progress=report,
+            cancel=cancel,
         )
         if verdict.state == "failed":
             raise OperationFailed(verdict.message)
 
-    def _reconcile_source(self, workload: Workload, timeout: float, resume: bool, report: Progress) -> str:
+    def _reconcile_source(
+        self,
+        workload: Workload,
+        timeout: float,
+        resume: bool,
+        report: Progress,
+        cancel: threading.Event | None,
+    ) -> str:
         revision: list[str] = []
 
         def settled(source: FluxOCIRepository, health: ObjectHealth) -> Verdict:
@@ -326,12 +348,19 @@ class FluxService:
             timeout=timeout,
             resume=resume,
             report=report,
+            cancel=cancel,
         )
         report(f"source ready at {revision[0]}")
         return revision[0]
 
     def _reconcile_kustomization(
-        self, workload: Workload, revision: str, timeout: float, resume: bool, report: Progress
+        self,
+        workload: Workload,
+        revision: str,
+        timeout: float,
+        resume: bool,
+        report: Progress,
+        cancel: threading.Event | None,
     ) -> str:
         def settled(kustomization: FluxKustomization, health: ObjectHealth) -> Verdict:
             if health.health is not Health.READY:
@@ -350,6 +379,7 @@ class FluxService:
             timeout=timeout,
             resume=resume,
             report=report,
+            cancel=cancel,
         )
         return revision
 

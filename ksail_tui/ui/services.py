@@ -44,11 +44,11 @@ class LiveSource(Protocol):
 
     def stop(self) -> None: ...
 
-    def raw(self, key: str) -> dict[str, Any] | None: ...
+    def raw(self, ref: ObjectRef) -> dict[str, Any] | None: ...
 
 
-class WatchHandle(Protocol):
-    """A running watch mode (a :class:`~ksail_tui.devloop.DevLoop`)."""
+class DevloopHandle(Protocol):
+    """A running dev loop (a :class:`~ksail_tui.devloop.DevLoop`): watch mode, to the user."""
 
     def stop(self, timeout: float = ...) -> None: ...
 
@@ -79,7 +79,11 @@ class DashboardServices(Protocol):
 
     def live(self, on_updates: OnUpdates) -> LiveSource: ...
 
-    def reconcile(self, names: list[str] | None, on_progress: Progress) -> list[ReconcileOutcome]: ...
+    def reconcile(
+        self, names: list[str] | None, on_progress: Progress, cancel: threading.Event
+    ) -> list[ReconcileOutcome]:
+        """Reconcile and wait for the outcome; returns early once ``cancel`` is set (the app closes)."""
+        ...
 
     def apply(self, workload: str) -> None:
         """Apply the workload's OCIRepository and Kustomization (after a push of a new version)."""
@@ -101,8 +105,8 @@ class DashboardServices(Protocol):
 
     def prune(self, workload: str, keep: int, protected: set[str], dry_run: bool) -> PruneResult: ...
 
-    def watch(self, workload: str, on_state: Callable[[LoopState], None]) -> WatchHandle:
-        """Start watch mode for a workload; ``on_state`` is called from its threads, must not block."""
+    def start_devloop(self, workload: str, on_state: Callable[[LoopState], None]) -> DevloopHandle:
+        """Start the dev loop for a workload; ``on_state`` is called from its threads, must not block."""
         ...
 
     def clusters(self) -> list[DiscoveredCluster]:
@@ -183,8 +187,10 @@ class ClusterServices:
     def live(self, on_updates: OnUpdates) -> LiveCluster:
         return LiveCluster(self.config, on_updates)
 
-    def reconcile(self, names: list[str] | None, on_progress: Progress) -> list[ReconcileOutcome]:
-        return self._flux_service().reconcile(names, on_progress=on_progress)
+    def reconcile(
+        self, names: list[str] | None, on_progress: Progress, cancel: threading.Event
+    ) -> list[ReconcileOutcome]:
+        return self._flux_service().reconcile(names, on_progress=on_progress, cancel=cancel)
 
     def apply(self, workload: str) -> None:
         self._flux_service().apply_sources([workload])
@@ -251,7 +257,7 @@ class ClusterServices:
 
         return prune_versions(self.config, workload, keep=keep, protected_tags=protected, dry_run=dry_run)
 
-    def watch(self, workload: str, on_state: Callable[[LoopState], None]) -> WatchHandle:
+    def start_devloop(self, workload: str, on_state: Callable[[LoopState], None]) -> DevloopHandle:
         from ksail_tui.devloop import DevLoop
 
         return DevLoop(self.config, [workload], on_state=on_state).start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -21,7 +21,7 @@ from ksail_tui.models import ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE
 
 if TYPE_CHECKING:
-    from ksail_tui.ui.app import KsailApp
+    pass
 
 EventLoader = Callable[[ObjectRef], list[FluxEvent]]
 
@@ -51,7 +51,7 @@ class EventsScreen(ModalScreen[None]):
 
     @work(thread=True, exit_on_error=False, group="events")
     def fetch(self) -> list[FluxEvent]:
-        return cast("KsailApp", self.app).run_blocking(self._load, self._ref)
+        return self._load(self._ref)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()  # this screen reports its own worker's outcome

@@ -13,10 +13,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from ksail_tui.display import short_revision
+from ksail_tui.display import parse_time, short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
-from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
+from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization, ObjectRef
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, age_changes_at, health_text
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, remove_row, upsert_row
 
@@ -54,10 +54,10 @@ def revision_cell(obj: FluxObject, model: DashboardModel) -> Text:
     return text
 
 
-def age_of(obj: FluxObject, now: datetime) -> str:
-    """How long ago the Ready condition last changed (or the object was created)."""
+def age_since(obj: FluxObject) -> datetime | None:
+    """When the Ready condition last changed (or the object was created): what the Age counts from."""
     ready = obj.condition("Ready")
-    return age(ready.last_transition_time if ready else obj.creation_timestamp, now)
+    return parse_time(ready.last_transition_time if ready else obj.creation_timestamp)
 
 
 def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Cell]:
@@ -71,7 +71,7 @@ def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Cell]:
         health_text(health.health),
         revision_cell(obj, model),
         Text(health.reason, style=HEALTH_STYLE[health.health] if health.health is not Health.READY else ""),
-        age_of(obj, now),
+        age(age_since(obj), now),
         Text("yes", style=HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else Text("no", style=DIM),
         obj.namespace,
         message,
@@ -123,16 +123,19 @@ class FluxPane(Vertical):
     class Selected(Message):
         """The row under the cursor now shows another object (or none)."""
 
-        def __init__(self, key: str | None) -> None:
+        def __init__(self, ref: ObjectRef | None) -> None:
             super().__init__()
-            self.key = key
+            self.ref = ref
 
     def __init__(self, *, cursor_blink: bool = True) -> None:
         super().__init__(id="flux", classes="pane")
         self.border_title = "[4] Flux"
         self.filter_text = ""
         self._cursor_blink = cursor_blink
-        self._selected: str | None = None
+        self._selected: ObjectRef | None = None
+        self._refs: dict[str, ObjectRef] = {}  # row key -> the object it shows
+        # row key -> when its Age counts from, and when the Age's text next changes.
+        self._ages: dict[str, tuple[datetime | None, datetime]] = {}
 
     def compose(self) -> ComposeResult:
         yield FluxTable()
@@ -148,39 +151,44 @@ class FluxPane(Vertical):
         return self.query_one(FluxTable)
 
     @property
-    def selected_key(self) -> str | None:
-        return cursor_key(self.table)
+    def selected(self) -> ObjectRef | None:
+        key = cursor_key(self.table)
+        return self._refs.get(key) if key is not None else None
 
     def on_mount(self) -> None:
         self.query_one("#flux-filter", Input).cursor_blink = self._cursor_blink
 
-    def sync(self, keys: Iterable[str], model: DashboardModel, now: datetime) -> None:
-        """Redraw the rows of ``keys``: add, update only the changed cells, or remove."""
+    def sync(self, refs: Iterable[ObjectRef], model: DashboardModel, now: datetime) -> None:
+        """Redraw the rows of ``refs``: add, update only the changed cells, or remove."""
         table = self.table
         added = False
-        for key in keys:
-            obj = model.flux.get(key)
+        for ref in refs:
+            key = str(ref)
+            obj = model.flux.get(ref)
             if obj is None or not matches(obj, self.filter_text):
-                remove_row(table, key)
+                if remove_row(table, key):
+                    del self._refs[key], self._ages[key]
                 continue
             added = upsert_row(table, key, row_of(obj, model, now)) or added
+            self._refs[key] = ref
+            since = age_since(obj)
+            self._ages[key] = (since, age_changes_at(since, now))
         if added:
             selected = self._selected
             table.sort("namespace", "name", "kind", key=_order)
-            if selected is not None and selected in table.rows:
-                table.move_cursor(row=table.get_row_index(selected), animate=False)
+            if selected is not None and str(selected) in table.rows:
+                table.move_cursor(row=table.get_row_index(str(selected)), animate=False)
         self._announce_selection()
         self.show_state(model)
 
-    def refresh_ages(self, model: DashboardModel, now: datetime) -> None:
-        """Only the Age cells move with the clock; the rest changes through the watch."""
+    def refresh_ages(self, now: datetime) -> None:
+        """Only the Age cells move with the clock, and each only when its text changes (12m stays
+        12m for a minute, 5d for a day): a tick touches a few cells, not every row."""
         table = self.table
-        for row_key in table.rows:
-            obj = model.flux.get(row_key.value or "")
-            if obj is not None:
-                text = age_of(obj, now)
-                if table.get_cell(row_key, "age") != text:
-                    table.update_cell(row_key, "age", text)
+        for key, (since, due) in self._ages.items():
+            if due <= now:
+                table.update_cell(key, "age", age(since, now))
+                self._ages[key] = (since, age_changes_at(since, now))
 
     def show_state(self, model: DashboardModel) -> None:
         """The row count on the border, and why the table is empty when it is."""
@@ -199,10 +207,10 @@ class FluxPane(Vertical):
         )
 
     def _announce_selection(self) -> None:
-        key = self.selected_key
-        if key != self._selected:
-            self._selected = key
-            self.post_message(self.Selected(key))
+        ref = self.selected
+        if ref != self._selected:
+            self._selected = ref
+            self.post_message(self.Selected(ref))
 
     @on(DataTable.RowHighlighted, "#flux-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -45,12 +45,12 @@ def workload_summary(status: WorkloadStatus | None) -> Text:
 
 
 class LoopStatus(Horizontal):
-    def __init__(self, *, animate: bool = True) -> None:
+    def __init__(self, *, animations_enabled: bool = True) -> None:
         super().__init__(id="loop-status")
-        self._animate = animate
+        self.animations_enabled = animations_enabled
 
     def compose(self) -> ComposeResult:
-        yield Spinner(animate=self._animate)
+        yield Spinner(animations_enabled=self.animations_enabled)
         yield Static(id="loop-message")
         yield ProgressBar(total=100, show_eta=False, id="push-progress", classes="-hidden")
         yield Static(id="watch-mode")
@@ -71,7 +71,7 @@ class LoopStatus(Horizontal):
     def hide_progress(self) -> None:
         self.query_one("#push-progress", ProgressBar).add_class("-hidden")
 
-    def show_watch_mode(self, workload: str | None, state: LoopState | None) -> None:
+    def show_devloop(self, workload: str | None, state: LoopState | None) -> None:
         """``watch off``, or the watched workload and what its loop does now."""
         label = Text("watch ", style=DIM)
         if workload is None:

@@ -15,18 +15,18 @@ class Spinner(Static):
 
     running: reactive[bool] = reactive(False)
 
-    def __init__(self, *, animate: bool = True) -> None:
+    def __init__(self, *, animations_enabled: bool = True) -> None:
         super().__init__("", id="spinner")
-        self._animate = animate
+        self.animations_enabled = animations_enabled
         self._frame = 0
         self._timer: Timer | None = None
 
     def on_mount(self) -> None:
-        if self._animate:
+        if self.animations_enabled:
             self._timer = self.set_interval(0.1, self._advance, pause=not self.running)
 
     def watch_running(self, running: bool) -> None:
-        self.update((SPINNER_FRAMES[0] if self._animate else FROZEN_SPINNER) if running else "")
+        self.update((SPINNER_FRAMES[0] if self.animations_enabled else FROZEN_SPINNER) if running else "")
         if self._timer is not None:
             if running:
                 self._timer.resume()
