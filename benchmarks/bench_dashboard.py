@@ -150,7 +150,7 @@ def write_statuses(kube: KubeClient, probe: CellProbe, changes: int, latencies: 
 async def measure(kubeconfig: Path, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
     config = config_for(kubeconfig, directory)
     app: KsailApp = make_app(
-        config, services=ClusterServices(config, registry_backend="process"), animate=False
+        config, services=ClusterServices(config, registry_backend="process"), animations_enabled=False
     )
     results: dict[str, Any] = {}
     started = time.perf_counter()

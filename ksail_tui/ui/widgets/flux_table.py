@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowKey
 
 from ksail_tui.display import parse_time, short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
@@ -60,21 +62,22 @@ def age_since(obj: FluxObject) -> datetime | None:
     return parse_time(ready.last_transition_time if ready else obj.creation_timestamp)
 
 
-def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Cell]:
+def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Text]:
+    """The row's cells, all Text: a name or a message is shown as it is, never read as markup."""
     health = classify(obj)
     message = " ".join((health.message or "").split())
     if len(message) > MESSAGE_WIDTH:
         message = message[: MESSAGE_WIDTH - 1] + "…"
     return [
-        obj.name,
-        obj.kind,
+        Text(obj.name),
+        Text(obj.kind),
         health_text(health.health),
         revision_cell(obj, model),
         Text(health.reason, style=HEALTH_STYLE[health.health] if health.health is not Health.READY else ""),
-        age(age_since(obj), now),
+        Text(age(age_since(obj), now)),
         Text("yes", style=HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else Text("no", style=DIM),
-        obj.namespace,
-        message,
+        Text(obj.namespace),
+        Text(message),
     ]
 
 
@@ -103,16 +106,51 @@ def empty_reason(model: DashboardModel, filter_text: str) -> str:
     return "no OCIRepository or Kustomization yet: run `ksail-tui workload apply`, or push with p"
 
 
-def _order(values: tuple[str, str, str]) -> tuple[str, str, bool]:
+def _order(values: tuple[Text, Text, Text]) -> tuple[str, str, bool]:
     namespace, name, kind = values
-    return namespace, name, kind != OCI_REPOSITORY_KIND  # the source above its Kustomization
+    return (
+        namespace.plain,
+        name.plain,
+        kind.plain != OCI_REPOSITORY_KIND,
+    )  # the source above its Kustomization
 
 
 class FluxTable(DataTable[Cell]):
+    class Scrolled(Message):
+        """Other rows came into view (their ages may be due)."""
+
     def __init__(self) -> None:
         super().__init__(id="flux-table", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
             self.add_column(label, key=key)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Measure new rows by their cells' length: every cell is one line of Text, so that is its
+        width. DataTable renders every cell of every new row through the console to measure it,
+        which is most of a first render of 10,000 objects."""
+        columns = self.ordered_columns
+        for row_key in new_rows:
+            cells = self._data.get(row_key)
+            if cells is None:  # removed before the table was idle
+                continue
+            for column in columns:
+                value = cells.get(column.key)
+                if isinstance(value, Text):
+                    column.content_width = max(column.content_width, value.cell_len)
+                elif value is not None:
+                    column.content_width = max(column.content_width, cell_len(str(value)))
+        super()._update_dimensions(())
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.post_message(self.Scrolled())
+
+    def visible_row_keys(self) -> list[str]:
+        """The keys of the rows on screen now (every row is one line high)."""
+        first = int(self.scroll_y)
+        rows = self.ordered_rows[first : first + self.scrollable_content_region.height]
+        return [row.key.value for row in rows if row.key.value is not None]
 
 
 class FluxPane(Vertical):
@@ -136,6 +174,7 @@ class FluxPane(Vertical):
         self._refs: dict[str, ObjectRef] = {}  # row key -> the object it shows
         # row key -> when its Age counts from, and when the Age's text next changes.
         self._ages: dict[str, tuple[datetime | None, datetime]] = {}
+        self._now: datetime | None = None  # the clock at the last redraw
 
     def compose(self) -> ComposeResult:
         yield FluxTable()
@@ -173,6 +212,7 @@ class FluxPane(Vertical):
             self._refs[key] = ref
             since = age_since(obj)
             self._ages[key] = (since, age_changes_at(since, now))
+        self._now = now
         if added:
             selected = self._selected
             table.sort("namespace", "name", "kind", key=_order)
@@ -182,13 +222,22 @@ class FluxPane(Vertical):
         self.show_state(model)
 
     def refresh_ages(self, now: datetime) -> None:
-        """Only the Age cells move with the clock, and each only when its text changes (12m stays
-        12m for a minute, 5d for a day): a tick touches a few cells, not every row."""
+        """Only the Age cells move with the clock, only those on screen (others when they scroll
+        into view), and each only when its text changes (12m stays 12m for a minute, 5d for a day):
+        a tick touches a few cells, not every row."""
+        self._now = now
         table = self.table
-        for key, (since, due) in self._ages.items():
+        for key in table.visible_row_keys():
+            since, due = self._ages[key]
             if due <= now:
-                table.update_cell(key, "age", age(since, now))
+                table.update_cell(key, "age", Text(age(since, now)))
                 self._ages[key] = (since, age_changes_at(since, now))
+
+    @on(FluxTable.Scrolled)
+    def _scrolled(self, event: FluxTable.Scrolled) -> None:
+        event.stop()
+        if self._now is not None:
+            self.refresh_ages(self._now)
 
     def show_state(self, model: DashboardModel) -> None:
         """The row count on the border, and why the table is empty when it is."""
