@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -492,3 +493,26 @@ async def test_a_retrying_failure_is_logged_once_until_it_says_something_new(scr
         assert [line.text.split(" ", 1)[1] for line in log.lines[before:]] == [
             "flux  Kustomization broken ReconciliationSucceeded: applied"
         ]
+
+
+async def test_ages_tick_on_screen_and_a_row_scrolled_into_view_shows_its_own() -> None:
+    objects = []
+    for index in range(60):
+        obj = kustomization("app", "0.2.0", minutes=11)
+        obj["metadata"] = {**obj["metadata"], "name": f"k-{index:02}"}
+        objects.append(obj)
+    clock = [NOW]
+    services = ScriptedServices(scene_config(), Scene(objects=objects))
+    app = make_app(services.config, services=services, clock=lambda: clock[0], animations_enabled=False)
+    first, last = "Kustomization/flux-system/k-00", "Kustomization/flux-system/k-59"
+    async with run(app, SIZE) as pilot:
+        table = app.query_one("#flux-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 60, "the rows")
+        assert cell(app, first, "age") == cell(app, last, "age") == "11m"
+        clock[0] = NOW + timedelta(hours=2)
+        pane = app.query_one(FluxPane)
+        pane.refresh_ages(clock[0])
+        assert cell(app, first, "age") == "2h"  # on screen
+        assert cell(app, last, "age") == "11m"  # not drawn, so not rewritten
+        table.move_cursor(row=59)
+        await wait_until(pilot, lambda: cell(app, last, "age") == "2h", "the row scrolled into view")

@@ -76,9 +76,7 @@ def test_a_source_change_redraws_the_kustomizations_that_use_it() -> None:
             FluxObjectUpdate(SOURCE_APP, parse_flux_object(oci_repository("app", "0.1.0"))),
         ]
     )
-    changes = model.apply(
-        [FluxObjectUpdate(SOURCE_APP, parse_flux_object(oci_repository("app", "0.2.0")))]
-    )
+    changes = model.apply([FluxObjectUpdate(SOURCE_APP, parse_flux_object(oci_repository("app", "0.2.0")))])
     assert changes.flux_refs == {SOURCE_APP, KS_APP}
     status = model.status_of("app")
     assert not status.current and status.artifact_revision == "0.2.0@" + DIGESTS["app-0.2.0"]

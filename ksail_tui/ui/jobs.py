@@ -67,9 +67,14 @@ class Jobs:
         self.busy.pop(group, None)
 
     def running(self, *prefixes: str) -> bool:
-        """Whether a job of a group starting with one of ``prefixes`` has not posted its outcome yet."""
+        """Whether a job of a group starting with one of ``prefixes`` runs or its outcome waits to be
+        handled."""
         with self._lock:
             return any(group.startswith(prefixes) for group, count in self._running.items() if count)
+
+    def _done(self, group: str) -> None:
+        with self._lock:
+            self._running[group] -= 1
 
     def run(self, group: str, job: Job, reply_to: MessagePump) -> None:
         """Call ``job`` on its own thread; post what it returns (or :class:`JobFailed`) to ``reply_to``."""
@@ -79,12 +84,11 @@ class Jobs:
                 message = job()
             except Exception as error:  # reported on the UI thread, never a crash
                 message = JobFailed(group, error)
-            try:
-                if message is not None and not self.closing.is_set():
-                    reply_to.post_message(message)
-            finally:
-                with self._lock:
-                    self._running[group] -= 1
+            if message is not None and not self.closing.is_set():
+                reply_to.post_message(message)
+            # Counted as running until its outcome is handled: queued after it, on the same node.
+            if self.closing.is_set() or not reply_to.call_later(self._done, group):
+                self._done(group)
 
         with self._lock:
             self._running[group] += 1
