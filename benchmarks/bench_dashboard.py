@@ -8,9 +8,11 @@ driver) on the real services: LiveCluster watches, FluxPane updates cells in pla
 
 - watch latency: a status write into the emulator (merge patch of the /status subresource) to the
   Flux table's cell holding the new value (p50/p95 over --changes writes);
-- first render: from starting the app to all --objects rows in the table;
+- first render: from starting the app to all --objects rows in the table (and to the first row:
+  the time to connect, list and parse, before the table has anything to show);
 - idle RSS: the process's resident memory once the table is full and nothing changes;
-- idle CPU: CPU seconds the process used over --idle seconds of nothing changing.
+- idle CPU: CPU seconds the process used over --idle seconds of nothing changing (and the threads
+  that used most of it).
 """
 
 from __future__ import annotations
@@ -97,6 +99,18 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each live thread of this process, by thread name."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        name = names.get(int(task.name), "other")
+        seconds[name] = seconds.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -156,6 +170,9 @@ async def measure(kubeconfig: Path, directory: Path, args: argparse.Namespace) -
     started = time.perf_counter()
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.dashboard.query_one("#flux-table", DataTable)
+        while table.row_count == 0:
+            await asyncio.sleep(0.002)
+        results["first_row"] = time.perf_counter() - started
         while table.row_count < args.objects:
             await asyncio.sleep(0.002)
         await pilot.pause()
@@ -163,9 +180,13 @@ async def measure(kubeconfig: Path, directory: Path, args: argparse.Namespace) -
 
         await asyncio.sleep(2)  # let start-up work (registry status, first refreshes) finish
         results["rss_mb"] = rss_mb()
-        cpu_before = time.process_time()
+        cpu_before, threads_before = time.process_time(), thread_cpu()
         await asyncio.sleep(args.idle)
         results["idle_cpu_seconds"] = time.process_time() - cpu_before
+        threads_after = thread_cpu()
+        results["idle_threads"] = {
+            name: used - threads_before.get(name, 0.0) for name, used in threads_after.items()
+        }
 
         kube = KubeClient(kubeconfig)
         probe = CellProbe()
@@ -202,10 +223,15 @@ def main() -> None:
         f"  p50 {statistics.median(latencies):.1f} ms   p95 {percentile(latencies, 0.95):.1f} ms"
         f"   max {max(latencies):.1f} ms"
     )
-    print(f"first full render of {args.objects} Flux objects: {results['first_render']:.2f} s")
+    print(
+        f"first full render of {args.objects} Flux objects: {results['first_render']:.2f} s"
+        f" (first row at {results['first_row']:.2f} s)"
+    )
     print(f"RSS idle (table full): {results['rss_mb']:.0f} MB")
     idle = results["idle_cpu_seconds"]
     print(f"CPU while idle: {idle:.3f} s over {args.idle:.0f} s ({100 * idle / args.idle:.2f} % of one core)")
+    busiest = sorted(results["idle_threads"].items(), key=lambda item: -item[1])[:4]
+    print("  by thread: " + ", ".join(f"{name} {used:.2f} s" for name, used in busiest))
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ class ClusterServices:
         self._registry_data_dir = registry_data_dir
         self._cluster_service_factory = cluster_service
         self._flux: FluxService | None = None
+        self._live: LiveCluster | None = None
         self._registry_service: RegistryService | None = None
         self._lock = threading.Lock()
 
@@ -161,7 +162,9 @@ class ClusterServices:
         # Opened on first use, not at start: the cluster may not exist yet when the dashboard opens.
         with self._lock:
             if self._flux is None:
-                self._flux = FluxService.open(self.config)
+                # One client per cluster: the live view's, once it has connected.
+                client = self._live.client if self._live is not None else None
+                self._flux = FluxService(self.config, client) if client else FluxService.open(self.config)
             return self._flux
 
     def _forget_flux(self) -> None:
@@ -185,7 +188,8 @@ class ClusterServices:
         )
 
     def live(self, on_updates: OnUpdates) -> LiveCluster:
-        return LiveCluster(self.config, on_updates)
+        self._live = LiveCluster(self.config, on_updates)
+        return self._live
 
     def reconcile(
         self, names: list[str] | None, on_progress: Progress, cancel: threading.Event
