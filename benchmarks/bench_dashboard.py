@@ -4,7 +4,7 @@ The cluster is the Kubernetes API emulator in a child process (`ksail-tui sim ap
 dashboard's own memory and CPU are measured alone. The dashboard runs headless (Textual's test
 driver) on the real services: LiveCluster watches, FluxPane updates cells in place.
 
-    python benchmarks/bench_dashboard.py [--changes 200] [--objects 1000] [--idle 10]
+    python benchmarks/bench_dashboard.py [--changes 200] [--objects 1000] [--idle 10] [--settle 2]
 
 - watch latency: a status write into the emulator (merge patch of the /status subresource) to the
   Flux table's cell holding the new value (p50/p95 over --changes writes);
@@ -178,7 +178,9 @@ async def measure(kubeconfig: Path, directory: Path, args: argparse.Namespace) -
         await pilot.pause()
         results["first_render"] = time.perf_counter() - started
 
-        await asyncio.sleep(2)  # let start-up work (registry status, first refreshes) finish
+        # Let start-up work (registry status, first refreshes) finish; with a longer --settle the
+        # objects' ages are in minutes, not seconds, so the Age column no longer changes every tick.
+        await asyncio.sleep(args.settle)
         results["rss_mb"] = rss_mb()
         cpu_before, threads_before = time.process_time(), thread_cpu()
         await asyncio.sleep(args.idle)
@@ -204,6 +206,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=10.0)
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds between the render and idling")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)

@@ -4,7 +4,7 @@ The dashboard never talks to Kubernetes, Docker or the registry itself: it calls
 :class:`DashboardServices`, whose real implementation, :class:`ClusterServices`, is a thin adapter
 over the core services (FluxService, the registry service, the OCI service, ClusterService and
 LiveCluster). Tests and the screenshot script pass a scripted implementation instead, so that every
-state is reproducible. Every method may block: the app calls them from thread workers only.
+state is reproducible. Every method may block: the dashboard calls them from its jobs (threads) only.
 
 This module does not import Textual.
 """
