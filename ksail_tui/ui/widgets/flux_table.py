@@ -13,14 +13,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
-from textual.widgets.data_table import DuplicateKey, Row, RowKey
+from textual.widgets.data_table import RowKey
 
 from ksail_tui.display import parse_time, short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
 from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization, ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, age_changes_at, health_text
 from ksail_tui.ui.model import DashboardModel
-from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, remove_row, update_cells
+from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, remove_row, upsert_row
 
 # Most telling first, so that 80 columns show name, kind, health, revision and reason; objects are
 # usually all in the Flux namespace, so the namespace can wait.
@@ -141,29 +141,6 @@ class FluxTable(DataTable[Cell]):
                     column.content_width = max(column.content_width, cell_len(str(value)))
         super()._update_dimensions(())
 
-    def add_keyed_rows(self, rows: list[tuple[str, list[Text]]]) -> None:
-        """``add_row`` for many rows at once. DataTable.add_row re-assigns its cursor reactive on
-        every row (to clamp it), which was most of adding 10,000 rows; here it is done once. This
-        repeats add_row's bookkeeping (Textual is pinned in pyproject.toml)."""
-        if not rows:
-            return
-        was_empty = self.row_count == 0
-        columns = self.ordered_columns
-        for key, cells in rows:
-            row_key = RowKey(key)
-            if row_key in self._row_locations:
-                raise DuplicateKey(f"The row key {row_key!r} already exists.")
-            self._row_locations[row_key] = self.row_count
-            self._data[row_key] = {column.key: cell for column, cell in zip(columns, cells, strict=True)}
-            self.rows[row_key] = Row(row_key, 1, None, False)
-            self._new_rows.add(row_key)
-        self._require_update_dimensions = True
-        self.cursor_coordinate = self.cursor_coordinate
-        if was_empty and self.columns and self.show_cursor and self.cursor_type != "none":
-            self._highlight_cursor()
-        self._update_count += 1
-        self.check_idle()
-
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if round(old_value) != round(new_value):
@@ -223,7 +200,7 @@ class FluxPane(Vertical):
     def sync(self, refs: Iterable[ObjectRef], model: DashboardModel, now: datetime) -> None:
         """Redraw the rows of ``refs``: add, update only the changed cells, or remove."""
         table = self.table
-        added: list[tuple[str, list[Text]]] = []
+        added = False
         for ref in refs:
             key = str(ref)
             obj = model.flux.get(ref)
@@ -231,16 +208,11 @@ class FluxPane(Vertical):
                 if remove_row(table, key):
                     del self._refs[key], self._ages[key]
                 continue
-            row = row_of(obj, model, now)
-            if key in table.rows:
-                update_cells(table, key, row)
-            else:
-                added.append((key, row))
+            added = upsert_row(table, key, row_of(obj, model, now)) or added
             self._refs[key] = ref
             since = age_since(obj)
             self._ages[key] = (since, age_changes_at(since, now))
         self._now = now
-        table.add_keyed_rows(added)
         if added:
             selected = self._selected
             table.sort("namespace", "name", "kind", key=_order)
