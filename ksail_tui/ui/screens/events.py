@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -19,9 +18,6 @@ from ksail_tui.flux.service import FluxEvent
 from ksail_tui.flux.status import Health
 from ksail_tui.models import ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE
-
-if TYPE_CHECKING:
-    pass
 
 EventLoader = Callable[[ObjectRef], list[FluxEvent]]
 
