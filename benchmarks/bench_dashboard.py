@@ -7,7 +7,8 @@ driver) on the real services: LiveCluster watches, FluxPane updates cells in pla
     python benchmarks/bench_dashboard.py [--changes 200] [--objects 1000] [--idle 10] [--settle 2]
 
 - watch latency: a status write into the emulator (merge patch of the /status subresource) to the
-  Flux table's cell holding the new value (p50/p95 over --changes writes);
+  Flux table's cell holding the new value (p50/p95 over --changes writes), and the garbage
+  collector's pauses meanwhile;
 - first render: from starting the app to all --objects rows in the table (and to the first row:
   the time to connect, list and parse, before the table has anything to show);
 - idle RSS: the process's resident memory once the table is full and nothing changes;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import statistics
@@ -116,6 +118,24 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+class CollectorPauses:
+    """How long each run of Python's garbage collector took (it stops every thread meanwhile)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self._started = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._note)
+
+
 class CellProbe:
     """Notes when FluxPane.sync wrote a given message into the probe's cell."""
 
@@ -135,7 +155,7 @@ class CellProbe:
                     probe.seen_at = time.perf_counter()
                     probe.seen.set()
 
-        FluxPane.sync = sync  # type: ignore[method-assign]
+        FluxPane.sync = sync  # type: ignore[method-assign,assignment]
 
 
 def write_statuses(kube: KubeClient, probe: CellProbe, changes: int, latencies: list[float]) -> None:
@@ -193,11 +213,14 @@ async def measure(kubeconfig: Path, directory: Path, args: argparse.Namespace) -
         kube = KubeClient(kubeconfig)
         probe = CellProbe()
         latencies: list[float] = []
+        collector = CollectorPauses()
         writer = threading.Thread(target=write_statuses, args=(kube, probe, args.changes, latencies))
         writer.start()
         while writer.is_alive():
             await asyncio.sleep(0.01)
+        collector.stop()
         results["latencies"] = latencies
+        results["gc_pauses"] = collector.pauses
     return results
 
 
@@ -225,6 +248,11 @@ def main() -> None:
     print(
         f"  p50 {statistics.median(latencies):.1f} ms   p95 {percentile(latencies, 0.95):.1f} ms"
         f"   max {max(latencies):.1f} ms"
+    )
+    full = [seconds * 1000 for generation, seconds in results["gc_pauses"] if generation == 2]
+    print(
+        f"  meanwhile the garbage collector ran {len(results['gc_pauses'])} times, {len(full)} of them"
+        f" full collections (longest {max(full, default=0):.0f} ms)"
     )
     print(
         f"first full render of {args.objects} Flux objects: {results['first_render']:.2f} s"
