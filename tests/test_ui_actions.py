@@ -237,6 +237,22 @@ async def test_s_asks_then_suspends_and_the_table_shows_it(scripted: Build) -> N
         assert "Resume app?" in text_of(app, "#confirm-message")
 
 
+async def test_the_dashboard_keys_do_nothing_behind_an_open_dialog(scripted: Build) -> None:
+    """The actions are the dashboard screen's: r under the confirm dialog neither reconciles nor
+    answers it (they were the app's, and ran behind the dialog)."""
+    app, services = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("r", "p", "C")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and services.calls == [] and not app.jobs.busy
+        await pilot.press("n")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: services.calls == [("reconcile", ["app"])], "the reconcile")
+
+
 async def test_d_describes_with_yaml_and_conditions(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
     async with run(app, SIZE) as pilot:
