@@ -48,6 +48,7 @@ case "${1:-}" in
     install_python_packages
     "$venv/bin/ruff" check .
     "$venv/bin/ruff" format --check .
+    "$venv/bin/lint-imports"  # the layers, from [tool.importlinter] in pyproject.toml
     exec "$venv/bin/python" -m pytest "$@"
     ;;
   *)
