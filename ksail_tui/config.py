@@ -236,11 +236,23 @@ class KsailWorkload(_Model):
     validate_on_push: bool | None = Field(default=None, alias="validateOnPush")
 
 
+class EnvironmentDefaults(_Model):
+    """``spec.environments``: the Project this repository is, for preview Environments."""
+
+    project: KubeName | None = None  # default: metadata.name
+    namespace: KubeName = "default"  # where the Project and its Environments live
+    team: KubeName = "local"
+    workload: KubeName | None = None  # whose artifact the Environments deploy; default: the first
+    ttl: Duration | None = None
+    quota: dict[str, str] | None = None  # the Project's defaultQuota, e.g. {cpu: "2", memory: 4Gi}
+
+
 class Spec(_Model):
     cluster: ClusterSpec = ClusterSpec()
     workloads: tuple[Workload, ...] | None = _lax()
     workload: KsailWorkload | None = None
     editor: str | None = None
+    environments: EnvironmentDefaults = EnvironmentDefaults()
 
     @field_validator("workloads")
     @classmethod

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+AGE_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+
 
 def short_digest(digest: str | None, length: int = 12, *, missing: str = "-") -> str:
     """``sha256:0123456789ab``: the algorithm and the first ``length`` hex digits."""
@@ -31,3 +33,15 @@ def parse_time(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
+
+
+def age(since: datetime | str | None, now: datetime) -> str:
+    """Kubernetes-style age: 45s, 12m, 3h, 5d."""
+    moment = parse_time(since) if isinstance(since, str) else since
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in AGE_UNITS:
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

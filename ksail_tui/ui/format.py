@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
-from ksail_tui.display import parse_time
+from ksail_tui.display import AGE_UNITS
+from ksail_tui.display import age as age  # the widgets take it from here with the other formats
 from ksail_tui.flux.status import Health
 
 # The same colour for a Health in the table, the panes, the details and the status line.
@@ -39,20 +40,7 @@ def ok_text(ok: bool, label: str) -> Text:
     return health_text(Health.READY if ok else Health.FAILING, label)
 
 
-AGE_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
 NEVER = datetime.max.replace(tzinfo=UTC)
-
-
-def age(since: datetime | str | None, now: datetime) -> str:
-    """Kubernetes-style age: 45s, 12m, 3h, 5d."""
-    moment = parse_time(since) if isinstance(since, str) else since
-    if moment is None:
-        return "-"
-    seconds = max(0, int((now - moment).total_seconds()))
-    for unit, size in AGE_UNITS:
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def age_changes_at(since: datetime | None, now: datetime) -> datetime:
