@@ -501,3 +501,12 @@ def ensure_artifact(config: ClusterConfig, commit: str) -> tuple[str, bool]:
         config, config.spec.environments.workload, version=artifact_version(config, commit)
     )
     return result.artifact.tag, result.pushed
+
+
+def install_crds(client: KubeClient) -> None:
+    """Apply the Project and Environment CRDs (what ``operator manifests --crds-only`` prints)."""
+    from ksail_tui.operator.crds import catalyst_crds
+
+    for crd in catalyst_crds():
+        client.apply(crd, field_manager="ksail-tui")
+    client.forget_discovery()

@@ -20,7 +20,73 @@ class ActionSpec:
     help: str
     footer: bool = True
     in_palette: bool = True
+    screen: str = "dashboard"  # the screen whose bindings carry it
 
+
+# The Environments view (key 7) has keys of its own; r and ctrl+d act on the selected Environment there.
+ENVIRONMENT_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "environments",
+        "7",
+        "open_environments",
+        "Environments",
+        "preview Environments: one per branch",
+        False,
+    ),
+    ActionSpec(
+        "env-new",
+        "n",
+        "env_new",
+        "New preview",
+        "a preview Environment of the checked-out branch and commit (pushes its artifact first)",
+        screen="environments",
+    ),
+    ActionSpec(
+        "env-reconcile",
+        "r",
+        "env_reconcile",
+        "Reconcile",
+        "the operator re-runs the selected Environment and Flux reconciles its objects",
+        screen="environments",
+    ),
+    ActionSpec(
+        "env-delete",
+        "ctrl+d",
+        "env_delete",
+        "Delete",
+        "delete the selected Environment and its namespace (asks first)",
+        screen="environments",
+    ),
+    ActionSpec(
+        "env-open", "o", "env_open", "Copy URL", "copy the selected Environment's URL", screen="environments"
+    ),
+    ActionSpec(
+        "env-details",
+        "enter",
+        "env_details",
+        "Details",
+        "steps, conditions and namespace objects",
+        screen="environments",
+    ),
+    ActionSpec(
+        "env-install-crds",
+        "i",
+        "env_install_crds",
+        "Install CRDs",
+        "install the Project and Environment CRDs when the cluster lacks them",
+        footer=False,
+        screen="environments",
+    ),
+    ActionSpec(
+        "env-back",
+        "escape",
+        "app.pop_screen",
+        "Back",
+        "back to the dashboard",
+        screen="environments",
+        in_palette=False,
+    ),
+)
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
@@ -117,10 +183,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "focus-activity", "6", "focus_pane('activity')", "Go to Activity", "actions and Flux events", False
     ),
+    *ENVIRONMENT_ACTIONS,
 )
 
 
-def bindings() -> list[BindingType]:
+def bindings(screen: str = "dashboard") -> list[BindingType]:
     return [
         Binding(
             spec.keys,
@@ -130,6 +197,7 @@ def bindings() -> list[BindingType]:
             id=spec.id,
         )
         for spec in ACTIONS
+        if spec.screen == screen
     ]
 
 

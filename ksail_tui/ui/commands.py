@@ -7,6 +7,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 
 from ksail_tui.ui.actions import ACTIONS, ActionSpec
 
@@ -17,11 +18,21 @@ if TYPE_CHECKING:
 class ActionCommands(Provider):
     def _commands(self) -> list[tuple[str, ActionSpec]]:
         app = cast("KsailApp", self.app)
-        return [(f"{spec.title} ({app.keys_of(spec)})", spec) for spec in ACTIONS if spec.in_palette]
+        return [
+            (f"{spec.title} ({app.keys_of(spec)})", spec)
+            for spec in ACTIONS
+            if spec.in_palette and self._target(spec) is not None
+        ]
+
+    def _target(self, spec: ActionSpec) -> Screen[Any] | None:
+        # The dashboard's actions run on it whichever screen is on top; another screen's only there.
+        app = cast("KsailApp", self.app)
+        if spec.screen == "dashboard":
+            return app.dashboard
+        return next((s for s in app.screen_stack if s.id == spec.screen), None)
 
     def _runner(self, spec: ActionSpec) -> partial[Coroutine[Any, Any, bool]]:
-        # The actions are the dashboard screen's, whichever screen is on top when the palette closes.
-        return partial(self.app.run_action, spec.action, cast("KsailApp", self.app).dashboard)
+        return partial(self.app.run_action, spec.action, self._target(spec))
 
     async def discover(self) -> Hits:
         for name, spec in self._commands():

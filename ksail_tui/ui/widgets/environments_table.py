@@ -1,0 +1,100 @@
+"""The Environments table: one row per Environment, updated in place from the watch.
+
+Rows: name, project, branch@commit, phase with a progress bar (``status.progress``), URL, age;
+the phase in the same colours as the Flux table's health.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ksail_tui.flux.status import Health
+from ksail_tui.operator.environments import EnvironmentView
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
+from ksail_tui.ui.widgets.table_sync import Cell, Row, cursor_key, remove_row, upsert_row
+
+BAR_WIDTH = 8
+COLUMNS = ("Name", "Project", "Revision", "Phase", "URL", "Age")
+
+
+def phase_health(phase: str) -> Health:
+    if phase == "Ready":
+        return Health.READY
+    if phase == "Failed":
+        return Health.FAILING
+    return Health.PROGRESSING
+
+
+def progress_bar(view: EnvironmentView) -> Text:
+    """``▰▰▰▱▱▱ 3/6 Building`` in the phase's colour."""
+    style = HEALTH_STYLE[phase_health(view.phase)]
+    filled = round(BAR_WIDTH * view.done / view.total) if view.total else 0
+    bar = Text("▰" * filled, style=style)
+    bar.append("▱" * (BAR_WIDTH - filled), style=DIM)
+    bar.append(f" {view.done}/{view.total} " if view.total else " ", style=DIM)
+    bar.append(view.phase, style=style)
+    return bar
+
+
+def environment_row(view: EnvironmentView, now: datetime) -> Row:
+    return (
+        Text(view.name, style="bold"),
+        view.project,
+        view.revision or "-",
+        progress_bar(view),
+        Text(view.url, style="underline") if view.url else Text("-", style=DIM),
+        age(view.created, now),
+    )
+
+
+def step_lines(view: EnvironmentView, now: datetime) -> list[Text]:
+    """Every step with its state, duration and message, as the details show them."""
+    lines = []
+    for step in view.steps:
+        health = {"Succeeded": Health.READY, "Failed": Health.FAILING, "Running": Health.PROGRESSING}.get(
+            step.state, Health.UNKNOWN
+        )
+        line = health_text(health, f"{step.state:<9}")
+        line.append(f" {step.name:<15}")
+        took = step.duration(now)
+        line.append(f"{took:6.1f}s" if took is not None else "       ", style=DIM)
+        if step.message:
+            line.append(f"  {step.message}", style=DIM)
+        lines.append(line)
+    return lines
+
+
+class EnvironmentsTable(DataTable[Cell]):
+    def __init__(self) -> None:
+        super().__init__(id="environments-table", cursor_type="row", zebra_stripes=False)
+        self.views: dict[str, EnvironmentView] = {}
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column.lower())
+
+    def show(self, view: EnvironmentView, now: datetime) -> None:
+        self.views[view.name] = view
+        upsert_row(self, view.name, environment_row(view, now))
+
+    def forget(self, name: str) -> None:
+        self.views.pop(name, None)
+        remove_row(self, name)
+
+    def replace_all(self, views: list[EnvironmentView], now: datetime) -> None:
+        for name in [n for n in self.views if n not in {v.name for v in views}]:
+            self.forget(name)
+        for view in views:
+            self.show(view, now)
+
+    def refresh_ages(self, now: datetime) -> None:
+        for view in self.views.values():
+            self.update_cell(view.name, "age", age(view.created, now))
+
+    @property
+    def selected(self) -> EnvironmentView | None:
+        key = cursor_key(self)
+        return self.views.get(key) if key is not None else None

@@ -1,0 +1,202 @@
+"""The Environments view (key 7) against the emulator, with the real core and, where the test is
+about what the operator does, the operator running: every key, and live progress from a watch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ksail_tui.kube.client import NAMESPACES, KubeClient
+from ksail_tui.operator import environments, naming
+from ksail_tui.operator.service import ENVIRONMENTS, PROJECTS
+from ksail_tui.sim.apiserver import ApiServer
+from ksail_tui.ui.app import KsailApp
+from ksail_tui.ui.screens.confirm import ConfirmScreen
+from ksail_tui.ui.screens.environments import EnvironmentDetailsScreen, ProjectChoice
+from tests.fixtures.operator import PROJECT_NAMESPACE, OperatorFactory, environment_manifest, project_manifest
+from tests.fixtures.ui import run, text_of, wait_until
+from tests.fixtures.ui_environments import emulator_environments, environments_app, git_checkout
+
+pytestmark = pytest.mark.anyio
+
+
+def env_cell(app: KsailApp, name: str, column: str) -> str:
+    table = app.screen.query_one("#environments-table", DataTable)
+    if name not in table.rows:
+        return ""
+    value = table.get_cell(name, column)
+    return value.plain if isinstance(value, Text) else str(value)
+
+
+def view_app(kubeconfig: Path, folder: Path) -> KsailApp:
+    app = environments_app(emulator_environments(kubeconfig, folder))
+    app._clock = lambda: datetime.now(UTC)  # ages and the operator check against the emulator's times
+    return app
+
+
+async def test_n_creates_a_preview_of_the_checked_out_branch_that_becomes_ready(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, start_operator: OperatorFactory
+) -> None:
+    start_operator()
+    commit = git_checkout(tmp_path / "repo")
+    app = view_app(kubeconfig, tmp_path / "repo")
+    async with run(app, size=(120, 36)) as pilot:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: app.screen.id == "environments", "the Environments view")
+        await wait_until(pilot, lambda: bool(app.screen.projects), "the Projects")  # type: ignore[attr-defined]
+        await pilot.press("n")
+        name = "preview-feature-login"
+        await wait_until(pilot, lambda: "Ready" in env_cell(app, name, "phase"), "the new row Ready", 20)
+        assert "4/4" in env_cell(app, name, "phase")
+        assert env_cell(app, name, "revision") == f"feature/login@{commit[:12]}"
+        assert "created preview-feature-login" in text_of(app, "#environment-activity")
+    env = KubeClient(kubeconfig).get(ENVIRONMENTS, name, PROJECT_NAMESPACE)
+    assert env["spec"]["artifact"] == {"tag": f"0.1.0-g{commit[:12]}"}
+
+
+async def test_a_status_write_moves_the_progress_bar(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    catalyst_apiserver.apply(environment_manifest("pr-1"))
+    client = KubeClient(kubeconfig)
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(120, 36)) as pilot:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: "Pending" in env_cell(app, "pr-1", "phase"), "the row")
+        for done in (1, 3, 5):
+            status = {"phase": "Building", "progress": {"done": done, "total": 5}}
+            client.merge_patch(
+                ENVIRONMENTS, "pr-1", {"status": status}, PROJECT_NAMESPACE, subresource="status"
+            )
+            await wait_until(
+                pilot, lambda d=done: f" {d}/5 Building" in env_cell(app, "pr-1", "phase"), f"{done}/5"
+            )
+        filled = env_cell(app, "pr-1", "phase").count("▰")
+        assert filled == 8  # the whole bar at 5/5
+
+
+async def test_r_asks_the_operator_and_flux_for_a_pass(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    catalyst_apiserver.apply(environment_manifest("pr-2"))
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(120, 36)) as pilot:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: bool(env_cell(app, "pr-2", "name")), "the row")
+        await pilot.press("r")
+        await wait_until(
+            pilot, lambda: "asked for a reconciliation" in text_of(app, "#environment-activity"), "r"
+        )
+    annotations = KubeClient(kubeconfig).get(ENVIRONMENTS, "pr-2", PROJECT_NAMESPACE)["metadata"][
+        "annotations"
+    ]
+    assert environments.RECONCILE_ANNOTATION in annotations
+
+
+async def test_ctrl_d_asks_then_shows_the_teardown_until_the_namespace_is_gone(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, start_operator: OperatorFactory
+) -> None:
+    start_operator()
+    catalyst_apiserver.apply(environment_manifest("pr-3"))
+    client = KubeClient(kubeconfig)
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(120, 36)) as pilot:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: "Ready" in env_cell(app, "pr-3", "phase"), "pr-3 Ready", 20)
+        await pilot.press("ctrl+d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("n")  # no: nothing is deleted
+        await pilot.pause()
+        assert client.get_or_none(ENVIRONMENTS, "pr-3", PROJECT_NAMESPACE) is not None
+        await pilot.press("ctrl+d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
+        await pilot.press("y")
+        await wait_until(
+            pilot, lambda: "namespace is gone" in text_of(app, "#environment-activity"), "gone", 20
+        )
+        assert not env_cell(app, "pr-3", "name")
+    assert client.get_or_none(NAMESPACES, "team-a-shop-pr-3") is None
+
+
+async def test_o_copies_the_url_and_enter_shows_the_details(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    catalyst_apiserver.apply(environment_manifest("pr-4"))
+    client = KubeClient(kubeconfig)
+    status = {
+        "phase": "Ready",
+        "url": "http://team-a-shop-pr-4.localhost",
+        "namespace": "team-a-shop-pr-4",
+        "progress": {"done": 1, "total": 1},
+        "steps": [{"name": "namespace", "state": "Succeeded", "message": "created"}],
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "all steps done"}],
+    }
+    client.merge_patch(ENVIRONMENTS, "pr-4", {"status": status}, PROJECT_NAMESPACE, subresource="status")
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(120, 36)) as pilot:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: "Ready" in env_cell(app, "pr-4", "phase"), "the row")
+        await pilot.press("o")
+        await wait_until(
+            pilot, lambda: app.clipboard == "http://team-a-shop-pr-4.localhost", "the URL copied"
+        )
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, EnvironmentDetailsScreen), "the details")
+        await wait_until(
+            pilot, lambda: "In the namespace" in text_of(app, "#environment-details-body"), "objects"
+        )
+        body = text_of(app, "#environment-details-body")
+        assert "Succeeded" in body and "namespace" in body and "all steps done" in body
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen.id == "environments", "back")
+
+
+async def test_without_an_operator_the_view_says_how_to_start_it(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    catalyst_apiserver.apply(environment_manifest("pr-5"))
+    app = view_app(kubeconfig, tmp_path)
+    app._clock = lambda: datetime.now(UTC) + timedelta(minutes=1)  # pr-5 has waited a minute for a status
+    async with run(app, size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await wait_until(
+            pilot, lambda: "ksail-tui operator run" in text_of(app, "#environments-banner"), "hint"
+        )
+
+
+async def test_without_the_crds_i_installs_them(
+    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: "Press i to install" in text_of(app, "#environments-banner"), "offer")
+        await pilot.press("i")
+        await wait_until(pilot, lambda: not text_of(app, "#environments-banner").strip(), "the banner gone")
+    assert KubeClient(kubeconfig).list(ENVIRONMENTS, PROJECT_NAMESPACE)["items"] == []
+
+
+async def test_n_asks_for_the_project_when_there_are_several(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    other = project_manifest("5")
+    other["metadata"]["name"] = "blog"
+    other["metadata"]["labels"] = {naming.TEAM_LABEL: "team-b"}
+    catalyst_apiserver.apply(other)
+    git_checkout(tmp_path / "repo", branch="main")
+    app = view_app(kubeconfig, tmp_path / "repo")
+    async with run(app, size=(120, 36)) as pilot:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: len(app.screen.projects) == 2, "both Projects")  # type: ignore[attr-defined]
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProjectChoice), "the choice")
+        await pilot.press("enter")  # the first: blog
+        await wait_until(pilot, lambda: bool(env_cell(app, "preview-main", "name")), "the new row")
+    env = KubeClient(kubeconfig).get(ENVIRONMENTS, "preview-main", PROJECT_NAMESPACE)
+    assert env["spec"]["projectRef"]["name"] == "blog"
+    assert env["metadata"]["labels"][naming.TEAM_LABEL] == "team-b"
+    assert KubeClient(kubeconfig).get(PROJECTS, "blog", PROJECT_NAMESPACE)
