@@ -4,6 +4,7 @@ The states are the fixed scenes of the snapshot tests (tests/fixtures/ui.py): a 
 animation, no cursor blink, so running this twice gives the same files.
 
     python screenshots/make.py            # from the repository root
+    python screenshots/make.py NAME...    # only these shots
 """
 
 from __future__ import annotations
@@ -110,6 +111,42 @@ SHOTS = (
 )
 
 
+@dataclass(frozen=True)
+class EnvironmentShot:
+    """The Environments view (key 7) with fixed Environments: one building, one Ready, one Failed."""
+
+    name: str
+    title: str
+    size: tuple[int, int]
+    row: str
+    keys: tuple[str, ...] = ()
+
+
+ENVIRONMENT_SHOTS = (
+    EnvironmentShot("environments", "7: preview Environments", (160, 48), "pr-9"),
+    EnvironmentShot("environments-80x24", "Environments at 80x24", (80, 24), "pr-7"),
+    EnvironmentShot("environment-details", "enter: an Environment's steps", (120, 36), "main", ("enter",)),
+    EnvironmentShot("environment-delete", "ctrl+d: deleting asks first", (80, 24), "pr-9", ("ctrl+d",)),
+)
+
+
+async def render_environments(shot: EnvironmentShot) -> str:
+    from textual.widgets import DataTable
+
+    from tests.fixtures.ui_environments import StaticEnvironments, environments_app, three_environments
+
+    app = environments_app(StaticEnvironments(three_environments()))
+    async with app.run_test(size=shot.size) as pilot:
+        await pilot.press("7")
+        await pilot.pause(0.2)
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index(shot.row))
+        for key in shot.keys:
+            await pilot.press(key)
+        await pilot.pause(0.2)
+        return app.export_screenshot(title=f"ksail-tui — {shot.title}")
+
+
 async def render(shot: Shot) -> str:
     hold = threading.Event()
     config = scene_config()
@@ -125,9 +162,12 @@ async def render(shot: Shot) -> str:
 
 def main() -> None:
     converter = shutil.which("rsvg-convert")
-    for shot in SHOTS:
-        svg = OUT / f"{shot.name}.svg"
-        svg.write_text(asyncio.run(render(shot)), encoding="utf-8")
+    only = set(sys.argv[1:])  # names of the shots to render; all of them by default
+    renders = [(shot.name, render(shot)) for shot in SHOTS if not only or shot.name in only]
+    renders += [(e.name, render_environments(e)) for e in ENVIRONMENT_SHOTS if not only or e.name in only]
+    for name, rendering in renders:
+        svg = OUT / f"{name}.svg"
+        svg.write_text(asyncio.run(rendering), encoding="utf-8")
         written = [svg.name]
         if converter:
             png = svg.with_suffix(".png")

@@ -40,7 +40,7 @@ def test_create_then_wait_prints_each_step_and_is_ready(
     assert (
         env(kubeconfig, "create", "pr-1", "--project", "shop", "--branch", "feat/x", "--commit", COMMIT) == 0
     )
-    assert "created Environment pr-1 (feat/x@0123456789ab)" in capsys.readouterr().out
+    assert "created Environment pr-1 (feat/x@0123456)" in capsys.readouterr().out
     assert env(kubeconfig, "wait", "pr-1", "--timeout", "20s") == 0
     captured = capsys.readouterr()
     assert "Environment pr-1 is Ready" in captured.out
@@ -69,7 +69,7 @@ def test_list_shows_phase_and_progress(
     assert env(kubeconfig, "list") == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["NAME", "PROJECT", "REVISION", "PHASE", "PROGRESS", "URL", "AGE"]
-    assert table[1].split()[:5] == ["pr-2", "shop", "0123456789ab", "Ready", "4/4"]
+    assert table[1].split()[:5] == ["pr-2", "shop", "0123456", "Ready", "4/4"]
     assert env(kubeconfig, "list", "-o", "json") == 0
     assert [e["name"] for e in out_json(capsys)] == ["pr-2"]  # type: ignore[union-attr]
 

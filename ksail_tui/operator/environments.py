@@ -124,8 +124,8 @@ class EnvironmentView:
 
     @property
     def revision(self) -> str:
-        """``branch@commit12`` as the pane shows it."""
-        commit = self.commit[:12]
+        """``branch@commit7`` (git's short form) as the table shows it."""
+        commit = self.commit[:7]
         return f"{self.branch}@{commit}" if self.branch and commit else self.branch or commit
 
     @property

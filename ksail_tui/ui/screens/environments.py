@@ -51,9 +51,11 @@ def details_content(view: EnvironmentView, now: datetime, objects: list[str] | N
     head = Text(f"{view.name}  ", style="bold")
     head.append(f"{view.phase} {view.done}/{view.total}")
     if view.target_namespace:
-        head.append(f"  namespace {view.target_namespace}", style=DIM)
+        head.append(" · namespace ", style=DIM)
+        head.append(view.target_namespace)
     if view.url:
-        head.append(f"  {view.url}", style="underline")
+        head.append(" · ", style=DIM)
+        head.append(view.url, style="underline")
     lines: list[Text] = [head, *step_lines(view, now)]
     if view.conditions:
         lines.append(Text("Conditions", style="bold"))

@@ -16,8 +16,9 @@ from ksail_tui.operator.environments import EnvironmentView
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
 from ksail_tui.ui.widgets.table_sync import Cell, Row, cursor_key, remove_row, upsert_row
 
-BAR_WIDTH = 8
-COLUMNS = ("Name", "Project", "Revision", "Phase", "URL", "Age")
+BAR_WIDTH = 6
+# The URL last: at 80 columns it is the one cut (the details show it whole, o copies it).
+COLUMNS = ("Name", "Project", "Revision", "Phase", "Age", "URL")
 
 
 def phase_health(phase: str) -> Health:
@@ -45,8 +46,8 @@ def environment_row(view: EnvironmentView, now: datetime) -> Row:
         view.project,
         view.revision or "-",
         progress_bar(view),
-        Text(view.url, style="underline") if view.url else Text("-", style=DIM),
         age(view.created, now),
+        Text(view.url, style="underline") if view.url else Text("-", style=DIM),
     )
 
 
