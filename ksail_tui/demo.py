@@ -5,6 +5,12 @@ marked as simulated); the registry is real (the registry binary as a process, or
 image under Docker when that image is present). Two workloads are pushed and applied: ``app``,
 which becomes Ready, and ``broken``, whose manifests use a kind the cluster does not serve, so its
 Kustomization fails and Flux keeps retrying.
+
+The Environment operator runs in-process too, with the demo's Project and two Environments:
+``main``, which gets its namespace and policies and becomes Ready, and ``no-team``, which lacks
+its team label, so the operator reports ``InvalidSpec`` (Failed). The demo's folder is a git
+repository, so ``n`` in the Environments view (key 7) makes a preview of its own files.
+(With issue 14 the operator also builds and deploys, and ``main`` gets a URL.)
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from ksail_tui.registry import BackendName
 if TYPE_CHECKING:
     from ksail_tui.flux.service import FluxService
     from ksail_tui.kube.client import KubeClient
+    from ksail_tui.operator import environments
 
 DEMO_DATA = Path(__file__).parent / "demo_data"
 DEMO_CONTEXT = "ksail-demo"
 DEMO_WORKLOADS = ("app", "broken")
+DEMO_ENVIRONMENTS = ("main", "no-team")
 
 Progress = Callable[[str], None]
 
@@ -57,6 +65,7 @@ spec:
       repository: demo/broken
       version: 0.1.0
       targetNamespace: demo
+  environments: {{team: demo}}
 """
 
 
@@ -164,10 +173,46 @@ def start_demo(
         if wait:
             report("waiting for the first reconciliation")
             _wait_settled(service)
+        report("starting the Environment operator with the demo's Project and two Environments")
+        _start_environments(env, kube)
     except BaseException:
         env.stop()
         raise
     return env
+
+
+def _start_environments(env: DemoEnvironment, kube: KubeClient) -> None:
+    """The CRDs, the operator in a thread, the demo's git repository and Project, and ``main``
+    (becomes Ready) and ``no-team`` (Failed: InvalidSpec, its team label is missing)."""
+    from ksail_tui.operator import environments, naming
+    from ksail_tui.operator.kopf_app import OperatorThread
+    from ksail_tui.operator.service import ENVIRONMENTS
+
+    environments.install_crds(kube)
+    operator = OperatorThread(kube).start()
+    env._stops.append(operator.stop)
+    revision = _git_repository(env.workdir)
+    environments.init_project(kube, env.config, revision)
+    envs = environments.Environments(kube, env.config.spec.environments.namespace)
+    project = env.config.spec.environments.project or env.config.name
+    envs.create("main", project, branch=revision.branch, commit=revision.commit)
+    failing = envs.create("no-team", project, branch=revision.branch, commit=revision.commit)
+    labels = {naming.TEAM_LABEL: None}  # a merge patch with null removes the label
+    kube.merge_patch(ENVIRONMENTS, failing.name, {"metadata": {"labels": labels}}, envs.namespace)
+
+
+def _git_repository(folder: Path) -> environments.GitRevision:
+    """Make the demo's folder a git repository with one commit on ``main``."""
+    import subprocess
+
+    from ksail_tui.operator import environments
+
+    git = ["git", "-C", str(folder), "-c", "user.name=ksail-tui demo", "-c", "user.email=demo@localhost"]
+    if not (folder / ".git").exists():
+        (folder / ".gitignore").write_text("registry/\nkubeconfig\n", encoding="utf-8")
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "the demo"]):
+            subprocess.run([*git, *args], check=True, capture_output=True, timeout=30)
+    return environments.git_revision(folder)
 
 
 def _add_simulated_node(kube: KubeClient) -> None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ksail_tui.config import ClusterConfig, parse_duration
+from ksail_tui.config import ClusterConfig, Workload, parse_duration
 from ksail_tui.deadline import Deadline
 from ksail_tui.display import parse_time
 from ksail_tui.errors import InvalidInput, OperationFailed
@@ -450,10 +450,16 @@ class Environments:
         return found
 
 
+def template_workload(config: ClusterConfig) -> Workload:
+    """The workload whose artifact the Environments deploy: spec.environments.workload, else the first."""
+    name = config.spec.environments.workload
+    return config.workload(name) if name else config.workloads[0]
+
+
 def project_manifest(config: ClusterConfig, revision: GitRevision) -> dict[str, Any]:
     """The Project of this repository, from ksail.yaml's ``spec.environments`` and workloads."""
     defaults = config.spec.environments
-    workload = config.workload(defaults.workload)
+    workload = template_workload(config)
     name = defaults.project or config.name
     spec: dict[str, Any] = {
         "sources": [
@@ -490,16 +496,14 @@ def init_project(client: KubeClient, config: ClusterConfig, revision: GitRevisio
 
 def artifact_version(config: ClusterConfig, commit: str) -> str:
     """The workload version an Environment at ``commit`` deploys: ``<version>-g<commit12>``."""
-    return f"{config.workload(config.spec.environments.workload).version}-g{commit[:12]}"
+    return f"{template_workload(config).version}-g{commit[:12]}"
 
 
 def ensure_artifact(config: ClusterConfig, commit: str) -> tuple[str, bool]:
     """Push the workload's artifact for ``commit`` unless the registry has it; (tag, pushed)."""
     from ksail_tui.oci.service import push_workload
 
-    result = push_workload(
-        config, config.spec.environments.workload, version=artifact_version(config, commit)
-    )
+    result = push_workload(config, template_workload(config).name, version=artifact_version(config, commit))
     return result.artifact.tag, result.pushed
 
 

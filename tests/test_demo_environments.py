@@ -1,0 +1,72 @@
+"""The demo's Environments: in-process (the operator, its Project, one Ready and one Failed), and
+`n` pressed in the real `ksail-tui demo` in tmux until the new preview's row is Ready."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ksail_tui.demo import start_demo
+from ksail_tui.flux.service import open_kube
+from ksail_tui.operator.environments import Environments
+from tests.fixtures.operator import wait_until
+from tests.test_demo import _wait_for
+
+
+@pytest.mark.needs_registry
+def test_the_demo_runs_the_operator_with_one_ready_and_one_failed_environment() -> None:
+    env = start_demo(registry_backend="process")
+    try:
+        envs = Environments(open_kube(env.config))
+        wait_until(lambda: envs.get("main").phase == "Ready", "main Ready")
+        failed = wait_until(lambda: (v := envs.get("no-team")).phase == "Failed" and v, "no-team Failed")
+        assert "catalyst.dev/team" in failed.message
+        assert envs.projects() == ["demo"]
+        assert envs.get("main").branch == "main" and len(envs.get("main").commit) == 40
+    finally:
+        env.stop()
+
+
+@pytest.mark.needs_tmux
+@pytest.mark.needs_registry
+def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> None:
+    session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
+    binary = Path(sys.executable).with_name("ksail-tui")
+    env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48"], check=True, env=env)
+    subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"], check=True)
+    shown = f"{binary} demo --registry-backend process; echo ksail-tui exited with $?"
+    subprocess.run(["tmux", "respawn-pane", "-k", "-t", session, shown], check=True, env=env)
+    try:
+        _wait_for(session, "ReconciliationSucceeded", timeout=60)
+        subprocess.run(["tmux", "send-keys", "-t", session, "7"], check=True)
+        screen = _wait_for(session, "no-team", timeout=20)  # as the watch lists it
+        assert "New preview" in screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "n"], check=True)
+        _wait_for(session, "created preview-main", timeout=30)
+        deadline_screen = ""
+        for _ in range(100):
+            deadline_screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
+            ).stdout
+            row = next(
+                (line for line in deadline_screen.splitlines() if "preview-main" in line.split()[:1]), ""
+            )
+            if "Ready" in row:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"preview-main never became Ready:\n{deadline_screen}")
+        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
+        _wait_for(session, "SIMULATED", timeout=10)  # back on the dashboard
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        screen = _wait_for(session, "ksail-tui exited with", timeout=20)
+        assert "ksail-tui exited with 0" in screen, screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
