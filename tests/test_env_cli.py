@@ -250,3 +250,17 @@ def test_project_init_writes_the_project_from_ksail_yaml(
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nspec: {environments: {ttl: x}}\n"
     )
     assert main(["project", "init", *config]) == 2
+
+
+def test_create_takes_project_and_ttl_from_ksail_yaml(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, operator_client: KubeClient, tmp_path: Path
+) -> None:
+    (tmp_path / "ksail.yaml").write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nmetadata: {name: web}\nspec:\n"
+        f"  cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}\n"
+        "  environments: {project: shop, ttl: 2h}\n"
+    )
+    config = ["--config", str(tmp_path / "ksail.yaml")]
+    assert main(["env", "create", "pr-8", "--commit", COMMIT, *config]) == 0
+    env = operator_client.get(ENVIRONMENTS, "pr-8", PROJECT_NAMESPACE)
+    assert env["spec"]["projectRef"] == {"name": "shop"} and env["spec"]["ttl"] == "2h"

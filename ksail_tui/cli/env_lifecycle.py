@@ -39,7 +39,11 @@ def add_lifecycle_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--project", default=None, help="default: spec.environments.project of ksail.yaml")
     create.add_argument("--branch", default=None, help="default: the branch checked out here")
     create.add_argument("--commit", default=None, help="default: the commit checked out here")
-    create.add_argument("--ttl", default=None, help="delete it this long after creation, e.g. 2h")
+    create.add_argument(
+        "--ttl",
+        default=None,
+        help="delete it this long after creation, e.g. 2h (default: spec.environments.ttl)",
+    )
     list_ = add_command(commands, "list", list_environments, "list the Environments with their phase and URL")
     status = add_command(
         commands, "status", show_status, "an Environment's steps (exit 0 Ready, 1 Failed, 3 in progress)"
@@ -121,17 +125,18 @@ def create_environment(args: argparse.Namespace) -> int:
     from ksail_tui.operator.environments import git_revision
 
     envs = environments(args)
-    project = args.project
-    if project is None and config_path(args).is_file():
-        config = load_config(args)
-        project = config.spec.environments.project or config.name
+    project, ttl = args.project, args.ttl
+    if config_path(args).is_file():
+        defaults = load_config(args)
+        project = project or defaults.spec.environments.project or defaults.name
+        ttl = ttl or defaults.spec.environments.ttl
     if project is None:
         raise InvalidInput("which Project? no ksail.yaml here", hint="pass --project NAME")
     branch, commit = args.branch, args.commit
     if branch is None and commit is None:
         revision = git_revision(Path.cwd())
         branch, commit = revision.branch, revision.commit
-    view = envs.create(args.name, project, branch=branch or "", commit=commit or "", ttl=args.ttl)
+    view = envs.create(args.name, project, branch=branch or "", commit=commit or "", ttl=ttl)
     emit(args, view.to_json(), f"created Environment {view.name} ({view.revision}) of Project {view.project}")
     return 0
 

@@ -69,7 +69,12 @@ class ClusterEnvironments:
         name = environments.preview_name(revision.branch, revision.commit)
         on_progress(f"creating Environment {name}")
         view = self.envs.create(
-            name, project, branch=revision.branch, commit=revision.commit, artifact_tag=tag
+            name,
+            project,
+            branch=revision.branch,
+            commit=revision.commit,
+            ttl=self.config.spec.environments.ttl,
+            artifact_tag=tag,
         )
         return Preview(view, pushed)
 
