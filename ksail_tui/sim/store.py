@@ -343,6 +343,34 @@ def crd_types(crd: Obj) -> tuple[ResourceType, ...]:
     return tuple(types)
 
 
+def crd_schemas(crd: Obj) -> dict[str, Obj]:
+    """Each served version's openAPIV3Schema, by version name."""
+    return {
+        str(version.get("name")): (version.get("schema") or {}).get("openAPIV3Schema") or {}
+        for version in (crd.get("spec") or {}).get("versions") or []
+    }
+
+
+def apply_schema_defaults(value: Any, schema: Obj) -> None:
+    """Structural defaulting as the API server does it: a missing property with a ``default`` gets
+    a copy of it, top-down, so defaults inside a defaulted object apply too."""
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        for key, sub in properties.items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                apply_schema_defaults(value[key], sub)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                if key not in properties:
+                    apply_schema_defaults(item, extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            apply_schema_defaults(item, schema["items"])
+
+
 def _crd_status(crd: Obj, previous: Obj | None) -> Obj:
     """A CRD is accepted and established the moment it is written: no controller to wait for."""
     spec = crd["spec"]
@@ -383,6 +411,7 @@ class Store:
         self._lock = threading.RLock()
         self._watchers_changed = threading.Condition(self._lock)
         self._types: dict[tuple[str, str, str], ResourceType] = {}
+        self._schemas: dict[tuple[str, str, str], Obj] = {}  # of custom resources, for defaults
         self._objects: defaultdict[tuple[str, str], dict[tuple[str, str], Obj]] = defaultdict(dict)
         self._rv = 0
         self._history: deque[Change] = deque()
@@ -558,6 +587,8 @@ class Store:
                     "the namespace of the provided object does not match the namespace sent on the request"
                 )
             meta["namespace"] = namespace
+            if namespace and ("", namespace) not in self._objects[NAMESPACES.storage_key]:
+                raise not_found(NAMESPACES, namespace)
         else:
             meta.pop("namespace", None)
         storage = self._objects[rt.storage_key]
@@ -625,6 +656,7 @@ class Store:
                 result["status"] = new["status"]
             else:
                 result.pop("status", None)
+            self._apply_schema_defaults(rt, result)
         else:
             result = new
             result["apiVersion"], result["kind"] = rt.api_version, rt.kind
@@ -667,6 +699,7 @@ class Store:
 
     def _apply_defaults(self, rt: ResourceType, obj: Obj, previous: Obj | None) -> None:
         """The few defaults and derived fields clients of this product look at."""
+        self._apply_schema_defaults(rt, obj)
         if rt is NAMESPACES:
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
             obj.setdefault("status", {}).setdefault("phase", "Active")
@@ -681,6 +714,11 @@ class Store:
         elif rt.storage_key == CRDS.storage_key:
             crd_types(obj)  # validates before anything is stored
             obj["status"] = _crd_status(obj, previous)
+
+    def _apply_schema_defaults(self, rt: ResourceType, obj: Obj) -> None:
+        schema = self._schemas.get((rt.group, rt.version, rt.plural)) if rt.custom else None
+        if schema:
+            apply_schema_defaults(obj, schema)
 
     def _commit(
         self, rt: ResourceType, obj: Obj, change_type: ChangeType, old: Obj | None, dry_run: bool
@@ -716,9 +754,12 @@ class Store:
             key for key, rt in self._types.items() if rt.custom and rt.storage_key == storage_key
         ]:
             del self._types[type_key]
+            self._schemas.pop(type_key, None)
         if change_type is not ChangeType.DELETED:
+            schemas = crd_schemas(crd)
             for rt in crd_types(crd):
                 self._types[(rt.group, rt.version, rt.plural)] = rt
+                self._schemas[(rt.group, rt.version, rt.plural)] = schemas.get(rt.version) or {}
             return
         # Deleting a CRD deletes its objects and ends the watches on them.
         served = next(iter(crd_types(crd)))
