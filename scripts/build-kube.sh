@@ -14,7 +14,7 @@ cache=${KSAIL_TUI_CACHE:-$HOME/.cache/ksail-tui}
 out="$cache/kube/$version"
 build="$cache/build/kubernetes-$version"
 binaries=(kube-apiserver kube-controller-manager)
-packages=(etcd-server golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev)
+packages=(etcd-server openssl golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev)
 started=$SECONDS
 
 say() { echo "build-kube: $* ($((SECONDS - started)) s)"; }
@@ -30,7 +30,7 @@ cached() {
   done
 }
 
-if cached && command -v etcd >/dev/null; then
+if cached && command -v etcd >/dev/null && command -v openssl >/dev/null; then
   say "kube binaries $version already cached in $out"
   exit 0
 fi
