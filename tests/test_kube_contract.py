@@ -372,15 +372,24 @@ def test_watch_from_an_expired_resource_version_gets_410(target: Target) -> None
     assert error["object"]["message"].startswith("too old resource version: 1 (")
 
 
-def test_watch_sends_bookmarks_before_its_timeout(target: Target, request: pytest.FixtureRequest) -> None:
+def test_watch_sends_a_bookmark_before_its_timeout(target: Target, request: pytest.FixtureRequest) -> None:
     if target.name == "emulator":
         request.getfixturevalue("apiserver").bookmark_interval = 0.5
     kube, ns = target.kube, target.namespace
-    kube.create(CONFIGMAPS, configmap("a", ns), ns)
     rv = kube.list(CONFIGMAPS, ns)["metadata"]["resourceVersion"]
-    # The real server sends a bookmark 2 s before a watch's deadline.
-    events = _events(kube, CONFIGMAPS, ns, rv, lambda seen: seen[-1]["type"] == "BOOKMARK", timeout_seconds=4)
-    bookmark = events[-1]
-    assert bookmark["type"] == "BOOKMARK"
-    assert bookmark["object"]["kind"] == "ConfigMap"
-    assert int(bookmark["object"]["metadata"]["resourceVersion"]) >= int(rv)
+    # Open before the write: a real server bookmarks only a resourceVersion newer than what the
+    # watch began with, 2 s before its deadline.
+    stream = kube.watch(CONFIGMAPS, ns, resource_version=rv, timeout_seconds=5, label_selector=f"{LABEL}=yes")
+    try:
+        unselected = kube.create(CONFIGMAPS, {"metadata": {"name": "unselected"}}, ns)
+        events = []
+        for event in stream:
+            events.append(event)
+            if event["type"] == "BOOKMARK":
+                break
+    finally:
+        stream.close()
+    assert [event["type"] for event in events] == ["BOOKMARK"]  # the unselected change is not sent
+    bookmark = events[-1]["object"]
+    assert bookmark["kind"] == "ConfigMap"
+    assert int(bookmark["metadata"]["resourceVersion"]) >= int(unselected["metadata"]["resourceVersion"])

@@ -37,7 +37,8 @@ manager. The differences that remain, none of which the product relies on:
 - Secrets keep ``stringData`` as written; a real server folds it into base64 ``data``.
 - Watches: the emulator keeps one history for all kinds (``history_size`` changes), a real
   server one watch cache per resource, started with it; bookmarks come every
-  ``bookmark_interval`` here, and 2 s before a watch's timeout on a real server.
+  ``bookmark_interval`` here, and on a real server 2 s before a watch's timeout (or each
+  minute) and only once the resource changed after the watch began.
 - The version it reports (1.32) is newer than the contract's reference (1.20): behaviour added
   since, such as the ``kubernetes.io/metadata.name`` namespace label, is not checked there.
 
