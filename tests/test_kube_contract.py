@@ -318,6 +318,22 @@ def test_deleting_a_custom_resource_with_a_finalizer_bumps_its_generation(target
     assert kube.get_or_none(OCI_REPOSITORIES, "app", ns) is None
 
 
+# --- garbage collection --------------------------------------------------------------------------
+
+
+def test_deleting_the_owner_deletes_its_dependents(target: Target) -> None:
+    kube, ns = target.kube, target.namespace
+    owner = kube.create(CONFIGMAPS, configmap("owner", ns), ns)
+    reference = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+    dependent = configmap("dependent", ns)
+    dependent["metadata"]["ownerReferences"] = [reference]
+    kube.create(CONFIGMAPS, dependent, ns)
+    kube.create(CONFIGMAPS, configmap("bystander", ns), ns)
+    kube.delete(CONFIGMAPS, "owner", ns)
+    target.eventually(lambda: kube.get_or_none(CONFIGMAPS, "dependent", ns) is None)
+    assert kube.get_or_none(CONFIGMAPS, "bystander", ns) is not None
+
+
 # --- watches ------------------------------------------------------------------------------------
 
 

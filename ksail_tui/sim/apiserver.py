@@ -7,9 +7,9 @@ finalizers, the ``/status`` subresource, label and field selectors, watches (res
 resourceVersion, 410 Expired, bookmarks, timeouts) and ``Table`` output for ``kubectl get``.
 
 Like a real server, it refuses objects in a namespace that does not exist (404 ``namespaces "x"
-not found``) and applies the structural defaults of a CRD's schema (Flux's ``provider: generic``,
+not found``), applies the structural defaults of a CRD's schema (Flux's ``provider: generic``,
 ``timeout: 60s``, ``force: false``, and ``status: {observedGeneration: -1}`` for a status never
-written).
+written) and deletes an object whose ownerReferences name only deleted owners.
 
 What it does not do: authentication, admission, schema validation and OpenAPI schemas (so no
 ``kubectl explain``), aggregated discovery (clients fall back to the legacy endpoints),
@@ -28,8 +28,10 @@ manager. The differences that remain, none of which the product relies on:
   ``spec.finalizers: [kubernetes]``) until the namespace controller has emptied it, and refuses
   new objects meanwhile (403). A real cluster also has ``kube-public`` and ``kube-node-lease``,
   and a ``kube-root-ca.crt`` ConfigMap in every namespace.
-- Garbage collection: none; a real controller manager deletes objects whose ownerReferences
-  name only deleted owners (Deployment -> ReplicaSet -> Pod).
+- Garbage collection happens at once here and only as background deletion of an object whose
+  owners are all gone; a real controller manager does it asynchronously, also honours the
+  foreground and orphan propagation policies, and strips dangling references from an object
+  that keeps another owner.
 - Workloads: the simulated deployment controller marks a Deployment available at once; a real
   one creates a ReplicaSet and Pods, which stay Pending without a scheduler and kubelet.
 - ``metadata.generation`` is set on every object here; a real server sets it only for kinds

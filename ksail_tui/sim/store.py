@@ -412,6 +412,7 @@ class Store:
         self._watchers_changed = threading.Condition(self._lock)
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._schemas: dict[tuple[str, str, str], Obj] = {}  # of custom resources, for defaults
+        self._owners_seen = False  # no object had ownerReferences yet: deletes need no GC scan
         self._objects: defaultdict[tuple[str, str], dict[tuple[str, str], Obj]] = defaultdict(dict)
         self._rv = 0
         self._history: deque[Change] = deque()
@@ -741,11 +742,33 @@ class Store:
             watcher.offer(change)
         for listener in self._listeners:
             listener(change)
+        if obj["metadata"].get("ownerReferences"):
+            self._owners_seen = True
         if rt.storage_key == CRDS.storage_key:
             self._sync_crd(obj, change_type)
         elif rt is NAMESPACES and change_type is ChangeType.DELETED:
             self._purge_namespace(obj["metadata"]["name"])
+        if change_type is ChangeType.DELETED and self._owners_seen:
+            self._collect_dependents(obj["metadata"]["uid"])
         return self._out(rt, obj)
+
+    def _collect_dependents(self, owner_uid: str) -> None:
+        """The garbage collector's background deletion, done at once: an object whose
+        ownerReferences name only owners that no longer exist is deleted."""
+        by_key = {rt.storage_key: rt for rt in self._types.values()}
+        live: set[str] | None = None
+        for storage_key, objects in list(self._objects.items()):
+            rt = by_key.get(storage_key)
+            for obj in list(objects.values()):
+                references = obj["metadata"].get("ownerReferences") or []
+                if rt is None or not any(ref.get("uid") == owner_uid for ref in references):
+                    continue
+                if live is None:
+                    live = {
+                        o["metadata"]["uid"] for stored in self._objects.values() for o in stored.values()
+                    }
+                if not any(ref.get("uid") in live for ref in references):
+                    self._delete(rt, obj, False)
 
     def _sync_crd(self, crd: Obj, change_type: ChangeType) -> None:
         spec = crd["spec"]
