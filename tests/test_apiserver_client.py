@@ -13,6 +13,7 @@ from kubernetes.client import ApiException
 
 from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.sim.crds import flux_crds
+from ksail_tui.sim.store import INITIAL_NAMESPACES
 
 GROUP, VERSION, PLURAL = "source.toolkit.fluxcd.io", "v1", "ocirepositories"
 
@@ -422,7 +423,7 @@ def test_deleting_a_namespace_deletes_its_objects(
     assert core.list_namespaced_config_map("team").items == []
     assert custom.list_namespaced_custom_object(GROUP, VERSION, "team", PLURAL)["items"] == []
     assert [cm.metadata.name for cm in core.list_namespaced_config_map("default").items] == ["kept"]
-    assert {ns.metadata.name for ns in core.list_namespace().items} == {"default", "kube-system", "apps"}
+    assert {ns.metadata.name for ns in core.list_namespace().items} == {*INITIAL_NAMESPACES, "apps"}
 
 
 def test_server_side_apply_creates_then_merges(custom: client.CustomObjectsApi) -> None:
@@ -482,4 +483,4 @@ def test_an_outage_answers_503_until_restored(apiserver: ApiServer, core: client
     apiserver.set_unavailable(True)
     assert error_of(core.list_namespace)[0] == 503
     apiserver.set_unavailable(False)
-    assert len(core.list_namespace().items) == 2
+    assert len(core.list_namespace().items) == len(INITIAL_NAMESPACES)

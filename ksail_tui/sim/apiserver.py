@@ -26,8 +26,8 @@ manager. The differences that remain, none of which the product relies on:
   Service port without ``protocol`` fails with 500); the emulator checks names only.
 - Namespaces: deletion is immediate here; a real namespace is ``Terminating`` (with
   ``spec.finalizers: [kubernetes]``) until the namespace controller has emptied it, and refuses
-  new objects meanwhile (403). A real cluster also has ``kube-public`` and ``kube-node-lease``,
-  and a ``kube-root-ca.crt`` ConfigMap in every namespace.
+  new objects meanwhile (403). A real cluster also has a ``kube-root-ca.crt`` ConfigMap in
+  every namespace.
 - Garbage collection happens at once here and only as background deletion of an object whose
   owners are all gone; a real controller manager does it asynchronously, also honours the
   foreground and orphan propagation policies, and strips dangling references from an object

@@ -30,6 +30,8 @@ from ksail_tui.sim.query import Selector, SelectorError, compile_jsonpath
 
 Obj = dict[str, Any]
 
+# What a new cluster has; the product writes into kube-public (the local-registry-hosting ConfigMap).
+INITIAL_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 STATUS_VERBS = ("get", "patch", "update")
 
@@ -422,7 +424,7 @@ class Store:
         self._listeners: list[Callable[[Change], None]] = []
         for rt in BUILTIN_TYPES:
             self._types[(rt.group, rt.version, rt.plural)] = rt
-        for namespace in ("default", "kube-system"):
+        for namespace in INITIAL_NAMESPACES:
             self.create(NAMESPACES, "", {"metadata": {"name": namespace}})
 
     # -- types -----------------------------------------------------------------------------
