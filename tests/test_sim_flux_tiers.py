@@ -72,6 +72,30 @@ def test_one_invalid_object_leaves_the_whole_set_unwritten(
     assert "inventory" not in ks["status"]
 
 
+def test_unserved_kinds_fail_the_apply(
+    simulated_flux: SimulatedFlux, flux_cluster: KubeClient, registry_process: Any, tmp_path: Path
+) -> None:
+    kube = flux_cluster
+    push(
+        registry_process,
+        tmp_path,
+        "0.1.0",
+        {"monitor.yaml": "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m}\n"},
+    )
+    deploy(kube, tmp_path, registry_process)
+    ks = wait_until(
+        lambda: kustomization(kube),
+        lambda k: condition(k, "Ready").get("reason") == "ReconciliationFailed",
+        "apply failure",
+        timeout=WAIT,
+    )
+    assert condition(ks, "Ready")["reason"] == "ReconciliationFailed"
+    assert condition(ks, "Ready")["message"] == (
+        'ServiceMonitor/apps/m dry-run failed: no matches for kind "ServiceMonitor" '
+        'in version "monitoring.coreos.com/v1"'
+    )
+
+
 def test_a_missing_target_namespace_fails_the_dry_run_until_it_exists(
     simulated_flux: SimulatedFlux, flux_cluster: KubeClient, registry_process: Any, tmp_path: Path
 ) -> None:
