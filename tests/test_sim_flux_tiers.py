@@ -43,6 +43,26 @@ def kubeconfig(request: pytest.FixtureRequest) -> Path:
     return kubeconfig_for(request)
 
 
+def test_a_deployment_is_applied_then_waited_for_until_available(
+    simulated_flux: SimulatedFlux, flux_cluster: KubeClient, registry_process: Any, tmp_path: Path
+) -> None:
+    kube = flux_cluster
+    built = push(
+        registry_process,
+        tmp_path,
+        "0.1.0",
+        {"cm.yaml": CONFIGMAP.format(name="settings", version="0.1.0"), "deploy.yaml": DEPLOYMENT},
+    )
+    deploy(kube, tmp_path, registry_process)
+    wait_for(applied_revision(kube, f"0.1.0@{built.manifest_digest}"), WAIT, "the applied revision")
+    ks = kustomization(kube)
+    assert condition(ks, "Ready")["reason"] == "ReconciliationSucceeded"
+    assert condition(ks, "Healthy")["status"] == "True"  # the Kustomization waits (spec.wait)
+    status = kube.get(DEPLOYMENTS, "web", "apps")["status"]
+    assert status["availableReplicas"] == 1
+    assert condition({"status": status}, "Available")["status"] == "True"
+
+
 def test_one_invalid_object_leaves_the_whole_set_unwritten(
     simulated_flux: SimulatedFlux, flux_cluster: KubeClient, registry_process: Any, tmp_path: Path
 ) -> None:
