@@ -136,4 +136,6 @@ go_env
 generate_openapi
 build_binaries
 "$out/kube-apiserver" --version | grep -q "$version" || fail "$out/kube-apiserver does not report $version"
+# Later runs need only the binaries; the source tree and Go's build cache take about 2 GB.
+rm -rf "$build"
 say "done: $(printf '%s ' "${binaries[@]}")in $out"
