@@ -24,7 +24,7 @@ from ksail_tui.kube.client import (
     Resource,
 )
 from ksail_tui.sim.crds import flux_crds
-from tests.fixtures.kube_real import without_cel
+from tests.fixtures.kube_real import real_flux_crds
 
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
@@ -76,7 +76,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         expire = server.compact
     else:
         kube = KubeClient(request.getfixturevalue("real_kube").kubeconfig)
-        install_crds(kube, [without_cel(crd) for crd in flux_crds()])
+        install_crds(kube, real_flux_crds())
 
         def expire() -> None:
             """A custom resource's watch cache starts with its CRD, long after resourceVersion 1."""
