@@ -67,6 +67,7 @@ case "${1:-}" in
     "$venv/bin/ruff" check .
     "$venv/bin/ruff" format --check .
     "$venv/bin/lint-imports"  # the layers, from [tool.importlinter] in pyproject.toml
+    "$venv/bin/mypy"  # over ksail_tui/, from [tool.mypy] in pyproject.toml
     exec "$venv/bin/python" -m pytest "$@"
     ;;
   *)

@@ -466,6 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
             if len(parts) == 1:
                 self._get_only(method)
                 host, port = self.server.server_address[:2]
+                host = host.decode() if isinstance(host, bytes) else host  # typeshed allows bytes
                 address = {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{host}:{port}"}
                 self._send_json(
                     200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [address]}

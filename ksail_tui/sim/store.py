@@ -12,6 +12,7 @@ write stores a new dict), so watchers may serialize them outside the lock.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import enum
 import queue
@@ -576,7 +577,7 @@ class Store:
 
     def delete_collection(
         self, rt: ResourceType, namespace: str, selector: Selector, *, dry_run: bool = False
-    ) -> list[Obj]:
+    ) -> builtins.list[Obj]:  # builtins: inside the class, "list" is Store.list
         with self._lock:
             victims = [
                 obj
