@@ -20,6 +20,7 @@ from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.services import ClusterServices
 from tests.fixtures import ui
+from tests.fixtures.kube_real import KUBE_TARGETS, context_of, kubeconfig_for
 from tests.fixtures.sim_flux import IN_CLUSTER_REGISTRY
 from tests.fixtures.ui import cell, notices, run, text_of
 
@@ -36,7 +37,7 @@ def cluster_config(base_dir: Path, kubeconfig: Path, registry_port: int = 5999) 
         "metadata: {name: t}\n"
         "spec:\n"
         "  cluster:\n"
-        f"    connection: {{kubeconfig: {kubeconfig}, context: ksail-sim, timeout: 30s}}\n"
+        f"    connection: {{kubeconfig: {kubeconfig}, context: {context_of(kubeconfig)}, timeout: 30s}}\n"
         f"    localRegistry: {{port: {registry_port}, clusterEndpoint: '{IN_CLUSTER_REGISTRY}'}}\n"
         "  workloads:\n"
         "    - {name: app, sourceDirectory: app, targetNamespace: apps, version: 0.1.0}\n"
@@ -71,12 +72,19 @@ def flux_objects(name: str) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.fixture
+def kubeconfig(request: pytest.FixtureRequest) -> Path:
+    """The emulator's, or for tests parametrized with KUBE_TARGETS also a real kube-apiserver's."""
+    return kubeconfig_for(request)
+
+
 @pytest.fixture(autouse=True)
 def _private_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The registry service's process backend keeps its records under XDG_DATA_HOME.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
+@pytest.mark.parametrize("kubeconfig", KUBE_TARGETS, indirect=True)
 async def test_a_status_written_into_the_cluster_updates_its_cell_in_place(
     flux_cluster: KubeClient, kubeconfig: Path, tmp_path: Path
 ) -> None:
