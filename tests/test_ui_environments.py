@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.text import Text
@@ -32,8 +33,8 @@ def env_cell(app: KsailApp, name: str, column: str) -> str:
     return value.plain if isinstance(value, Text) else str(value)
 
 
-def view_app(kubeconfig: Path, folder: Path) -> KsailApp:
-    app = environments_app(emulator_environments(kubeconfig, folder))
+def view_app(kubeconfig: Path, folder: Path, **settings: Any) -> KsailApp:
+    app = environments_app(emulator_environments(kubeconfig, folder), **settings)
     app._clock = lambda: datetime.now(UTC)  # ages and the operator check against the emulator's times
     return app
 
@@ -202,3 +203,23 @@ async def test_n_asks_for_the_project_when_there_are_several(
     assert env["spec"]["projectRef"]["name"] == "blog"
     assert env["metadata"]["labels"][naming.TEAM_LABEL] == "team-b"
     assert KubeClient(kubeconfig).get(PROJECTS, "blog", PROJECT_NAMESPACE)
+
+
+async def test_the_keys_are_remapped_by_the_keymap_and_offered_in_the_palette(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    from ksail_tui.ui.commands import ActionCommands
+
+    git_checkout(tmp_path / "repo", branch="main")
+    app = view_app(kubeconfig, tmp_path / "repo", keymap={"environments": "E", "env-new": "N"})
+    async with run(app, size=(120, 36)) as pilot:
+        await pilot.press("7")  # remapped away: nothing opens
+        await pilot.pause()
+        assert app.screen.id == "dashboard"
+        await pilot.press("E")
+        await wait_until(pilot, lambda: app.screen.id == "environments", "the view on E")
+        await wait_until(pilot, lambda: bool(app.screen.projects), "the Projects")  # type: ignore[attr-defined]
+        titles = [name for name, _ in ActionCommands(app.screen)._commands()]
+        assert "New preview (N)" in titles and "Reconcile (r)" in titles
+        await pilot.press("N")
+        await wait_until(pilot, lambda: bool(env_cell(app, "preview-main", "name")), "the new row on N")
