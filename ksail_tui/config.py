@@ -236,6 +236,14 @@ class KsailWorkload(_Model):
     validate_on_push: bool | None = Field(default=None, alias="validateOnPush")
 
 
+class ImageBuild(_Model):
+    """An image the operator builds per Environment from this repository (the Project's builds[])."""
+
+    name: KubeName
+    path: str = "."  # the build context, relative to the repository
+    dockerfile: str = "Dockerfile"
+
+
 class EnvironmentDefaults(_Model):
     """``spec.environments``: the Project this repository is, for preview Environments."""
 
@@ -245,6 +253,7 @@ class EnvironmentDefaults(_Model):
     workload: KubeName | None = None  # whose artifact the Environments deploy; default: the first
     ttl: Duration | None = None
     quota: dict[str, str] | None = None  # the Project's defaultQuota, e.g. {cpu: "2", memory: 4Gi}
+    builds: tuple[ImageBuild, ...] = _lax(())
 
 
 class Spec(_Model):

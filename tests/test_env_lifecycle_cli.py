@@ -238,7 +238,7 @@ def test_project_init_writes_the_project_from_ksail_yaml(
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nmetadata: {name: web}\nspec:\n"
         f"  cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}\n"
         "  workloads: [{name: app, sourceDirectory: k8s}]\n"
-        "  environments: {team: team-a, quota: {pods: '7'}}\n"
+        "  environments: {team: team-a, quota: {pods: '7'}, builds: [{name: web, path: src}]}\n"
     )
     config = ["--config", str(tmp_path / "ksail.yaml")]
     assert main(["project", "init", *config]) == 0
@@ -247,6 +247,9 @@ def test_project_init_writes_the_project_from_ksail_yaml(
     assert project["spec"]["resources"]["defaultQuota"] == {"pods": "7"}
     template = project["spec"]["templates"]["development"]
     assert template["artifact"]["repository"] == "web/app" and template["path"] == "k8s"
+    assert template["builds"] == [
+        {"name": "web", "sourceRef": "app", "path": "src", "dockerfile": "Dockerfile"}
+    ]
     assert project["spec"]["sources"][0]["branch"] == "main"
     assert main(["project", "init", *config]) == 0  # again: updated, not refused
     (tmp_path / "ksail.yaml").write_text(

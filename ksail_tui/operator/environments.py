@@ -471,6 +471,10 @@ def project_manifest(config: ClusterConfig, revision: GitRevision) -> dict[str, 
                 "type": "kustomize",
                 "path": workload.source_directory,
                 "artifact": {"repository": config.repository_of(workload), "path": "./"},
+                "builds": [
+                    {"name": b.name, "sourceRef": DEFAULT_SOURCE, "path": b.path, "dockerfile": b.dockerfile}
+                    for b in defaults.builds
+                ],
             }
         },
     }
