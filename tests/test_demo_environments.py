@@ -46,8 +46,8 @@ def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> N
     try:
         _wait_for(session, "ReconciliationSucceeded", timeout=60)
         subprocess.run(["tmux", "send-keys", "-t", session, "7"], check=True)
-        screen = _wait_for(session, "no-team", timeout=20)  # as the watch lists it
-        assert "New preview" in screen
+        _wait_for(session, "New preview", timeout=20)  # the view's footer
+        _wait_for(session, "no-team", timeout=20)  # its row, as the watch lists it
         subprocess.run(["tmux", "send-keys", "-t", session, "n"], check=True)
         _wait_for(session, "created preview-main", timeout=30)
         deadline_screen = ""
