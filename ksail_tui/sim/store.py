@@ -128,6 +128,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ),
     ResourceType(
         "", "v1", "pods", "pod", "Pod", True, ("po",), ("all",),
+        status_subresource=True, keep_status_on_create=True,
         printer_columns=(
             _column("Status", ".status.phase"), AGE, _column("Node", ".spec.nodeName", priority=1),
         ),
