@@ -203,6 +203,7 @@ class OperatorThread:
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
+        self.service.close()
 
     def __enter__(self) -> OperatorThread:
         return self.start()
