@@ -16,7 +16,13 @@ from ksail_tui.operator import naming
 from ksail_tui.operator.service import ENVIRONMENTS, JOBS
 from ksail_tui.sim.store import ChangeType
 from tests.fixtures.operator import PROJECT_NAMESPACE, env_status, wait_until
-from tests.fixtures.world_environments import DEPLOYMENT_MANIFEST, EnvironmentWorld, commit, environment
+from tests.fixtures.world_environments import (
+    DEPLOYMENT_MANIFEST,
+    EnvironmentWorld,
+    commit,
+    environment,
+    project_manifest,
+)
 
 pytestmark = [pytest.mark.needs_registry]
 
@@ -168,3 +174,24 @@ def test_delete_removes_flux_objects_then_the_namespace(environment_world: Envir
     for resource in (OCI_REPOSITORIES, KUSTOMIZATIONS, JOBS, DEPLOYMENTS):
         assert world.client.list(resource, label_selector=selector).get("items") == [], resource.kind
     assert world.client.list(DEPLOYMENTS, namespace).get("items") == []
+
+
+def test_a_template_without_manifests_runs_deployment_web(environment_world: EnvironmentWorld) -> None:
+    world = environment_world
+    project = project_manifest(f"file://{world.repository}")
+    development = project["spec"]["templates"].pop("development")
+    project["spec"]["templates"]["deployment"] = {
+        "type": "deployment",
+        "sourceRef": "app",
+        "builds": development["builds"],
+        "config": {"ports": [8080], "probes": {"readiness": {"path": "/healthz"}}},
+    }
+    world.server.apply(project)
+    world.server.apply(environment("prod", world.first_commit, type="deployment"))
+    status = wait_phase(world, "prod", "Ready")
+    namespace = "team-a-shop-prod"
+    assert status["url"] == f"http://{namespace}.localhost"
+    web = world.client.get(DEPLOYMENTS, "web", namespace)
+    image = web["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith("local-registry:5000/shop/web-prod@sha256:")
+    assert world.client.list(KUSTOMIZATIONS, namespace).get("items") == []
