@@ -4,6 +4,8 @@ emulator: the real registry, the simulated Flux controllers and Job runner, the 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +16,6 @@ from ksail_tui.oci.registry_client import RegistryClient
 from ksail_tui.operator import conditions as cond
 from ksail_tui.operator import naming
 from ksail_tui.operator.service import ENVIRONMENTS, JOBS
-from ksail_tui.sim.store import ChangeType
 from tests.fixtures.operator import PROJECT_NAMESPACE, env_status, wait_until
 from tests.fixtures.world_environments import (
     DEPLOYMENT_MANIFEST,
@@ -65,7 +66,7 @@ def wait_phase(world: EnvironmentWorld, name: str, phase: str, generation: int =
 def test_created_builds_deploys_and_is_ready_with_a_url(environment_world: EnvironmentWorld) -> None:
     world = environment_world
     phases = phases_of(world, "pr-1")
-    world.server.apply(environment("pr-1", world.first_commit, config={"env": {"release": "pr-1"}}))
+    world.client.apply(environment("pr-1", world.first_commit, config={"env": {"release": "pr-1"}}))
     status = wait_phase(world, "pr-1", "Ready")
     namespace = "team-a-shop-pr-1"
 
@@ -100,7 +101,7 @@ def test_created_builds_deploys_and_is_ready_with_a_url(environment_world: Envir
 def test_a_failing_build_fails_with_the_jobs_reason_and_log(environment_world: EnvironmentWorld) -> None:
     world = environment_world
     missing = "0" * 40  # not a commit of the repository: the clone fails
-    world.server.apply(environment("pr-2", missing))
+    world.client.apply(environment("pr-2", missing))
     status = wait_phase(world, "pr-2", "Failed")
     image = condition(status, cond.IMAGE_READY)
     assert image["status"] == cond.FALSE
@@ -114,7 +115,7 @@ def test_a_failing_build_fails_with_the_jobs_reason_and_log(environment_world: E
 def test_a_broken_manifest_fails_with_fluxs_message_at_once(environment_world: EnvironmentWorld) -> None:
     world = environment_world
     world.push_manifests("0.2.0", "apiVersion: v1\nkind: ConfigMap\nmetadata: [broken\n")
-    world.server.apply(environment("pr-3", world.first_commit))
+    world.client.apply(environment("pr-3", world.first_commit))
     # Well within the Kustomization's timeout (5m): a build failure is final, not retried away.
     status = wait_phase(world, "pr-3", "Failed")
     deploy = condition(status, cond.DEPLOY_READY)
@@ -127,7 +128,7 @@ def test_a_broken_manifest_fails_with_fluxs_message_at_once(environment_world: E
 
 def test_a_new_commit_redeploys_at_the_new_revision(environment_world: EnvironmentWorld) -> None:
     world = environment_world
-    world.server.apply(environment("pr-4", world.first_commit))
+    world.client.apply(environment("pr-4", world.first_commit))
     wait_phase(world, "pr-4", "Ready")
     second = commit(world.repository, "second", {"Dockerfile": "FROM scratch\nLABEL v=2\n"})
     newer = world.push_manifests("0.2.0", DEPLOYMENT_MANIFEST.replace("replicas: 1", "replicas: 2"))
@@ -148,20 +149,24 @@ def test_a_new_commit_redeploys_at_the_new_revision(environment_world: Environme
 
 def test_delete_removes_flux_objects_then_the_namespace(environment_world: EnvironmentWorld) -> None:
     world = environment_world
-    world.server.apply(environment("pr-5", world.first_commit))
+    world.client.apply(environment("pr-5", world.first_commit))
     wait_phase(world, "pr-5", "Ready")
     namespace = "team-a-shop-pr-5"
     deleted: list[str] = []
-    kinds = {
-        ("kustomize.toolkit.fluxcd.io", "kustomizations"): "Kustomization",
-        ("", "namespaces"): "Namespace",
-    }
 
-    def record(change: Any) -> None:
-        if change.type is ChangeType.DELETED and change.key in kinds:
-            deleted.append(kinds[change.key])
+    def recorder(kind: str) -> Callable[[WatchEvent], None]:
+        def record(event: WatchEvent) -> None:
+            if event.type == "DELETED" and event.object is not None:
+                meta = event.object["metadata"]
+                if namespace in (meta["name"], meta.get("namespace")):
+                    deleted.append(kind)
 
-    world.server.store.add_listener(record)
+        return record
+
+    for resource in (KUSTOMIZATIONS, NAMESPACES):
+        watcher = Watcher(world.client, resource, recorder(resource.kind)).start()
+        world._stack.callback(watcher.stop)
+    time.sleep(0.5)  # the watches are open
     world.client.delete(ENVIRONMENTS, "pr-5", PROJECT_NAMESPACE)
     wait_until(
         lambda: world.client.get_or_none(ENVIRONMENTS, "pr-5", PROJECT_NAMESPACE) is None,
@@ -186,8 +191,8 @@ def test_a_template_without_manifests_runs_deployment_web(environment_world: Env
         "builds": development["builds"],
         "config": {"ports": [8080], "probes": {"readiness": {"path": "/healthz"}}},
     }
-    world.server.apply(project)
-    world.server.apply(environment("prod", world.first_commit, type="deployment"))
+    world.client.apply(project)
+    world.client.apply(environment("prod", world.first_commit, type="deployment"))
     status = wait_phase(world, "prod", "Ready")
     namespace = "team-a-shop-prod"
     assert status["url"] == f"http://{namespace}.localhost"
