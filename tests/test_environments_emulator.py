@@ -52,15 +52,19 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
 
 
 def wait_phase(world: EnvironmentWorld, name: str, phase: str, generation: int = 1) -> dict[str, Any]:
-    return wait_until(
-        lambda: (
-            (s := env_status(world.client, name)).get("phase") == phase
-            and s.get("observedGeneration") == generation
-            and s
-        ),
-        f"Environment {name} to be {phase} at generation {generation}",
-        timeout=30,
-    )
+    try:
+        return wait_until(
+            lambda: (
+                (s := env_status(world.client, name)).get("phase") == phase
+                and s.get("observedGeneration") == generation
+                and s
+            ),
+            f"Environment {name} to be {phase} at generation {generation}",
+            timeout=30,
+        )
+    except AssertionError as error:
+        steps = env_status(world.client, name).get("steps") or []
+        raise AssertionError(f"{error}; its steps: {steps}") from None
 
 
 def test_created_builds_deploys_and_is_ready_with_a_url(environment_world: EnvironmentWorld) -> None:
@@ -90,7 +94,7 @@ def test_created_builds_deploys_and_is_ready_with_a_url(environment_world: Envir
         web["spec"]["template"]["spec"]["containers"][0]["image"]
         == f"local-registry:5000/shop/web-pr-1@{digest}"
     )
-    assert web["metadata"]["labels"]["release"] == "pr-1"  # the Environment's variable
+    assert web["metadata"]["annotations"]["release"] == "pr-1"  # the Environment's variable
     source = world.client.get(OCI_REPOSITORIES, "app", namespace)
     assert source["spec"]["ref"] == {"digest": world.artifact.manifest_digest}
     kustomization = world.client.get(KUSTOMIZATIONS, "app", namespace)

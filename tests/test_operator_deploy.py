@@ -378,7 +378,9 @@ def test_a_template_without_manifests_runs_deployment_web() -> None:
     container = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == f"local-registry:5000/shop/web-pr-7@{IMAGE_DIGEST}"
     assert container["readinessProbe"] == {"httpGet": {"path": "/up", "port": "http"}}
-    assert kinds["Service"]["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": 3000}]
+    assert kinds["Service"]["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": 3000, "protocol": "TCP"}
+    ]
     assert step(plan, "source")["state"] == SUCCEEDED
 
 

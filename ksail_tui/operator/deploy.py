@@ -296,7 +296,10 @@ def _container_port(config: Obj) -> int:
 def web_deployment(identity: Identity, config: Obj, image: str) -> Obj:
     """Deployment ``web`` for a template without manifests, as Catalyst's production mode runs."""
     port = _container_port(config)
-    container: Obj = {"name": WEB_NAME, "image": image, "ports": [{"name": "http", "containerPort": port}]}
+    # protocol spelled out: server-side apply keys ports by (port, protocol) and kube-apiserver
+    # before 1.21 refuses an entry without it.
+    ports = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    container: Obj = {"name": WEB_NAME, "image": image, "ports": ports}
     env = config.get("env") or []
     if env:
         container["env"] = (
@@ -329,7 +332,9 @@ def web_service(identity: Identity, config: Obj) -> Obj:
         "metadata": identity.metadata(WEB_NAME, identity.target_namespace),
         "spec": {
             "selector": {"app.kubernetes.io/name": WEB_NAME},
-            "ports": [{"name": "http", "port": WEB_PORT, "targetPort": _container_port(config)}],
+            "ports": [
+                {"name": "http", "port": WEB_PORT, "targetPort": _container_port(config), "protocol": "TCP"}
+            ],
         },
     }
 
