@@ -155,6 +155,18 @@ def deployed(**kustomization_status: Any) -> dict[tuple[str, str], Any]:
     return {object_key(o): o for o in (source, kustomization, ingress)}
 
 
+def applied_at(revision: str, message: str) -> dict[tuple[str, str], Any]:
+    """Deployed, the Kustomization Ready at ``revision``, as kustomize-controller reports it."""
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "ReconciliationSucceeded",
+        "message": message,
+        "observedGeneration": 1,
+    }
+    return deployed(lastAppliedRevision=revision, observedGeneration=1, conditions=[ready])
+
+
 # -- golden objects --------------------------------------------------------------------------
 
 
@@ -274,35 +286,11 @@ def test_a_failed_build_job_fails_with_its_reason_and_last_log_lines() -> None:
 
 
 def test_ready_only_at_the_revision_asked_for() -> None:
-    stale = deployed(
-        lastAppliedRevision="sha256:" + "c" * 64,
-        observedGeneration=1,
-        conditions=[
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "ReconciliationSucceeded",
-                "message": "Applied revision: old",
-                "observedGeneration": 1,
-            }
-        ],
-    )
+    stale = applied_at("sha256:" + "c" * 64, "Applied revision: old")
     plan = plan_for(environment(), stale)
     assert step(plan, "deploy")["state"] == RUNNING
     assert plan.status["phase"] == "Deploying"
-    current = deployed(
-        lastAppliedRevision=ARTIFACT_DIGEST,
-        observedGeneration=1,
-        conditions=[
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "ReconciliationSucceeded",
-                "message": f"Applied revision: {ARTIFACT_DIGEST}",
-                "observedGeneration": 1,
-            }
-        ],
-    )
+    current = applied_at(ARTIFACT_DIGEST, f"Applied revision: {ARTIFACT_DIGEST}")
     plan = plan_for(environment(), current)
     assert step(plan, "deploy") | {"startedAt": "", "finishedAt": ""} == {
         "name": "deploy",
@@ -385,19 +373,7 @@ def test_a_template_without_manifests_runs_deployment_web() -> None:
 
 
 def test_the_readiness_path_is_probed_and_must_answer() -> None:
-    current = deployed(
-        lastAppliedRevision=ARTIFACT_DIGEST,
-        observedGeneration=1,
-        conditions=[
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "ReconciliationSucceeded",
-                "message": "ok",
-                "observedGeneration": 1,
-            }
-        ],
-    )
+    current = applied_at(ARTIFACT_DIGEST, "ok")
     env = environment(config={"probes": {"readiness": {"path": "/healthz"}}})
     url = f"http://{NAMESPACE}.localhost/healthz"
     plan = plan_for(env, current)
