@@ -76,7 +76,7 @@ def main() -> None:
             for run in range(args.runs):
                 name = f"bench-{run}"
                 started = time.perf_counter()
-                world.server.apply(environment(name, world.first_commit))
+                world.client.apply(environment(name, world.first_commit))
                 ready = clock.wait(name, "Ready")
                 for phase in PHASES:
                     reached = clock.first.get((name, phase), ready)

@@ -48,7 +48,7 @@ def phases_of(world: EnvironmentWorld, name: str) -> list[str]:
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return cond.status_of(status.get("conditions") or [], type_) or {}
+    return dict(cond.status_of(status.get("conditions") or [], type_) or {})
 
 
 def wait_phase(world: EnvironmentWorld, name: str, phase: str, generation: int = 1) -> dict[str, Any]:
