@@ -423,3 +423,11 @@ def test_an_unknown_source_is_an_invalid_spec() -> None:
     assert condition(plan, cond.IMAGE_READY)["reason"] == cond.INVALID_SPEC
     assert "no source 'nope'" in condition(plan, cond.IMAGE_READY)["message"]
     assert FAILED in {s["state"] for s in plan.status["steps"]}
+
+
+def test_a_digest_edited_by_hand_is_put_back() -> None:
+    pinned = deployed()
+    pinned[("OCIRepository", "app")]["spec"]["ref"] = {"digest": "sha256:" + "e" * 64}
+    plan = plan_for(environment(), pinned, artifact_digest="sha256:" + "d" * 64)
+    (source,) = [o for o in plan.apply if o["kind"] == "OCIRepository"]
+    assert source["spec"]["ref"] == {"digest": ARTIFACT_DIGEST}

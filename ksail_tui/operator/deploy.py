@@ -223,9 +223,10 @@ def build_job(identity: Identity, image: Image, settings: Settings, template: Ob
 
 def oci_repository(identity: Identity, template: Obj, settings: Settings, digest: str, pin: str) -> Obj:
     """The artifact pinned to its digest: Flux never moves it on its own; the operator does,
-    for a new commit or another spec.artifact (``pin`` says which it was pinned for)."""
+    for a new commit or another spec.artifact (``pin`` says which it was pinned for). The
+    annotation keeps both, so a digest edited by hand in the spec is put back."""
     metadata = identity.metadata(APP_NAME, identity.target_namespace)
-    metadata["annotations"][naming.PIN_ANNOTATION] = pin
+    metadata["annotations"][naming.PIN_ANNOTATION] = f"{pin}/{digest}"
     return oci_repository_object(
         metadata,
         url=f"oci://{settings.registry_endpoint}/{artifact_repository(template)}",

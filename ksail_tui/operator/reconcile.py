@@ -318,16 +318,15 @@ def _flux_pending(obj: Obj) -> Outcome | None:
 
 
 def _source_digest(ctx: Context, observed: Observed, current: Obj | None, pin: str) -> str | None:
-    """The artifact digest to deploy: the one the OCIRepository is pinned to while it was pinned
+    """The artifact digest to deploy: the one the OCIRepository was pinned to, while that was
     for these commits and this spec.artifact, else the one the registry names now."""
     kind, value = deploy.asked_artifact(ctx.environment)
     if kind == "digest":
         return value
-    if current is not None:
-        pinned_for = ((current.get("metadata") or {}).get("annotations") or {}).get(naming.PIN_ANNOTATION)
-        pinned = ((current.get("spec") or {}).get("ref") or {}).get("digest")
-        if pinned_for == pin and pinned:
-            return str(pinned)
+    annotation = ((current or {}).get("metadata") or {}).get("annotations") or {}
+    pinned_for, _, pinned = str(annotation.get(naming.PIN_ANNOTATION, "")).partition("/")
+    if pinned_for == pin and pinned:
+        return pinned
     return observed.artifact_digest
 
 
