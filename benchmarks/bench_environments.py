@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent  # noqa: E402
-from ksail_tui.operator.service import ENVIRONMENTS  # noqa: E402
-from tests.fixtures.operator import PROJECT_NAMESPACE  # noqa: E402
-from tests.fixtures.world_environments import EnvironmentWorld, environment  # noqa: E402
+from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
+from ksail_tui.operator.service import ENVIRONMENTS
+from tests.fixtures.operator import PROJECT_NAMESPACE
+from tests.fixtures.world_environments import EnvironmentWorld, environment
 
 PHASES = ("Building", "Deploying", "Ready")
 TIMEOUT_SECONDS = 60.0
