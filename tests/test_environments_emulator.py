@@ -204,3 +204,18 @@ def test_a_template_without_manifests_runs_deployment_web(environment_world: Env
     image = web["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.startswith("local-registry:5000/shop/web-prod@sha256:")
     assert world.client.list(KUSTOMIZATIONS, namespace).get("items") == []
+
+
+def test_a_build_without_its_dockerfile_fails_with_the_builders_log(
+    environment_world: EnvironmentWorld,
+) -> None:
+    world = environment_world
+    project = project_manifest(f"file://{world.repository}")
+    project["spec"]["templates"]["development"]["builds"][0]["dockerfile"] = "Dockerfile.prod"
+    world.client.apply(project)
+    world.client.apply(environment("pr-6", world.first_commit))
+    status = wait_phase(world, "pr-6", "Failed")
+    image = condition(status, cond.IMAGE_READY)
+    assert image["reason"] == "BackoffLimitExceeded"
+    assert "build: error resolving dockerfile path" in image["message"]
+    assert "(looked for Dockerfile.prod)" in image["message"]

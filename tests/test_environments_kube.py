@@ -19,6 +19,7 @@ from ksail_tui.kube.client import KubeClient
 from tests.fixtures.world_environments import EnvironmentWorld
 from tests.test_environments_emulator import (  # the same tests, on this module's world
     test_a_broken_manifest_fails_with_fluxs_message_at_once,
+    test_a_build_without_its_dockerfile_fails_with_the_builders_log,
     test_a_failing_build_fails_with_the_jobs_reason_and_log,
     test_a_new_commit_redeploys_at_the_new_revision,
     test_a_template_without_manifests_runs_deployment_web,
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.needs_kube, pytest.mark.needs_registry]
 
 __all__ = [
     "test_a_broken_manifest_fails_with_fluxs_message_at_once",
+    "test_a_build_without_its_dockerfile_fails_with_the_builders_log",
     "test_a_failing_build_fails_with_the_jobs_reason_and_log",
     "test_a_new_commit_redeploys_at_the_new_revision",
     "test_a_template_without_manifests_runs_deployment_web",
