@@ -111,6 +111,7 @@ class Cleanup:
     delete: tuple[Obj, ...]  # objects to delete now: the Kustomization first, later the namespace
     done: bool  # nothing of ours is left: the finalizer may go
     status: Obj
+    message: str = ""  # what the cleanup waits for
 
 
 @dataclass(frozen=True)
@@ -736,4 +737,4 @@ def finalize(environment: Obj, observed: Observed) -> Cleanup:
         else:
             message = "everything of this Environment is gone"
     status = _blocked(environment, observed.now, cond.DELETING, message, stalled=False)
-    return Cleanup(delete, not ours and not pruning, status)
+    return Cleanup(delete, not ours and not pruning, status, message)
