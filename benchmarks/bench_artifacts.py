@@ -10,6 +10,7 @@ of the small tree under 0.5 s wall.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import random
 import statistics
@@ -34,15 +35,23 @@ WORDS = ("nginx", "redis", "frontend", "backend", "api", "worker", "cache", "que
 REPEATS = 5
 
 
+def _token(rng: random.Random, size: int) -> str:
+    """Random lowercase base32: like the checksums and generated names that keep real manifests from
+    compressing much better than 3.5:1 (the issue's tree: 21 MB to 6 MB)."""
+    return base64.b32encode(rng.randbytes(size)).decode().lower().rstrip("=")
+
+
 def deployment(rng: random.Random, name: str) -> str:
     env = "".join(
         f"            - name: {rng.choice(WORDS).upper()}_{rng.choice(WORDS).upper()}\n"
-        f'              value: "{rng.choice(WORDS)}-{rng.randrange(1000)}"\n'
+        f'              value: "{_token(rng, rng.randrange(16, 48))}"\n'
         for _ in range(rng.randrange(4, 12))
     )
     return (
         f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  labels:\n"
         f"    app.kubernetes.io/name: {name}\n    app.kubernetes.io/part-of: {rng.choice(WORDS)}\n"
+        f"  annotations:\n    checksum/config: {rng.randbytes(32).hex()}\n"
+        f"    checksum/secret: {rng.randbytes(32).hex()}\n"
         f"spec:\n  replicas: {rng.randrange(1, 5)}\n  selector:\n    matchLabels:\n"
         f"      app.kubernetes.io/name: {name}\n  template:\n    metadata:\n      labels:\n"
         f"        app.kubernetes.io/name: {name}\n    spec:\n      containers:\n"
