@@ -6,10 +6,13 @@ the line, so the CLI can exit 2 with a message instead of a traceback.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import semver
 import yaml
@@ -26,7 +29,7 @@ from pydantic import (
 
 from ksail_tui.errors import ConfigError, InvalidInput
 
-API_VERSION = "ksail.io/v1alpha1"
+API_VERSION: Final = "ksail.io/v1alpha1"
 DEFAULT_FLUX_NAMESPACE = "flux-system"
 DEFAULT_INTERVAL = "1m"
 
@@ -37,14 +40,24 @@ _REPOSITORY = re.compile(
 # Go's time.ParseDuration units as Flux accepts them in `interval` and `timeout`.
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNIT_NANOSECONDS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+# Go's time.Duration is an int64 of nanoseconds: Flux refuses anything longer (about 2562047h).
+_GO_MAX_DURATION_NS = 2**63 - 1
+# OCI distribution spec: a tag is [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
+_MAX_TAG_LENGTH = 128
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a Go duration such as ``1m30s``; raises ValueError on anything else."""
     if not isinstance(text, str) or not _DURATION.match(text):
         raise ValueError(f"{text!r} is not a duration; use a number with a unit, e.g. 30s, 1m, 1h30m")
-    return sum(float(value) * _UNIT_SECONDS[unit] for value, unit in _DURATION_PART.findall(text))
+    # Exact arithmetic, so the overflow check is Go's and not a float's.
+    nanoseconds = sum(
+        Fraction(value) * _UNIT_NANOSECONDS[unit] for value, unit in _DURATION_PART.findall(text)
+    )
+    if nanoseconds > _GO_MAX_DURATION_NS:
+        raise ValueError(f"{text!r} is longer than the longest duration Flux accepts (2562047h)")
+    return float(nanoseconds / 10**9)
 
 
 def _positive_duration(value: Any) -> str:
@@ -72,6 +85,14 @@ def _semver(value: Any) -> str:
     text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
     if not isinstance(text, str) or not semver.Version.is_valid(text):
         raise ValueError(f"{value!r} is not a semantic version; write MAJOR.MINOR.PATCH, e.g. 0.1.0")
+    # The version becomes the artifact's tag, and an OCI tag cannot hold '+'.
+    if semver.Version.parse(text).build is not None:
+        raise ValueError(
+            f"{text!r} has build metadata (+...), which an OCI tag cannot hold; "
+            "use a pre-release instead, e.g. 0.1.0-build.1"
+        )
+    if len(text) > _MAX_TAG_LENGTH:
+        raise ValueError(f"{text!r} is longer than the {_MAX_TAG_LENGTH} characters an OCI tag may have")
     return text
 
 
@@ -94,8 +115,23 @@ _DISTRIBUTION_ALIASES = {"Vanilla": Distribution.KIND, "K3s": Distribution.K3D}
 _ENGINE_ALIASES = {"None": GitOpsEngine.KUBECTL}
 
 
+class _FieldProblem(ValueError):
+    """A problem found by a model-level validator that belongs to one field, for file:line."""
+
+    def __init__(self, message: str, *, loc: tuple[Any, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # Strict: YAML's `port: true` or `prune: 1` is a mistake, not a 1 or a True. Tuples and enums
+    # opt out per field, because YAML gives lists and strings for them.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
+
+
+def _lax(default: Any = None, **options: Any) -> Any:
+    """A field that converts YAML's list or string into its tuple or enum."""
+    return Field(default, strict=False, **options)
 
 
 class Connection(_Model):
@@ -131,8 +167,8 @@ class FluxSettings(_Model):
 
 
 class ClusterSpec(_Model):
-    distribution: Distribution = Distribution.KIND
-    git_ops_engine: GitOpsEngine = Field(default=GitOpsEngine.FLUX, alias="gitOpsEngine")
+    distribution: Distribution = _lax(Distribution.KIND)
+    git_ops_engine: GitOpsEngine = _lax(GitOpsEngine.FLUX, alias="gitOpsEngine")
     connection: Connection = Connection()
     local_registry: LocalRegistry = Field(default=LocalRegistry(), alias="localRegistry")
     flux: FluxSettings = FluxSettings()
@@ -168,7 +204,7 @@ class Workload(_Model):
     wait: bool = True
     timeout: Duration = "2m"
     interval: Duration | None = None
-    ignore: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = _lax(())
 
     @field_validator("repository")
     @classmethod
@@ -202,13 +238,17 @@ class KsailWorkload(_Model):
 
 class Spec(_Model):
     cluster: ClusterSpec = ClusterSpec()
-    workloads: tuple[Workload, ...] | None = None
+    workloads: tuple[Workload, ...] | None = _lax()
     workload: KsailWorkload | None = None
     editor: str | None = None
 
     @field_validator("workloads")
     @classmethod
     def _unique_names(cls, value: tuple[Workload, ...] | None) -> tuple[Workload, ...] | None:
+        if value is not None and not value:
+            raise ValueError(
+                "no workloads are configured; add one, or remove `workloads` for the single default"
+            )
         seen: set[str] = set()
         for workload in value or ():
             if workload.name in seen:
@@ -229,6 +269,22 @@ class ClusterConfig(_Model):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _one_repository_per_workload(self) -> ClusterConfig:
+        # Two workloads on one repository would overwrite each other's tags and prune each other's
+        # versions; the default repository depends on metadata.name, so the check lives here.
+        owners: dict[str, str] = {}
+        for index, workload in enumerate(self.spec.workloads or ()):
+            repository = self.repository_of(workload)
+            if repository in owners:
+                raise _FieldProblem(
+                    f"workloads {owners[repository]!r} and {workload.name!r} both use repository "
+                    f"{repository!r}; give each workload its own",
+                    loc=("spec", "workloads", index, "repository" if workload.repository else "name"),
+                )
+            owners[repository] = workload.name
+        return self
 
     @property
     def name(self) -> str:
@@ -299,13 +355,99 @@ class ClusterConfig(_Model):
         return workload.repository or f"{self.name}/{workload.name}"
 
     def source_path(self, workload: Workload) -> Path:
-        return (self.base_dir / Path(workload.source_directory).expanduser()).resolve()
+        # realpath, not resolve(): resolve raises RuntimeError on a symlink loop; the build names it.
+        return Path(os.path.realpath(self.base_dir / Path(workload.source_directory).expanduser()))
 
     def interval_of(self, workload: Workload) -> str:
         return workload.interval or self.flux_interval
 
 
 # --- loading ---------------------------------------------------------------------------------
+
+# A ksail.yaml is a few kilobytes; the limit only stops a runaway or hostile file before it is read.
+MAX_CONFIG_BYTES = 1024 * 1024
+# Deeper than any real ksail.yaml; stops a nesting bomb before the parser's recursion does.
+_MAX_DEPTH = 64
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+class _Refused(Exception):
+    """YAML that ksail.yaml never needs and that the strict loader refuses, at a line."""
+
+    # ``mark`` is a yaml Mark, from the pure-Python or the C parser.
+    def __init__(self, message: str, mark: Any, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = mark.line + 1 if mark else None
+        self.field = field
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader minus what makes a small file huge: aliases, anchors, deep nesting.
+
+    They are refused as the parser meets them, before anything is expanded: a billion-laughs file
+    stays a few bytes and a recursive alias never recurses.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"YAML alias *{event.anchor} is not allowed in ksail.yaml", event.start_mark)
+        if getattr(event, "anchor", None):
+            raise _Refused(
+                f"YAML anchor &{event.anchor} is not allowed in ksail.yaml; write the value out",
+                event.start_mark,
+            )
+        if self._depth >= _MAX_DEPTH:
+            raise _Refused(f"nested deeper than {_MAX_DEPTH} levels", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_keys(node: yaml.Node, path: tuple[Any, ...] = ()) -> None:
+    """Refuse duplicate keys at any depth (YAML lets the last one silently win) and keys that
+    are not names: every key of ksail.yaml is a field name, and merge keys (<<) hide duplicates."""
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_keys(item, (*path, index))
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first_line: dict[str, int] = {}
+    for key, value in node.value:
+        where = _field_path(path) or None
+        if key.tag == _MERGE_TAG:
+            raise _Refused("YAML merge keys (<<) are not allowed in ksail.yaml", key.start_mark, where)
+        if not isinstance(key, yaml.ScalarNode) or key.tag != _STR_TAG:
+            raise _Refused("every key must be a field name", key.start_mark, where)
+        child = (*path, key.value)
+        if key.value in first_line:
+            raise _Refused(
+                f"duplicate key (first at line {first_line[key.value]}); the second would silently "
+                "replace the first",
+                key.start_mark,
+                _field_path(child),
+            )
+        first_line[key.value] = key.start_mark.line + 1
+        _check_keys(value, child)
+
+
+def _load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, from one strict pass."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_keys(node)
+        return node, loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
@@ -336,11 +478,30 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return text
 
 
+def _validation_problem(error: ValidationError) -> tuple[str, tuple[Any, ...]]:
+    """The first problem's message and field path (and how many more there are)."""
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, _FieldProblem):
+        loc = cause.loc
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field; check its spelling against `ksail-tui init`'s starter file"
+    elif first["type"] == "literal_error" and loc[-1:] == ("apiVersion",):
+        message = f"must be {API_VERSION}"
+    more = len(error.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return message, loc
+
+
 def parse_config(text: str, *, path: Path | None = None, base_dir: Path | None = None) -> ClusterConfig:
     shown = str(path) if path else "<config>"
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _load_yaml(text)
+    except _Refused as refused:
+        raise ConfigError(refused.message, path=shown, field=refused.field, line=refused.line) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
@@ -359,20 +520,21 @@ def parse_config(text: str, *, path: Path | None = None, base_dir: Path | None =
             path=shown,
             line=1,
         )
+    for required, value in (("apiVersion", API_VERSION), ("kind", "Cluster")):
+        if required not in data:
+            # Without them a file of another tool (a kind or k3d config, a manifest) would load.
+            raise ConfigError(
+                f"missing; a ksail.yaml starts with `apiVersion: {API_VERSION}` and `kind: Cluster`",
+                path=shown,
+                field=required,
+                line=1,
+                hint=f"add `{required}: {value}`",
+            )
     try:
         config = ClusterConfig.model_validate(data)
     except ValidationError as error:
+        message, loc = _validation_problem(error)
         lines = _line_index(node) if node is not None else {}
-        first = error.errors()[0]
-        loc = tuple(first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field; check its spelling against `ksail-tui init`'s starter file"
-        elif first["type"] == "literal_error" and loc[-1:] == ("apiVersion",):
-            message = f"must be {API_VERSION}"
-        more = len(error.errors()) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
         raise ConfigError(
             message, path=shown, field=_field_path(loc), line=_nearest_line(lines, loc)
         ) from None
@@ -381,16 +543,61 @@ def parse_config(text: str, *, path: Path | None = None, base_dir: Path | None =
     return config
 
 
-def load_config(path: Path) -> ClusterConfig:
+def _read_config_file(path: Path) -> str:
+    """The file's text, refusing before reading anything that is not a small regular file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # Non-blocking, so opening a FIFO returns at once instead of waiting for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(
             "no such file", path=str(path), hint="run `ksail-tui init` to write one, or pass --config PATH"
         ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read the file: {error}", path=str(path)) from None
-    return parse_config(text, path=path)
+    except OSError as error:
+        raise ConfigError(f"cannot read the file: {error.strerror or error}", path=str(path)) from None
+    try:
+        info = os.fstat(descriptor)  # of what was opened, so a swapped path cannot slip past
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                "not a regular file (a directory, a device or a pipe)",
+                path=str(path),
+                hint="pass --config with the path of a ksail.yaml file",
+            )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise _too_large(path, info.st_size)
+        data = _read_at_most(descriptor, MAX_CONFIG_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"cannot read the file: {error.strerror or error}", path=str(path)) from None
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_CONFIG_BYTES:  # it grew after the check
+        raise _too_large(path, len(data))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"not UTF-8 text: {error.reason} at byte {error.start}", path=str(path)) from None
+
+
+def _read_at_most(descriptor: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(descriptor, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(path: Path, size: int) -> ConfigError:
+    return ConfigError(
+        f"the file has {size} bytes or more; a ksail.yaml may have at most {MAX_CONFIG_BYTES} (1 MiB)",
+        path=str(path),
+    )
+
+
+def load_config(path: Path) -> ClusterConfig:
+    return parse_config(_read_config_file(path), path=path)
 
 
 STARTER_FILE = """\

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ksail_tui.config import ClusterConfig, load_config
 from ksail_tui.errors import OperationFailed
+from ksail_tui.registry import BackendName
 
 if TYPE_CHECKING:
     from ksail_tui.flux.service import FluxService
@@ -65,7 +66,7 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _registry_backend(config: ClusterConfig) -> str:
+def _registry_backend(config: ClusterConfig) -> BackendName:
     """Docker when the engine runs and already has the registry image; the process otherwise."""
     try:
         import docker
@@ -84,9 +85,9 @@ def _registry_backend(config: ClusterConfig) -> str:
 class DemoEnvironment:
     workdir: Path
     config: ClusterConfig
-    registry_backend: str = "process"
+    registry_backend: BackendName = "process"
     simulated: bool = True
-    _stops: list[Callable[[], None]] = field(default_factory=list)
+    _stops: list[Callable[[], object]] = field(default_factory=list)
     _owns_workdir: bool = True
 
     @property
@@ -106,7 +107,7 @@ def start_demo(
     *,
     on_progress: Progress | None = None,
     wait: bool = True,
-    registry_backend: str | None = None,
+    registry_backend: BackendName | None = None,
 ) -> DemoEnvironment:
     """Start the emulator, the simulated Flux, a registry; push and apply both workloads."""
     from ksail_tui.flux.service import FluxService
@@ -144,7 +145,7 @@ def start_demo(
 
         backend = env.registry_backend = registry_backend or _registry_backend(config)
         report(f"starting the local registry ({backend} backend) on {config.registry_endpoint}")
-        registry = open_registry_service(config, backend=backend, data_dir=env.registry_data_dir)  # type: ignore[arg-type]
+        registry = open_registry_service(config, backend=backend, data_dir=env.registry_data_dir)
         registry.up()
         env._stops.append(lambda: registry.remove(purge=True))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import docker
 from docker.errors import DockerException
 
@@ -12,7 +14,7 @@ def connect_to_docker(timeout: float, *, needed_for: str, hint: str) -> docker.D
     """A client whose engine answered a ping; Unavailable (exit 4) naming ``needed_for`` otherwise."""
     client = None
     try:
-        client = docker.from_env(timeout=timeout)
+        client = docker.from_env(timeout=math.ceil(timeout))  # docker-py takes whole seconds
         client.ping()
     except DockerException as error:
         if client is not None:

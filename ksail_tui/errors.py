@@ -65,3 +65,8 @@ class Unavailable(KsailError):
     """The cluster, the registry or Flux cannot be reached or is missing (exit 4)."""
 
     exit_code = 4
+
+
+class BadResponse(Unavailable):
+    """What answered is not a working server of its kind: not JSON, or not the expected shape
+    (exit 4: the cluster or registry at that address is unusable, whatever the input)."""

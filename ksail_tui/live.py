@@ -27,6 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from ksail_tui.models import (
     OCI_REPOSITORY_KIND,
     FluxKustomization,
     FluxOCIRepository,
+    parse_outside,
 )
 
 logger = logging.getLogger(__name__)
@@ -120,6 +122,10 @@ class ControllerInfo:
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> ControllerInfo:
+        return parse_outside(cls._from_object, obj)
+
+    @classmethod
+    def _from_object(cls, obj: dict[str, Any]) -> ControllerInfo:
         metadata = obj.get("metadata") or {}
         labels = metadata.get("labels") or {}
         status = obj.get("status") or {}
@@ -364,7 +370,9 @@ class LiveCluster:
                 backoff = min(backoff * 2, self._max_backoff)
         if stop.is_set() or client is None:
             return
-        watches: list[tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], None]]] = [
+        watches: list[
+            tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], list[LiveUpdate]]]
+        ] = [
             ("nodes", NODES, None, None, self._on_node),
             ("ocirepositories", OCI_REPOSITORIES, None, None, self._flux_handler(OCI_REPOSITORY_KIND)),
             ("kustomizations", KUSTOMIZATIONS, None, None, self._flux_handler(KUSTOMIZATION_KIND)),
@@ -383,7 +391,7 @@ class LiveCluster:
                     self._guarded(generation, handler),
                     namespace=namespace,
                     label_selector=selector,
-                    on_state=lambda state, name=name: self._report_state(generation, name, state),
+                    on_state=partial(self._report_state, generation, name),
                     max_backoff=self._max_backoff,
                 )
                 self._watchers.append(watcher)

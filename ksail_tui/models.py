@@ -6,12 +6,15 @@ and nothing here performs IO.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+
+from ksail_tui.errors import BadResponse
 
 OCI_REPOSITORY_KIND = "OCIRepository"
 KUSTOMIZATION_KIND = "Kustomization"
@@ -94,6 +97,23 @@ class ObjectRef(_Value):
         return f"{self.kind}/{self.namespace}/{self.name}"
 
 
+_Parsed = TypeVar("_Parsed")
+
+
+def parse_outside(parse: Callable[[dict[str, Any]], _Parsed], obj: dict[str, Any]) -> _Parsed:
+    """``parse(obj)`` for an object the API server sent: a field of the wrong type (a string
+    generation, a list where a mapping belongs) is the server's fault, reported as such."""
+    try:
+        return parse(obj)
+    except (TypeError, ValueError, AttributeError, KeyError) as error:  # ValidationError included
+        metadata = obj.get("metadata") if isinstance(obj, dict) else None
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        raise BadResponse(
+            f"the API server sent a {obj.get('kind') if isinstance(obj, dict) else 'object'} "
+            f"{name!r} that is not well-formed: {type(error).__name__}: {str(error)[:200]}"
+        ) from None
+
+
 class _FluxObject(_Value):
     kind: str
     name: str
@@ -147,6 +167,10 @@ class FluxOCIRepository(_FluxObject):
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> FluxOCIRepository:
+        return parse_outside(cls._from_object, obj)
+
+    @classmethod
+    def _from_object(cls, obj: dict[str, Any]) -> FluxOCIRepository:
         spec = obj.get("spec") or {}
         ref = spec.get("ref") or {}
         artifact = (obj.get("status") or {}).get("artifact") or {}
@@ -181,6 +205,10 @@ class FluxKustomization(_FluxObject):
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> FluxKustomization:
+        return parse_outside(cls._from_object, obj)
+
+    @classmethod
+    def _from_object(cls, obj: dict[str, Any]) -> FluxKustomization:
         common = cls._common(obj)
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}

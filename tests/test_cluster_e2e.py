@@ -41,6 +41,7 @@ def test_create_reconcile_and_delete_a_real_cluster(
     )
     config = tmp_path / "ksail.yaml"
     config.write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         f"metadata: {{name: {name}}}\n"
         "spec:\n"
         "  cluster:\n"

@@ -44,6 +44,7 @@ def write_project(tmp_path: Path, kubeconfig: Path, port: int) -> ClusterConfig:
     (source / "cm.yaml").write_text(configmap("v0"))
     path = tmp_path / "ksail.yaml"
     path.write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         "metadata: {name: t}\n"
         "spec:\n"
         "  cluster:\n"

@@ -136,6 +136,7 @@ def make_config(tmp_path: Path, files: dict[str, str]) -> ClusterConfig:
     for name, text in files.items():
         (source / name).write_text(text)
     text = (
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         "metadata: {name: t}\n"
         "spec:\n"
         "  cluster: {localRegistry: {port: 1}}\n"
@@ -234,14 +235,20 @@ def test_bad_flags_exit_2(
 ) -> None:
     make_config(tmp_path, {"cm.yaml": CONFIGMAP})
     config = tmp_path / "ksail.yaml"
-    config.write_text("metadata: {name: t}\nspec:\n  workloads:\n    - {name: app, sourceDirectory: app}\n")
+    config.write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
+        "metadata: {name: t}\nspec:\n  workloads:\n    - {name: app, sourceDirectory: app}\n"
+    )
     assert main(["-c", str(config), "workload", "watch", *argv]) == 2
     assert expected in capsys.readouterr().err
 
 
 def test_a_missing_source_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "ksail.yaml"
-    config.write_text("metadata: {name: t}\nspec:\n  workloads:\n    - {name: app, sourceDirectory: gone}\n")
+    config.write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
+        "metadata: {name: t}\nspec:\n  workloads:\n    - {name: app, sourceDirectory: gone}\n"
+    )
     assert main(["-c", str(config), "workload", "watch"]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -28,6 +28,7 @@ UNSERVED_KIND = (
 def write_config(root: Path, kubeconfig: Path, port: int, version: str = "0.1.0") -> Path:
     path = root / "ksail.yaml"
     path.write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         "metadata: {name: t}\n"
         "spec:\n"
         "  cluster:\n"

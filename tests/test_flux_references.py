@@ -55,7 +55,10 @@ def test_tags_of_exactly_this_repository_and_what_flux_last_fetched(
 def test_an_unreachable_cluster_raises_with_the_reason(tmp_path: Path) -> None:
     from ksail_tui.config import parse_config
 
-    config = parse_config(f"spec: {{cluster: {{connection: {{kubeconfig: {tmp_path / 'missing'}}}}}}}\n")
+    config = parse_config(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
+        f"spec: {{cluster: {{connection: {{kubeconfig: {tmp_path / 'missing'}}}}}}}\n"
+    )
     with pytest.raises(Unavailable, match="does not exist"):
         cluster_references(config, "t/app")
 

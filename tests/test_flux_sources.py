@@ -13,6 +13,8 @@ from ksail_tui.flux.sources import all_sources, kustomization, oci_repository, t
 from ksail_tui.sim.crds import flux_crds
 
 CONFIG = """\
+apiVersion: ksail.io/v1alpha1
+kind: Cluster
 metadata: {name: dev}
 spec:
   cluster:

@@ -65,6 +65,21 @@ def test_the_cli_names_the_loop_and_exits_2(source: Path, capsys: pytest.Capture
     assert "loop is a symlink loop" in err and "internal error" not in err
 
 
+def test_a_configured_source_directory_inside_a_symlink_loop_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "k8s").symlink_to("loop")
+    (tmp_path / "loop").symlink_to("k8s")
+    config = tmp_path / "ksail.yaml"
+    config.write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nmetadata: {name: t}\n"
+        "spec: {workloads: [{name: app, sourceDirectory: k8s/app, version: 0.1.0}]}\n"
+    )
+    assert main(["-c", str(config), "workload", "build"]) == 2
+    err = capsys.readouterr().err
+    assert "is a symlink loop" in err and "internal error" not in err
+
+
 def test_a_tree_deeper_than_the_recursion_limit_is_walked(source: Path) -> None:
     folder = source
     for _ in range(1100):  # Python's recursion limit is 1000

@@ -18,6 +18,7 @@ WAIT_SECONDS = 10.0
 
 def config_for(kubeconfig: Path) -> ClusterConfig:
     return parse_config(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         f"metadata: {{name: t}}\nspec: {{cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}}}\n",
         base_dir=kubeconfig.parent,
     )

@@ -143,8 +143,8 @@ def test_a_server_that_is_no_registry_is_a_clear_failure(
         server.shutdown()
         server.server_close()
     error = capsys.readouterr().err
-    assert code == 1
-    assert "does not speak the OCI distribution API" in error
+    assert code == 4
+    assert f"the server at localhost:{server.server_address[1]} is not an OCI registry" in error
     assert "internal error" not in error
 
 
@@ -153,10 +153,13 @@ def test_malformed_manifest_fields_are_left_out_not_fatal() -> None:
         "sha256:x",
         "",
         b"{}",
-        {"annotations": {"a": "b", "n": 1}, "layers": [1, {"digest": "sha256:l", "size": "big"}]},
+        {"annotations": {"a": "b", "n": 1}, "layers": [1, {"digest": "sha256:" + "a" * 64, "size": "big"}]},
     )
     assert manifest.annotations == {"a": "b"}
-    assert manifest.layer_digest == "sha256:l"
+    assert manifest.layer_digest == "sha256:" + "a" * 64
+    # A digest becomes part of a blob URL: anything else is no digest at all.
+    for hostile in ("sha256:l", "../../v2/_catalog", 42):
+        assert RemoteManifest("sha256:x", "", b"{}", {"layers": [{"digest": hostile}]}).layer_digest is None
     assert manifest.size == 2
 
 

@@ -153,7 +153,7 @@ def test_cli_rm_purge_then_status_says_not_provisioned(
     cli = ["-c", str(registry_setup.config_path), "--backend", registry_backend]
     cli += ["--data-dir", str(registry_setup.data_dir)]
     assert main(["registry", "up", *cli]) == 0
-    assert main(["registry", "rm", "--purge", *cli]) == 0
+    assert main(["registry", "rm", "--purge", "--yes", *cli]) == 0
     capsys.readouterr()
 
     assert main(["registry", "status", *cli]) == 0

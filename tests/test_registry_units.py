@@ -27,6 +27,7 @@ from ksail_tui.registry.service import BackendState, Progress, RegistryService, 
 from tests.fixtures.registry_env import RegistrySetup, free_port
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ksail_tui"
+HEADER = "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
 REGISTRY_SOURCES = [*sorted((PACKAGE / "registry").glob("*.py")), PACKAGE / "cli" / "registry.py"]
 WILDCARD_ADDRESSES = {"0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0"}
 
@@ -57,7 +58,7 @@ def test_every_port_publication_goes_through_the_loopback_container_spec() -> No
                     publishing.append(f"{path.name}:{function.name}")
     assert publishing == ["docker_backend.py:container_spec"]
 
-    spec = container_spec(parse_config("spec: {cluster: {localRegistry: {port: 5123}}}"))
+    spec = container_spec(parse_config(HEADER + "spec: {cluster: {localRegistry: {port: 5123}}}"))
     assert spec["ports"] == {"5000/tcp": ("127.0.0.1", 5123)}
 
 
@@ -69,8 +70,8 @@ def test_the_process_config_listens_on_loopback() -> None:
 
 
 def test_names_follow_the_cluster() -> None:
-    kind = parse_config("metadata: {name: dev}\nspec: {cluster: {distribution: Kind}}")
-    k3d = parse_config("metadata: {name: dev}\nspec: {cluster: {distribution: K3d}}")
+    kind = parse_config(HEADER + "metadata: {name: dev}\nspec: {cluster: {distribution: Kind}}")
+    k3d = parse_config(HEADER + "metadata: {name: dev}\nspec: {cluster: {distribution: K3d}}")
 
     assert cluster_network_name(kind) == "kind"
     assert cluster_network_name(k3d) == "k3d-dev"
@@ -225,7 +226,7 @@ def test_status_combines_the_backend_state_with_the_health_probe(
 ) -> None:
     # Nothing listens on the port, so a running registry there does not answer yet.
     config = parse_config(
-        f"metadata: {{name: dev}}\nspec: {{cluster: {{localRegistry: {{port: {free_port()}}}}}}}"
+        HEADER + f"metadata: {{name: dev}}\nspec: {{cluster: {{localRegistry: {{port: {free_port()}}}}}}}"
     )
     started_at = None if started_seconds_ago is None else time.time() - started_seconds_ago
     state = BackendState(exists=True, running=running, started_at=started_at, error=backend_error)
@@ -243,7 +244,7 @@ def test_status_combines_the_backend_state_with_the_health_probe(
 
 
 def test_a_failed_up_shows_as_error_in_status() -> None:
-    config = parse_config("metadata: {name: dev}")
+    config = parse_config(HEADER + "metadata: {name: dev}")
     service = RegistryService(config, StubBackend(BackendState(exists=False, running=False)))  # type: ignore[arg-type]
 
     with pytest.raises(OperationFailed):

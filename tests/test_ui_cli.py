@@ -32,7 +32,7 @@ def test_an_unknown_binding_id_in_the_settings_names_the_file_and_the_ids(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     config = tmp_path / "ksail.yaml"
-    config.write_text("metadata: {name: t}\n")
+    config.write_text("apiVersion: ksail.io/v1alpha1\nkind: Cluster\nmetadata: {name: t}\n")
     settings = tmp_path / "settings.yaml"
     settings.write_text("keymap: {reconcle: ctrl+r}\n")
     monkeypatch.setenv("KSAIL_TUI_SETTINGS", str(settings))
@@ -47,7 +47,10 @@ def test_ksail_tui_alone_opens_the_dashboard_on_the_config(
 ) -> None:
     config = tmp_path / "ksail.yaml"
     connection = f"{{kubeconfig: {kubeconfig}, context: ksail-sim}}"
-    config.write_text(f"metadata: {{name: t}}\nspec: {{cluster: {{connection: {connection}}}}}\n")
+    config.write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
+        f"metadata: {{name: t}}\nspec: {{cluster: {{connection: {connection}}}}}\n"
+    )
     monkeypatch.setenv("KSAIL_TUI_SETTINGS", str(tmp_path / "none.yaml"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     seen: dict[str, Any] = {}

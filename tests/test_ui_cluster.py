@@ -32,6 +32,7 @@ wait_until = partial(ui.wait_until, seconds=10)
 
 def cluster_config(base_dir: Path, kubeconfig: Path, registry_port: int = 5999) -> ClusterConfig:
     text = (
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         "metadata: {name: t}\n"
         "spec:\n"
         "  cluster:\n"

@@ -225,6 +225,7 @@ def test_a_cluster_without_flux_is_connected_but_serves_no_flux_api(
 
 def _config(kubeconfig: Path) -> ClusterConfig:
     return parse_config(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         f"metadata: {{name: t}}\nspec: {{cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}}}\n",
         base_dir=kubeconfig.parent,
     )

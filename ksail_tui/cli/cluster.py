@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ksail_tui.cli.common import add_command, add_group, emit, load_config, progress
-from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
+from ksail_tui.cli.common import add_command, add_group, confirm_deletion, emit, load_config, progress
+from ksail_tui.errors import Unavailable
 
 if TYPE_CHECKING:
     from ksail_tui.cluster.models import ClusterCreated, ClusterInfo, DiscoveredCluster
@@ -65,12 +64,6 @@ def _describe_created(created: ClusterCreated) -> str:
     return "\n".join(lines)
 
 
-def _confirm(question: str) -> bool:
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()
-    return answer.strip().lower() in ("y", "yes")
-
-
 def _delete(args: argparse.Namespace) -> int:
     from ksail_tui.cluster.service import ClusterService
 
@@ -81,13 +74,7 @@ def _delete(args: argparse.Namespace) -> int:
     if args.purge and config.registry.enabled:
         what += f" and the registry {config.registry_name} with all its data"
     if not args.yes:
-        if not sys.stdin.isatty():
-            raise InvalidInput(
-                f"refusing to delete {what} without confirmation",
-                hint="pass --yes to delete without asking",
-            )
-        if not _confirm(f"Delete {what}?"):
-            raise OperationFailed("not confirmed: nothing was deleted")
+        confirm_deletion(what)
     deleted = service.delete(purge=args.purge, on_progress=partial(progress, args))
     verb = "deleted" if deleted.existed else "did not exist"
     emit(args, deleted.model_dump(mode="json"), f"{deleted.distribution.value} cluster {deleted.name} {verb}")

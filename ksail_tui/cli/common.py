@@ -111,6 +111,35 @@ def wait_for_ctrl_c() -> None:
         writer.close()
 
 
+def confirm_deletion(what: str) -> None:
+    """Ask on the terminal before deleting ``what``; without a terminal, refuse (use --yes)."""
+    from ksail_tui.errors import InvalidInput, OperationFailed
+
+    if not sys.stdin.isatty():
+        raise InvalidInput(
+            f"refusing to delete {what} without confirmation", hint="pass --yes to delete without asking"
+        )
+    print(f"Delete {what}? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise OperationFailed("not confirmed: nothing was deleted")
+
+
+def add_timeout(parser: argparse.ArgumentParser, default: str, what: str) -> None:
+    parser.add_argument("--timeout", type=duration, default=default, help=f"{what} (default: {default})")
+
+
+def within_registry_timeout(handler: Handler) -> Handler:
+    """Run a command with its ``--timeout`` as the one deadline of every registry request it makes."""
+
+    def bounded(args: argparse.Namespace) -> int:
+        from ksail_tui.oci.registry_client import registry_deadline
+
+        with registry_deadline(args.timeout):
+            return handler(args)
+
+    return bounded
+
+
 def config_path(args: argparse.Namespace) -> Path:
     explicit = getattr(args, "config", None) or os.environ.get("KSAIL_CONFIG")
     return Path(explicit or DEFAULT_CONFIG_NAME).expanduser()

@@ -11,11 +11,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = add_group(subparsers, "flux", "install Flux or show whether it is installed")
     install = add_command(commands, "install", run_install, "install Flux's source- and kustomize-controller")
     install.add_argument("--manifests", metavar="FILE|URL", help="Flux install manifests (offline installs)")
-    install.add_argument("--timeout", type=duration, default="5m", help="how long to wait (default 5m)")
+    install.add_argument(
+        "--timeout", type=duration, default="5m", help="deadline of the whole install (default 5m)"
+    )
     add_command(commands, "status", run_status, "show Flux's CRDs, controllers and version")
 
 
 def run_install(args: argparse.Namespace) -> int:
+    from ksail_tui.deadline import Deadline
     from ksail_tui.errors import InvalidInput
     from ksail_tui.flux.install import install
     from ksail_tui.flux.service import open_kube
@@ -27,7 +30,7 @@ def run_install(args: argparse.Namespace) -> int:
             hint="set gitOpsEngine: Flux in ksail.yaml",
         )
     result = install(
-        open_kube(config),
+        open_kube(config, deadline=Deadline.after(args.timeout)),
         manifests=args.manifests,
         timeout=args.timeout,
         on_progress=lambda message: progress(args, message),
@@ -37,10 +40,14 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from ksail_tui.deadline import Deadline
     from ksail_tui.flux.install import detect
     from ksail_tui.flux.service import open_kube
 
-    result = detect(open_kube(load_config(args)))
+    config = load_config(args)
+    result = detect(
+        open_kube(config, deadline=Deadline.after(config.spec.cluster.connection.timeout_seconds))
+    )
 
     def text() -> str:
         lines = [result.summary]

@@ -12,7 +12,7 @@ from ksail_tui.cli.common import common_options
 from ksail_tui.errors import KsailError
 
 # Command groups, each a module of ksail_tui.cli with register(subparsers).
-COMMAND_MODULES = ("init", "workload", "registry", "flux", "cluster", "demo", "sim", "dashboard")
+COMMAND_MODULES = ("init", "workload", "registry", "flux", "cluster", "demo", "sim", "dashboard", "operator")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ksail_tui.cli.common import add_command, add_group, duration, emit, load_config, progress
+from ksail_tui.cli.common import (
+    add_command,
+    add_group,
+    add_timeout,
+    confirm_deletion,
+    emit,
+    load_config,
+    progress,
+    within_registry_timeout,
+)
 from ksail_tui.errors import Unavailable
 from ksail_tui.registry import BACKEND_NAMES
 
@@ -21,18 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = add_command(
         commands, "up", _up, "start the registry (or adopt the running one) and wait until it answers"
     )
-    up.add_argument(
-        "--timeout",
-        type=duration,
-        default="60s",
-        help="how long to wait for the registry to answer (default: 60s)",
-    )
+    add_timeout(up, "60s", "how long to wait for the registry to answer")
     down = add_command(commands, "down", _down, "stop the registry; its data stays")
     status = add_command(
-        commands, "status", _status, "show the registry's state and endpoints (exit 4 when it is in error)"
+        commands,
+        "status",
+        within_registry_timeout(_status),
+        "show the registry's state and endpoints (exit 4 when it is in error)",
     )
+    add_timeout(status, "10s", "how long to wait for the registry to answer")
     remove = add_command(commands, "rm", _remove, "remove the registry; --purge also deletes its data")
-    remove.add_argument("--purge", action="store_true", help="also delete the stored artifacts")
+    remove.add_argument("--purge", action="store_true", help="also delete the stored artifacts (asks first)")
+    remove.add_argument("--yes", action="store_true", help="with --purge: delete the data without asking")
     collect = add_command(
         commands, "gc", _garbage_collect, "reclaim the space of deleted artifacts (registry garbage-collect)"
     )
@@ -106,7 +115,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    _show(args, _service(args).remove(purge=args.purge))
+    service = _service(args)
+    if args.purge and not args.yes:
+        storage = service.backend.storage
+        confirm_deletion(f"the registry {service.config.registry_name} and all its data ({storage})")
+    _show(args, service.remove(purge=args.purge))
     return 0
 
 

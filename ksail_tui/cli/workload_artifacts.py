@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ksail_tui.cli.common import add_command, emit, load_config, progress, wants_json
+from ksail_tui.cli.common import (
+    add_command,
+    add_timeout,
+    emit,
+    load_config,
+    progress,
+    wants_json,
+    within_registry_timeout,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # -o is the global text|json switch, so the tarball goes to -O/--out.
     build.add_argument("-O", "--out", metavar="FILE", help="write the artifact's layer (tar.gz) to FILE")
 
-    push = add_command(subparsers, "push", _push, "build a workload and push it to the registry as a version")
+    push = add_command(
+        subparsers,
+        "push",
+        within_registry_timeout(_push),
+        "build a workload and push it to the registry as a version",
+    )
     _add_name(push)
     _add_version(push)
     push.add_argument("--force", action="store_true", help="overwrite a pushed version with other content")
@@ -41,17 +54,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also point this moving tag (e.g. latest) at the pushed version; repeatable",
     )
 
-    listing = add_command(subparsers, "list", _list, "list a workload's pushed versions, newest first")
+    listing = add_command(
+        subparsers, "list", within_registry_timeout(_list), "list a workload's pushed versions, newest first"
+    )
     _add_name(listing)
 
     diff = add_command(
-        subparsers, "diff", _diff, "show which files differ between the folder and a pushed version"
+        subparsers,
+        "diff",
+        within_registry_timeout(_diff),
+        "show which files differ between the folder and a pushed version",
     )
     _add_name(diff)
     _add_version(diff, what="the pushed version to compare with")
 
     prune = add_command(
-        subparsers, "prune", _prune, "delete old versions from the registry, keeping the newest"
+        subparsers,
+        "prune",
+        within_registry_timeout(_prune),
+        "delete old versions from the registry, keeping the newest",
     )
     _add_name(prune)
     prune.add_argument(
@@ -65,6 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="prune even when the cluster cannot be asked which versions Flux uses: "
         "may delete a version the cluster runs",
     )
+    for command in (push, listing, diff, prune):
+        add_timeout(command, "60s", "the deadline of all the command's registry requests together")
 
 
 def _add_name(parser: argparse.ArgumentParser) -> None:

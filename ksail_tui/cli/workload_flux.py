@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ksail_tui.cli.common import add_command, duration, emit, load_config, progress, wants_json
+
+if TYPE_CHECKING:
+    from ksail_tui.flux.service import FluxService
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,9 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resume = add_command(subparsers, "resume", run_resume, "resume Flux reconciliation of workloads")
     for parser in (gen, apply, status, reconcile, suspend, resume):
         parser.add_argument("names", nargs="*", metavar="NAME", help="workloads (default: all)")
-    reconcile.add_argument(
-        "--timeout", type=duration, help="how long to wait, e.g. 2m (default: connection.timeout)"
-    )
+    for parser in (apply, status, reconcile, suspend, resume):
+        parser.add_argument(
+            "--timeout",
+            type=duration,
+            help="deadline of the whole command, e.g. 2m (default: connection.timeout)",
+        )
     reconcile.add_argument("--resume", action="store_true", help="resume suspended objects first")
     reconcile.add_argument("--no-wait", action="store_true", help="only request reconciliation")
 
@@ -35,10 +42,18 @@ def run_gen(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_apply(args: argparse.Namespace) -> int:
+def open_service(args: argparse.Namespace) -> FluxService:
+    """The Flux service of the config, every request of it bounded by the command's deadline."""
+    from ksail_tui.deadline import Deadline
     from ksail_tui.flux.service import FluxService
 
-    service = FluxService.open(load_config(args))
+    config = load_config(args)
+    seconds = args.timeout or config.spec.cluster.connection.timeout_seconds
+    return FluxService.open(config, deadline=Deadline.after(seconds))
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    service = open_service(args)
     applied = service.apply_sources(args.names or None)
     emit(args, [ref.model_dump() for ref in applied], lambda: "\n".join(f"applied {ref}" for ref in applied))
     return 0
@@ -46,10 +61,9 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     from ksail_tui.display import short_revision
-    from ksail_tui.flux.service import FluxService
     from ksail_tui.flux.status import exit_code_for
 
-    statuses = FluxService.open(load_config(args)).statuses(args.names or None, check_registry=True)
+    statuses = open_service(args).statuses(args.names or None, check_registry=True)
 
     def table() -> str:
         rows = [("WORKLOAD", "HEALTH", "ARTIFACT", "APPLIED", "CURRENT", "MESSAGE")]
@@ -68,9 +82,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    from ksail_tui.flux.service import FluxService
-
-    service = FluxService.open(load_config(args))
+    service = open_service(args)
     if args.no_wait:
         request = service.request_reconcile(args.names or None)
         emit(
@@ -96,9 +108,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
 
 
 def _set_suspended(args: argparse.Namespace, suspended: bool) -> int:
-    from ksail_tui.flux.service import FluxService
-
-    changed = FluxService.open(load_config(args)).set_suspended(args.names or None, suspended)
+    changed = open_service(args).set_suspended(args.names or None, suspended)
     verb = "suspended" if suspended else "resumed"
     emit(args, [ref.model_dump() for ref in changed], lambda: "\n".join(f"{verb} {ref}" for ref in changed))
     return 0

@@ -38,8 +38,11 @@ DOCKER_TIMEOUT_SECONDS = 10
 
 def kube_contexts(kubeconfig: str | Path) -> set[str]:
     """The context names in a kubeconfig file; none when it is missing or unreadable."""
+    path = Path(kubeconfig).expanduser()
+    if not path.is_file():  # a FIFO would block the read, /dev/zero would never end it
+        return set()
     try:
-        document = yaml.safe_load(Path(kubeconfig).expanduser().read_text(encoding="utf-8"))
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return set()
     contexts = document.get("contexts") if isinstance(document, dict) else None
@@ -76,7 +79,7 @@ def discover_clusters(
     Docker does not answer.
     """
     own_client = client is None
-    docker_client = _docker_client() if own_client else client
+    docker_client = client if client is not None else _docker_client()
     try:
         found: dict[tuple[Distribution, str], list[dict[str, Any]]] = defaultdict(list)
         for distribution, (cluster_label, _) in LABELS.items():

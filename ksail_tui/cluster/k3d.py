@@ -35,10 +35,12 @@ class K3dProvisioner(Provisioner):
         output = self.run("cluster", "list", "--output", "json").output
         try:
             clusters = json.loads(output or "[]")
-        except ValueError:
+        except (ValueError, RecursionError):
+            clusters = None
+        if not isinstance(clusters, list):
             raise OperationFailed(
-                f"`k3d cluster list` printed something other than JSON: {output[:200]}"
-            ) from None
+                f"`k3d cluster list` printed something other than a JSON list: {output[:200]}"
+            )
         return any(isinstance(c, dict) and c.get("name") == self.name for c in clusters)
 
     def create(self, progress: Progress) -> None:

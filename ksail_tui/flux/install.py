@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from ksail_tui.errors import InvalidInput, OperationFailed, TimedOut, Unavailable
 from ksail_tui.kube.client import CRDS, DEPLOYMENTS, KubeClient
 from ksail_tui.kube.wait import Verdict, wait_for
+from ksail_tui.models import parse_outside
 
 FLUX_VERSION = "v2.9.0"
 RELEASE_URL = f"https://github.com/fluxcd/flux2/releases/download/{FLUX_VERSION}/install.yaml"
@@ -59,11 +60,16 @@ def _available(deployment: dict[str, Any]) -> bool:
     )
 
 
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    labels = obj["metadata"].get("labels")
+    return {k: v for k, v in labels.items() if isinstance(v, str)} if isinstance(labels, dict) else {}
+
+
 def detect(kube: KubeClient) -> FluxInstallation:
     crds = {name: kube.get_or_none(CRDS, name) is not None for name in FLUX_CRDS}
     deployments = kube.list(DEPLOYMENTS, label_selector=PART_OF)["items"]
-    controllers = {d["metadata"]["name"]: _available(d) for d in deployments}
-    labels = [(d["metadata"].get("labels") or {}) for d in deployments]
+    controllers = {d["metadata"]["name"]: parse_outside(_available, d) for d in deployments}
+    labels = [_labels(d) for d in deployments]
     version = next((lab[VERSION_LABEL] for lab in labels if VERSION_LABEL in lab), None)
     ready = all(crds.values()) and all(controllers.get(c, False) for c in COMPONENTS)
     return FluxInstallation(

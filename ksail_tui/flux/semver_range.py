@@ -71,7 +71,7 @@ def _comparator_bounds(op: str, text: str) -> list[_Bound]:
     numbers = [int(part) if index < fixed else 0 for index, part in enumerate(parts)]
     pre = match["pre"]
     allows_pre = pre is not None
-    base = semver.Version(*numbers, prerelease=pre if fixed == 3 else None)
+    base = semver.Version(numbers[0], numbers[1], numbers[2], prerelease=pre if fixed == 3 else None)
 
     def bound(kind: str, version: semver.Version) -> _Bound:
         return _Bound(kind, version, allows_pre)

@@ -11,12 +11,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ksail_tui.config import ClusterConfig, Workload
+from ksail_tui.deadline import Deadline
 from ksail_tui.errors import KsailError, OperationFailed, Unavailable
 from ksail_tui.flux.sources import workload_sources
 from ksail_tui.flux.status import Health, ObjectHealth, WorkloadStatus, classify, workload_status
 from ksail_tui.kube.client import (
     EVENTS,
     KUSTOMIZATIONS,
+    NAMESPACES,
     OCI_REPOSITORIES,
     ApiError,
     KubeClient,
@@ -30,14 +32,21 @@ from ksail_tui.models import (
     ObjectRef,
     ReconcileMode,
     ReconciliationRequest,
+    parse_outside,
 )
 
 Progress = Callable[[str], None]
+# The status's look at the registry is a bonus: it never waits long for it.
+_REGISTRY_READ_SECONDS = 3.0
 
 
-def open_kube(config: ClusterConfig, request_timeout: float = 10.0) -> KubeClient:
+def open_kube(
+    config: ClusterConfig, request_timeout: float = 10.0, deadline: Deadline | None = None
+) -> KubeClient:
     connection = config.spec.cluster.connection
-    return KubeClient(connection.kubeconfig, connection.context, request_timeout=request_timeout)
+    return KubeClient(
+        connection.kubeconfig, connection.context, request_timeout=request_timeout, deadline=deadline
+    )
 
 
 def new_token() -> tuple[datetime, str]:
@@ -84,8 +93,11 @@ class FluxService:
         self.kube = kube
 
     @classmethod
-    def open(cls, config: ClusterConfig, request_timeout: float = 10.0) -> FluxService:
-        return cls(config, open_kube(config, request_timeout))
+    def open(
+        cls, config: ClusterConfig, request_timeout: float = 10.0, deadline: Deadline | None = None
+    ) -> FluxService:
+        """A service whose every request ends by ``deadline`` (a CLI command's --timeout)."""
+        return cls(config, open_kube(config, request_timeout, deadline))
 
     @property
     def namespace(self) -> str:
@@ -111,8 +123,14 @@ class FluxService:
     def apply_sources(
         self, names: list[str] | None = None, tags: dict[str, str] | None = None
     ) -> list[ObjectRef]:
-        """Server-side apply each workload's OCIRepository and Kustomization (idempotent)."""
+        """Server-side apply each workload's OCIRepository and Kustomization (idempotent).
+
+        The Flux namespace must exist: it is Flux's own, made by `flux install`, and a real API
+        server refuses objects in a missing namespace. A workload's target namespace is created
+        here, because kustomize-controller would not create it and its apply would fail.
+        """
         self._require_flux_crds()
+        self._require_flux_namespace()
         applied: list[ObjectRef] = []
         for workload in self._workloads(names):
             if workload.target_namespace:
@@ -120,11 +138,16 @@ class FluxService:
                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": workload.target_namespace}}
                 )
             for obj in workload_sources(self.config, workload, tag=(tags or {}).get(workload.name)):
-                result = self.kube.apply(obj)
-                applied.append(
-                    ObjectRef(kind=obj["kind"], name=result["metadata"]["name"], namespace=self.namespace)
-                )
+                self.kube.apply(obj)
+                applied.append(ObjectRef(kind=obj["kind"], name=workload.name, namespace=self.namespace))
         return applied
+
+    def _require_flux_namespace(self) -> None:
+        if self.kube.get_or_none(NAMESPACES, self.namespace) is None:
+            raise Unavailable(
+                f"the Flux namespace {self.namespace} does not exist in the cluster",
+                hint="run `ksail-tui flux install`, or set spec.cluster.flux.namespace to where Flux runs",
+            )
 
     def ensure_namespace(self) -> None:
         self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
@@ -156,7 +179,7 @@ class FluxService:
         revisions = dict(pushed or {})
         if check_registry:
             wanted = [sources[w.name] for w in workloads if w.name in sources]
-            revisions = registry_revisions(self.config, wanted) | revisions
+            revisions = registry_revisions(self.config, wanted, self.kube.deadline) | revisions
         return [
             workload_status(
                 w.name, self.namespace, sources.get(w.name), kustomizations.get(w.name), revisions.get(w.name)
@@ -215,15 +238,21 @@ class FluxService:
         on_progress: Progress | None = None,
     ) -> list[ReconcileOutcome]:
         """Reconcile each workload now, source first, and wait for the revision-aware outcome."""
-        self._require_flux_crds()
-        workloads = self._workloads(names)
         limit = timeout if timeout is not None else self.config.spec.cluster.connection.timeout_seconds
+        # One deadline for everything below, requests included: a frozen API server cannot make
+        # a request outlast it.
+        deadline = Deadline.after(limit).earliest(self.kube.deadline)
+        bounded = FluxService(self.config, self.kube.within(deadline))
+        bounded._require_flux_crds()
+        workloads = self._workloads(names)
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(workloads)))) as pool:
-            futures = [pool.submit(self._reconcile_one, w, limit, resume, on_progress) for w in workloads]
+            futures = [
+                pool.submit(bounded._reconcile_one, w, deadline, resume, on_progress) for w in workloads
+            ]
             return [future.result() for future in futures]
 
     def _reconcile_one(
-        self, workload: Workload, timeout: float, resume: bool, on_progress: Progress | None
+        self, workload: Workload, deadline: Deadline, resume: bool, on_progress: Progress | None
     ) -> ReconcileOutcome:
         started = time.monotonic()
 
@@ -232,9 +261,8 @@ class FluxService:
                 on_progress(f"{workload.name}: {message}")
 
         try:
-            source_revision = self._reconcile_source(workload, timeout, resume, report)
-            remaining = max(0.1, timeout - (time.monotonic() - started))
-            applied = self._reconcile_kustomization(workload, source_revision, remaining, resume, report)
+            source_revision = self._reconcile_source(workload, deadline, resume, report)
+            applied = self._reconcile_kustomization(workload, source_revision, deadline, resume, report)
         except KsailError as error:
             return ReconcileOutcome(
                 workload=workload.name,
@@ -271,7 +299,7 @@ class FluxService:
         settled: Callable[[Any, ObjectHealth], Verdict],
         *,
         what: str,
-        timeout: float,
+        deadline: Deadline,
         resume: bool,
         report: Progress,
     ) -> None:
@@ -299,7 +327,7 @@ class FluxService:
             workload.name,
             self.namespace,
             judge,
-            timeout=timeout,
+            timeout=deadline,
             what=what,
             initial=patched,
             on_progress=report,
@@ -307,7 +335,9 @@ class FluxService:
         if verdict.state == "failed":
             raise OperationFailed(verdict.message)
 
-    def _reconcile_source(self, workload: Workload, timeout: float, resume: bool, report: Progress) -> str:
+    def _reconcile_source(
+        self, workload: Workload, deadline: Deadline, resume: bool, report: Progress
+    ) -> str:
         revision: list[str] = []
 
         def settled(source: FluxOCIRepository, health: ObjectHealth) -> Verdict:
@@ -323,7 +353,7 @@ class FluxService:
             "source-controller",
             settled,
             what=f"OCIRepository {self.namespace}/{workload.name}",
-            timeout=timeout,
+            deadline=deadline,
             resume=resume,
             report=report,
         )
@@ -331,7 +361,7 @@ class FluxService:
         return revision[0]
 
     def _reconcile_kustomization(
-        self, workload: Workload, revision: str, timeout: float, resume: bool, report: Progress
+        self, workload: Workload, revision: str, deadline: Deadline, resume: bool, report: Progress
     ) -> str:
         def settled(kustomization: FluxKustomization, health: ObjectHealth) -> Verdict:
             if health.health is not Health.READY:
@@ -347,7 +377,7 @@ class FluxService:
             "kustomize-controller",
             settled,
             what=f"Kustomization {self.namespace}/{workload.name} to apply {revision}",
-            timeout=timeout,
+            deadline=deadline,
             resume=resume,
             report=report,
         )
@@ -364,7 +394,9 @@ class FluxService:
         return sorted((event_of(item) for item in listing["items"]), key=lambda e: e.timestamp or "")[-limit:]
 
 
-def registry_revisions(config: ClusterConfig, sources: list[FluxOCIRepository]) -> dict[str, str]:
+def registry_revisions(
+    config: ClusterConfig, sources: list[FluxOCIRepository], deadline: Deadline | None = None
+) -> dict[str, str]:
     """``<tag>@<digest>`` in the registry now for each source that references a tag.
 
     Sources following a semver range are left out, and so is everything when the registry cannot
@@ -375,7 +407,10 @@ def registry_revisions(config: ClusterConfig, sources: list[FluxOCIRepository]) 
     prefix = f"oci://{config.registry_cluster_endpoint}/"
     revisions: dict[str, str] = {}
     try:
-        with RegistryClient(config.registry_endpoint, retries=0, read_timeout=3.0) as client:
+        read_timeout = deadline.cap(_REGISTRY_READ_SECONDS) if deadline else _REGISTRY_READ_SECONDS
+        if read_timeout <= 0:
+            return {}
+        with RegistryClient(config.registry_endpoint, retries=0, read_timeout=read_timeout) as client:
             for source in sources:
                 if source.ref_tag and source.url.startswith(prefix):
                     manifest = client.get_manifest(source.url.removeprefix(prefix), source.ref_tag)
@@ -387,6 +422,10 @@ def registry_revisions(config: ClusterConfig, sources: list[FluxOCIRepository]) 
 
 
 def event_of(item: dict[str, Any]) -> FluxEvent:
+    return parse_outside(_event_of, item)
+
+
+def _event_of(item: dict[str, Any]) -> FluxEvent:
     involved = item.get("involvedObject") or {}
     source = item.get("source") or {}
     return FluxEvent(

@@ -9,8 +9,10 @@ can be shut down from another thread.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,15 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
+from ksail_tui.deadline import Deadline
+from ksail_tui.errors import (
+    BadResponse,
+    InvalidInput,
+    KsailError,
+    OperationFailed,
+    TimedOut,
+    Unavailable,
+)
 
 FIELD_MANAGER = "ksail-tui"
 MERGE_PATCH = "application/merge-patch+json"
@@ -71,28 +81,76 @@ class ApiError(OperationFailed):
     """The API server answered with an error status."""
 
     def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{message} ({status} {reason})" if message else f"{status} {reason}")
+        status_text = f"{status} {reason}".strip()
+        super().__init__(
+            f"{message} ({status_text})" if message else f"the API server answered {status_text}"
+        )
         self.status = status
         self.reason = reason
         self.api_message = message
+
+    @classmethod
+    def from_status(cls, status: int, document: Any) -> ApiError:
+        """From a Status object the server sent, whatever its fields hold."""
+        reason, message = _status_text(document)
+        return cls(status, reason, message)
 
 
 class ClusterUnreachable(Unavailable):
     """The API server cannot be reached."""
 
 
+# Far more than any list a local cluster returns; a hostile server cannot exhaust memory.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+# How much of an unexpected body an error quotes.
+_QUOTED_BYTES = 80
+
+
+def _quote(payload: bytes) -> str:
+    text = payload[:_QUOTED_BYTES].decode("utf-8", "replace")
+    return repr(text) + ("..." if len(payload) > _QUOTED_BYTES else "")
+
+
+def _status_text(document: Any) -> tuple[str, str]:
+    """The reason and message of a Status object, or of whatever else the server sent."""
+    if not isinstance(document, dict):
+        return "", ""
+    reason, message = document.get("reason"), document.get("message")
+    return (reason if isinstance(reason, str) else ""), (message if isinstance(message, str) else "")
+
+
+def _is_object(item: Any) -> bool:
+    """A Kubernetes object as far as every caller relies on: a mapping with a named metadata."""
+    if not isinstance(item, dict):
+        return False
+    metadata = item.get("metadata")
+    return isinstance(metadata, dict) and isinstance(metadata.get("name"), str)
+
+
+def _cause(error: urllib3.exceptions.HTTPError | OSError) -> str:
+    """The innermost reason urllib3 gives (e.g. the certificate problem), in a few words."""
+    reason = getattr(error, "reason", None)
+    text = str(reason or error)
+    return f"{type(reason or error).__name__}: {text[:200]}"
+
+
 class KubeClient:
     """One connection to one cluster (a kubeconfig context)."""
 
     def __init__(
-        self, kubeconfig: str | Path, context: str | None = None, request_timeout: float = 10.0
+        self,
+        kubeconfig: str | Path,
+        context: str | None = None,
+        request_timeout: float = 10.0,
+        deadline: Deadline | None = None,
     ) -> None:
         from kubernetes import config as kube_config
 
         path = Path(kubeconfig).expanduser()
         if not path.is_file():
             raise Unavailable(
-                f"kubeconfig {path} does not exist",
+                f"kubeconfig {path} " + ("is not a regular file" if path.exists() else "does not exist"),
                 hint="create a cluster (`ksail-tui cluster create`) "
                 "or set spec.cluster.connection.kubeconfig",
             )
@@ -115,9 +173,23 @@ class KubeClient:
         self.configuration = api_client.configuration
         self.host = self.configuration.host.rstrip("/")
         self._pool = api_client.rest_client.pool_manager
+        if not self.configuration.verify_ssl:
+            # The kubeconfig itself says insecure-skip-tls-verify: the user chose it, so urllib3's
+            # warning on every request (3-5 per command) says nothing new. Verified TLS (the
+            # kubeconfig's CA) never warns.
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         self._timeout = request_timeout
+        self.deadline = deadline
+        self.max_response_bytes = MAX_RESPONSE_BYTES
         self._discovery: dict[tuple[str, str], Resource] = dict(WELL_KNOWN)
         self._discovery_lock = threading.Lock()
+
+    def within(self, deadline: Deadline | None) -> KubeClient:
+        """This client (same connections and discovery) with every request bounded by ``deadline``
+        as well as by the client's own."""
+        bounded = copy.copy(self)
+        bounded.deadline = deadline.earliest(self.deadline) if deadline else self.deadline
+        return bounded
 
     # --- raw requests ---------------------------------------------------------------------
 
@@ -143,8 +215,8 @@ class KubeClient:
         body: Any = None,
         content_type: str | None = None,
         timeout: urllib3.Timeout | float | None = None,
-        stream: bool = False,
     ) -> urllib3.BaseHTTPResponse:
+        """The response, its body not read yet; an error status raises with the body's message."""
         data = None if body is None else json.dumps(body).encode()
         try:
             response = self._pool.request(
@@ -152,21 +224,75 @@ class KubeClient:
                 self._url(path, query),
                 body=data,
                 headers=self._headers(content_type if body is not None else None),
-                timeout=timeout if timeout is not None else self._timeout,
+                timeout=self._bounded(timeout if timeout is not None else self._timeout, method, path),
                 retries=False,
-                preload_content=not stream,
+                preload_content=False,
             )
         except urllib3.exceptions.HTTPError as error:
-            raise ClusterUnreachable(
-                f"the cluster at {self.host} (context {self.context or 'default'}) is unreachable: "
-                f"{type(error).__name__}",
-                hint="start the cluster or check spec.cluster.connection in ksail.yaml",
-            ) from None
+            raise self._transport_error(error, method, path) from None
         if response.status >= 400:
-            payload = response.data if not stream else response.read()
-            response.release_conn()
+            try:
+                payload = self._body(response, method, path)
+            except KsailError:
+                payload = b""
             raise self._error(response.status, payload)
         return response
+
+    def _transport_error(
+        self, error: urllib3.exceptions.HTTPError | OSError, method: str, path: str
+    ) -> TimedOut | ClusterUnreachable:
+        if self.deadline is not None and self.deadline.expired:
+            return self._deadline_passed(method, path)
+        return ClusterUnreachable(
+            f"the cluster at {self.host} (context {self.context or 'default'}) is unreachable: "
+            f"{_cause(error)}",
+            hint="start the cluster or check spec.cluster.connection in ksail.yaml",
+        )
+
+    def _body(self, response: urllib3.BaseHTTPResponse, method: str, path: str) -> bytes:
+        """The whole body, refused past ``max_response_bytes`` and ended by the deadline (a
+        server that drips a byte at a time would otherwise reset every read's timeout)."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := response.read(_CHUNK_BYTES):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise BadResponse(
+                        f"the server at {self.host} answered {method} {path} with more than "
+                        f"{self.max_response_bytes} bytes",
+                        hint="check that the kubeconfig's server is a Kubernetes API server",
+                    )
+                if self.deadline is not None and self.deadline.expired:
+                    raise self._deadline_passed(method, path)
+                chunks.append(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise self._transport_error(error, method, path) from None
+        finally:
+            response.release_conn()
+        return b"".join(chunks)
+
+    def _bounded(self, timeout: urllib3.Timeout | float, method: str, path: str) -> urllib3.Timeout | float:
+        """The request's timeout, cut to what is left of the deadline."""
+        if self.deadline is None:
+            return timeout
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise self._deadline_passed(method, path)
+        if isinstance(timeout, urllib3.Timeout):
+            # A watch: connecting is bounded; its reads are ended by whoever waits on it.
+            connect = timeout.connect_timeout
+            connect_seconds = connect if isinstance(connect, int | float) else self._timeout
+            return urllib3.Timeout(connect=min(connect_seconds, remaining), read=timeout.read_timeout)
+        return min(timeout, remaining)
+
+    def _deadline_passed(self, method: str, path: str) -> TimedOut:
+        assert self.deadline is not None
+        return TimedOut(
+            f"timed out after {self.deadline.seconds:g}s: the cluster at {self.host} did not answer "
+            f"{method} {path} in time",
+            hint="check that the API server is up, or pass a longer --timeout",
+        )
 
     def _error(self, status: int, payload: bytes) -> ApiError | ClusterUnreachable:
         if status in (502, 503, 504):
@@ -177,8 +303,10 @@ class KubeClient:
         try:
             document = json.loads(payload)
         except ValueError:
-            document = {}
-        return ApiError(status, str(document.get("reason", "")), str(document.get("message", "")))
+            document = None
+        if document is None and payload:
+            return ApiError(status, "", f"the API server answered with {_quote(payload)}")
+        return ApiError.from_status(status, document)
 
     def request(
         self,
@@ -190,7 +318,26 @@ class KubeClient:
         content_type: str | None = None,
     ) -> dict[str, Any]:
         response = self._send(method, path, query=query, body=body, content_type=content_type)
-        return json.loads(response.data) if response.data else {}
+        return self._document(response, self._body(response, method, path), method, path)
+
+    def _document(
+        self, response: urllib3.BaseHTTPResponse, payload: bytes, method: str, path: str
+    ) -> dict[str, Any]:
+        """The JSON object a successful response carries; anything else is a BadResponse."""
+        if not payload:
+            return {}
+        try:
+            document = json.loads(payload)
+        except (ValueError, RecursionError):
+            document = None
+        if not isinstance(document, dict):
+            content_type = response.headers.get("Content-Type") or "no content type"
+            raise BadResponse(
+                f"the server at {self.host} answered {method} {path} with something that is not a "
+                f"Kubernetes object ({content_type}, {len(payload)} bytes: {_quote(payload)})",
+                hint="check that the kubeconfig's server is a Kubernetes API server",
+            )
+        return document
 
     # --- typed verbs ----------------------------------------------------------------------
 
@@ -221,9 +368,17 @@ class KubeClient:
             resource.path(namespace),
             query={"labelSelector": label_selector, "fieldSelector": field_selector},
         )
-        for item in listing.get("items") or []:
+        items = listing.get("items") or []
+        if not isinstance(items, list) or not all(_is_object(item) for item in items):
+            raise BadResponse(
+                f"the server at {self.host} sent a {resource.kind} list whose items are not objects "
+                "with metadata.name",
+                hint="check that the kubeconfig's server is a Kubernetes API server",
+            )
+        for item in items:
             item.setdefault("kind", resource.kind)
             item.setdefault("apiVersion", resource.api_version)
+        listing["items"] = items
         return listing
 
     def create(self, resource: Resource, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
@@ -285,20 +440,27 @@ class KubeClient:
                     f"the cluster does not serve {api_version}; is the CRD installed?"
                 ) from None
             raise
+        entries = listing.get("resources") or []
+        if not isinstance(entries, list):
+            entries = []
         with self._discovery_lock:
-            for entry in listing.get("resources") or []:
-                if "/" in entry["name"]:
+            for entry in entries:
+                if not isinstance(entry, dict):
                     continue
-                found = Resource(group, version, entry["name"], entry["kind"], bool(entry.get("namespaced")))
-                self._discovery.setdefault((api_version, entry["kind"]), found)
+                name, found_kind = entry.get("name"), entry.get("kind")
+                if not isinstance(name, str) or not isinstance(found_kind, str) or "/" in name:
+                    continue
+                found = Resource(group, version, name, found_kind, bool(entry.get("namespaced")))
+                self._discovery.setdefault((api_version, found_kind), found)
             if key not in self._discovery:
                 raise InvalidInput(f"the cluster does not serve kind {kind} in {api_version}")
             return self._discovery[key]
 
     def forget_discovery(self) -> None:
         """Drop cached discovery (after CRDs were installed)."""
-        with self._discovery_lock:
-            self._discovery = dict(WELL_KNOWN)
+        with self._discovery_lock:  # in place: clients made by within() share the cache
+            self._discovery.clear()
+            self._discovery.update(WELL_KNOWN)
 
     # --- watch ----------------------------------------------------------------------------
 
@@ -325,7 +487,6 @@ class KubeClient:
             },
             # No read timeout beyond the server's own: bookmarks keep an idle stream alive.
             timeout=urllib3.Timeout(connect=self._timeout, read=timeout_seconds + 30),
-            stream=True,
         )
         return WatchStream(response, resource)
 
@@ -346,17 +507,29 @@ class WatchStream:
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
-                        event = json.loads(line)
-                        obj = event.get("object")
-                        if isinstance(obj, dict) and event.get("type") != "ERROR":
-                            obj.setdefault("kind", self._resource.kind)
-                            obj.setdefault("apiVersion", self._resource.api_version)
-                        yield event
-        except (urllib3.exceptions.HTTPError, OSError, AttributeError, ValueError):
+                        yield self._event(line)
+        except (urllib3.exceptions.HTTPError, OSError, AttributeError):
             if not self._closed:
                 raise ClusterUnreachable("the watch connection was lost") from None
         finally:
             self._response.release_conn()
+
+    def _event(self, line: bytes) -> dict[str, Any]:
+        try:
+            event = json.loads(line)
+        except (ValueError, RecursionError):
+            event = None
+        if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+            raise BadResponse(
+                f"the {self._resource.kind} watch sent something that is not a watch event: {_quote(line)}"
+            )
+        obj = event["object"]
+        if event.get("type") != "ERROR":
+            if not _is_object(obj):
+                raise BadResponse(f"the {self._resource.kind} watch sent an object without metadata.name")
+            obj.setdefault("kind", self._resource.kind)
+            obj.setdefault("apiVersion", self._resource.api_version)
+        return event
 
     def close(self) -> None:
         self._closed = True

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import queue
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ksail_tui.deadline import Deadline
 from ksail_tui.errors import TimedOut, Unavailable
 from ksail_tui.kube.client import KubeClient, Resource
 from ksail_tui.kube.watch import DELETED, SYNC, Watcher, WatchEvent, WatchState
@@ -41,41 +41,42 @@ def wait_for(
     namespace: str | None,
     judge: Judge,
     *,
-    timeout: float,
+    timeout: float | Deadline,
     what: str,
     initial: dict[str, Any] | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> tuple[Verdict, dict[str, Any] | None]:
     """Watch ``name`` until ``judge`` says done or failed; TimedOut (exit 3) at the deadline.
 
-    With ``initial`` (e.g. the object a patch returned) the watch starts at its resourceVersion,
-    so no change after it can be missed; without, it lists first.
+    ``timeout`` is seconds from now or the command's deadline; the watch's own requests are
+    bounded by it too. With ``initial`` (e.g. the object a patch returned) the watch starts at
+    its resourceVersion, so no change after it can be missed; without, it lists first.
     """
-    deadline = time.monotonic() + timeout
+    deadline = timeout if isinstance(timeout, Deadline) else Deadline.after(timeout)
     updates: queue.Queue[WatchEvent | WatchState] = queue.Queue()
     current = initial
     verdict = judge(current) if initial is not None else Verdict.pending("waiting for the first state")
     if verdict.state != "pending":
         return verdict, current
     watcher = Watcher(
-        client,
+        client.within(deadline),
         resource,
         on_event=updates.put,
         on_state=updates.put,
         namespace=namespace,
         field_selector=f"metadata.name={name}",
         resource_version=((initial or {}).get("metadata") or {}).get("resourceVersion"),
-        timeout_seconds=max(1, int(timeout) + 5),
+        timeout_seconds=max(1, int(deadline.remaining()) + 5),
     ).start(name=f"wait-{name}")
     last_reported = ""
     disconnected: str | None = None
     try:
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline.remaining()
             if remaining <= 0:
                 if disconnected is not None:
                     raise Unavailable(f"lost the cluster while waiting for {what}: {disconnected}")
-                raise TimedOut(f"timed out after {timeout:g}s waiting for {what}: {verdict.message}")
+                raise TimedOut(f"timed out after {deadline.seconds:g}s waiting for {what}: {verdict.message}")
             try:
                 update = updates.get(timeout=remaining)
             except queue.Empty:

@@ -3,11 +3,17 @@
 - resumes from the last resourceVersion seen (events and bookmarks) after a dropped connection,
 - relists on ``410 Gone`` and hands the consumer a full snapshot (``SYNC``), so a state written
   while the history expired is never missed and deleted objects disappear,
-- backs off and reconnects while the API server is away, reporting the reason.
+- backs off and reconnects while the API server is away, reporting the reason,
+- backs off as well when 410 comes back at once after every relist (a server whose history is
+  always expired), instead of relisting in a tight loop.
+
+Every retry waits ``backoff(n)``: bounded exponential, with jitter so that many watchers of one
+restarted server do not come back in step.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,10 +55,14 @@ class Watcher:
     initial_backoff: float = 0.2
     max_backoff: float = 5.0
     timeout_seconds: int = 300
+    # Injected by tests: how a retry waits (True when stopped meanwhile), and the jitter source.
+    sleep: Callable[[float], bool] | None = None
+    jitter: Callable[[], float] = random.random
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _stream: WatchStream | None = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
     _connected: bool | None = field(default=None, init=False)
+    _delivered: bool = field(default=False, init=False)  # the current watch sent an event
 
     def start(self, name: str | None = None) -> Watcher:
         self._thread = threading.Thread(
@@ -82,6 +92,17 @@ class Watcher:
         if self.on_state is not None:
             self.on_state(WatchState(connected, reason))
 
+    def backoff(self, failures: int) -> float:
+        """The wait before retry number ``failures`` (1, 2, ...): doubling up to ``max_backoff``,
+        then cut by up to half at random."""
+        step = min(self.max_backoff, self.initial_backoff * 2 ** min(failures - 1, 32))
+        return step * (0.5 + self.jitter() / 2)
+
+    def _wait(self, failures: int) -> bool:
+        """Wait before a retry; True when stopped meanwhile."""
+        delay = self.backoff(failures)
+        return self.sleep(delay) if self.sleep is not None else self._stop.wait(delay)
+
     def _relist(self) -> None:
         listing = self.client.list(
             self.resource,
@@ -106,52 +127,57 @@ class Watcher:
             stream.close()
             return
         self._set_state(True)
+        self._delivered = False
         for event in stream:
             if self._stop.is_set():
                 return
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
-                if obj.get("code") == 410:
+                code = obj.get("code")
+                if code == 410:
                     raise Gone()
-                raise ApiError(
-                    int(obj.get("code") or 500), str(obj.get("reason", "")), str(obj.get("message", ""))
-                )
+                raise ApiError.from_status(code if isinstance(code, int) else 500, obj)
             version = (obj.get("metadata") or {}).get("resourceVersion")
             if version:
                 self.resource_version = version
+            if version or kind in (ADDED, MODIFIED, DELETED):
+                self._delivered = True  # the history was fine for a while: a 410 now is normal
             if kind in (ADDED, MODIFIED, DELETED):
                 self.on_event(WatchEvent(kind, object=obj))
 
     def run(self) -> None:
-        backoff = self.initial_backoff
+        failures = 0  # consecutive, of any kind: reset by a watch that worked
         while not self._stop.is_set():
             try:
                 if self.resource_version is None:
                     self._relist()
                     self._set_state(True)
                 self._watch_once()
-                backoff = self.initial_backoff
-            except Gone:
-                self.resource_version = None
-            except ApiError as error:
-                if error.status == 410:
+                failures = 0
+                continue
+            except (Gone, ApiError) as error:
+                if isinstance(error, ApiError) and error.status != 410:
+                    failures += 1
+                    self._set_state(False, str(error))
+                else:
                     self.resource_version = None
-                    continue
-                self._set_state(False, str(error))
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                    # The first 410 after a working watch relists at once; 410 again right after
+                    # a relist means the server cannot keep up, so wait like any failure.
+                    failures = 0 if self._delivered else failures + 1
             except KsailError as error:
-                if self._stop.is_set():
-                    return
+                deadline = self.client.deadline
+                if self._stop.is_set() or (deadline is not None and deadline.expired):
+                    return  # a watch bounded by a deadline ends with it: nothing was lost
+                failures += 1
                 self._set_state(False, error.message)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
             except Exception as error:  # a bad event or a consumer's bug must not end the watch for good
                 if self._stop.is_set():
                     return
+                failures += 1
                 self.resource_version = None
                 self._set_state(False, f"internal error: {type(error).__name__}: {error}")
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
             finally:
                 self._stream = None
+                self._delivered = False
+            if failures and self._wait(failures):
+                return

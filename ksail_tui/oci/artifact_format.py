@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,21 +60,39 @@ class LayerFile:
     digest: str  # sha256:<hex> of the content
 
 
+# A layer expands to at most this much, in at most this many entries: a pushed version may come
+# from anyone who can push to the registry, and a gzip bomb must not take the machine's memory.
+MAX_LAYER_CONTENT_BYTES = 1024 * 1024 * 1024
+MAX_LAYER_ENTRIES = 100_000
+_HASH_CHUNK = 1024 * 1024
+
+
 def read_layer_files(layer: bytes) -> dict[str, LayerFile]:
     """The regular files of a Flux content layer, refusing what source-controller would refuse."""
     files: dict[str, LayerFile] = {}
+    expanded = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(layer), mode="r:gz") as archive:
-            for member in archive:
+            for count, member in enumerate(archive, start=1):
+                if count > MAX_LAYER_ENTRIES:
+                    raise InvalidInput(f"the layer holds more than {MAX_LAYER_ENTRIES} entries")
                 name = member.name.removeprefix("./")
                 if name.startswith("/") or ".." in name.split("/"):
                     raise InvalidInput(f"the layer holds an unsafe path {member.name!r}")
                 if not member.isreg():
                     continue
+                expanded += member.size
+                if expanded > MAX_LAYER_CONTENT_BYTES:
+                    raise InvalidInput(
+                        f"the layer expands to more than {MAX_LAYER_CONTENT_BYTES // (1024 * 1024)} MiB"
+                    )
+                digest, size = hashlib.sha256(), 0
                 content = archive.extractfile(member)
-                data = content.read() if content else b""
-                files[name] = LayerFile(name, len(data), sha256_digest(data))
-    except (tarfile.TarError, OSError, EOFError) as error:
+                while content is not None and (chunk := content.read(_HASH_CHUNK)):
+                    digest.update(chunk)
+                    size += len(chunk)
+                files[name] = LayerFile(name, size, "sha256:" + digest.hexdigest())
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         raise InvalidInput(f"the layer is not a readable tar.gz: {error}") from None
     return files
 

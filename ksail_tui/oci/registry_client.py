@@ -10,27 +10,36 @@ any exception, so an unreachable local registry would take minutes to report ins
 directly: plain HTTP for loopback endpoints, HTTPS elsewhere, Basic or Bearer-token auth answered
 from the challenge with credentials from the environment or the Docker config, and retries with
 exponential backoff on connection errors, 5xx and 429.
+
+Everything a registry sends is outside data: every operation of a client shares one deadline (retries
+and backoff included), bodies are read in chunks against that deadline and a size limit, the first
+request checks ``GET /v2/`` so that a web server that is not a registry is named as such, and
+pagination that loops is refused. Failures are :mod:`ksail_tui.errors` types, never another exception.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
+from ksail_tui.errors import InvalidInput, OperationFailed, TimedOut, Unavailable
 from ksail_tui.oci.artifact_format import (
     ACCEPTED_MANIFEST_TYPES,
     CONTENT_MEDIA_TYPE,
@@ -43,8 +52,43 @@ USERNAME_VARIABLE = "KSAIL_REGISTRY_USERNAME"
 PASSWORD_VARIABLE = "KSAIL_REGISTRY_PASSWORD"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
+DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 _PROGRESS_STEP = 256 * 1024  # report upload progress at most every 256 KiB
 _MAX_RETRY_AFTER_SECONDS = 10.0
+DEFAULT_TIMEOUT_SECONDS = 60.0
+API_VERSION_HEADER = "Docker-Distribution-API-Version"
+# Limits on what a registry may send: the OCI spec's 4 MiB manifest, generous for the rest.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # tag lists, tokens, error bodies
+MAX_BLOB_BYTES = 1024 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
+_MAX_PAGES = 10_000
+
+# The deadline (time.monotonic()) of the command that is running and its --timeout, when it set
+# one: every client made meanwhile stops there, so one --timeout bounds all its registry requests.
+_command_deadline: ContextVar[tuple[float, float] | None] = ContextVar(
+    "registry_command_deadline", default=None
+)
+
+
+def time_left(at_most: float) -> float:
+    """Seconds to the running command's deadline (a small floor, so a probe can still fail fast),
+    at most ``at_most``."""
+    command = _command_deadline.get()
+    if command is None:
+        return at_most
+    return max(min(at_most, command[0] - time.monotonic()), 0.05)
+
+
+@contextlib.contextmanager
+def registry_deadline(seconds: float) -> Iterator[None]:
+    """Bound every registry request made inside this block by one deadline ``seconds`` from now."""
+    token = _command_deadline.set((time.monotonic() + seconds, seconds))
+    try:
+        yield
+    finally:
+        _command_deadline.reset(token)
+
 
 Credentials = tuple[str, str]
 
@@ -77,14 +121,14 @@ def find_credentials(endpoint: str) -> Credentials | None:
         if key.split("://", 1)[-1].split("/", 1)[0] == endpoint and isinstance(entry, dict):
             if entry.get("auth"):
                 try:
-                    user, _, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+                    user, _, secret = base64.b64decode(str(entry["auth"])).decode().partition(":")
                 except (ValueError, TypeError):
                     raise InvalidInput(
                         f"the auth of {key} in {config_path} is not user:password in base64",
                         hint=f"run `docker login {endpoint}` again",
                     ) from None
                 return user, secret
-            if entry.get("username") and entry.get("password"):
+            if _both_text(entry.get("username"), entry.get("password")):
                 return entry["username"], entry["password"]
     helper = _mapping(docker_config.get("credHelpers")).get(endpoint) or docker_config.get("credsStore")
     return _from_credential_helper(helper, endpoint) if isinstance(helper, str) and helper else None
@@ -107,9 +151,13 @@ def _from_credential_helper(helper: str, endpoint: str) -> Credentials | None:
         answer = _mapping(json.loads(result.stdout)) if result.returncode == 0 else {}
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    if answer.get("Username") and answer.get("Secret"):
+    if _both_text(answer.get("Username"), answer.get("Secret")):
         return answer["Username"], answer["Secret"]
     return None
+
+
+def _both_text(user: object, secret: object) -> bool:
+    return isinstance(user, str) and isinstance(secret, str) and bool(user) and bool(secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +198,9 @@ class RemoteManifest:
         layers = self.layers
         content = [layer for layer in layers if layer.get("mediaType") == CONTENT_MEDIA_TYPE]
         chosen = (content or layers)[:1]
-        return chosen[0].get("digest") if chosen else None
+        digest = chosen[0].get("digest") if chosen else None
+        # Only a well-formed digest: it becomes part of a URL (GET /v2/<repository>/blobs/<digest>).
+        return digest if isinstance(digest, str) and DIGEST.fullmatch(digest) else None
 
 
 def blob_size(descriptor: dict[str, Any]) -> int:
@@ -186,7 +236,12 @@ class _ProgressBody:
 
 
 class RegistryClient:
-    """One registry endpoint (``host[:port]``); safe to share between threads."""
+    """One registry endpoint (``host[:port]``); safe to share between threads.
+
+    ``timeout`` bounds every request of this client together, retries and pauses included; without
+    it the deadline of the running command (:func:`registry_deadline`) applies, else
+    :data:`DEFAULT_TIMEOUT_SECONDS` from now.
+    """
 
     def __init__(
         self,
@@ -198,6 +253,7 @@ class RegistryClient:
         connect_timeout: float = 3.0,
         read_timeout: float = 60.0,
         pool_size: int = 8,
+        timeout: float | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.base_url = f"{'http' if is_loopback(endpoint) else 'https'}://{endpoint}"
@@ -205,9 +261,17 @@ class RegistryClient:
         self._credentials_looked_up = credentials is not None
         self._retries = retries
         self._backoff = backoff_seconds
-        self._timeout = (connect_timeout, read_timeout)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        own_timeout = DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout
+        self._deadline, self._budget = time.monotonic() + own_timeout, own_timeout
+        command = _command_deadline.get()
+        if command is not None and (timeout is None or command[0] < self._deadline):
+            self._deadline, self._budget = command
         self._authorization: str | None = None
         self._auth_lock = threading.Lock()
+        self._verified = False
+        self._verify_lock = threading.Lock()
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self._session.mount(self.base_url + "/", adapter)
@@ -222,6 +286,28 @@ class RegistryClient:
         self.close()
 
     # --- the API ------------------------------------------------------------------------------
+
+    def check_registry(self) -> None:
+        """Raise :class:`Unavailable` unless the server answers ``GET /v2/`` as an OCI registry does.
+
+        Every other call checks this first (once per client): a web server that is not a registry
+        answers 404 to every tag list and would otherwise look like an empty registry.
+        """
+        if self._verified:
+            return
+        with self._verify_lock:
+            if self._verified:
+                return
+            # Not following redirects: a registry answers /v2/ itself; a login page redirects.
+            response = self._request("GET", "/v2/", authenticate=False, verified=False, redirects=False)
+            problem = api_version_problem(response.status_code, response.headers, response.content)
+            if problem is not None:
+                raise Unavailable(
+                    f"the server at {self.endpoint} {problem}",
+                    hint=f"check the registry port in ksail.yaml; `ksail-tui registry status` shows "
+                    f"what listens on {self.endpoint}",
+                )
+            self._verified = True
 
     def blob_exists(self, repository: str, digest: str) -> bool:
         response = self._request("HEAD", f"/v2/{repository}/blobs/{digest}")
@@ -238,7 +324,13 @@ class RegistryClient:
         for attempt in range(self._retries + 1):
             start = self._request("POST", f"/v2/{repository}/blobs/uploads/", headers={"Content-Length": "0"})
             self._check(start, f"start the upload of {digest}")
-            location = urljoin(self.base_url + "/", start.headers.get("Location", ""))
+            location = start.headers.get("Location")
+            if not location:
+                raise OperationFailed(
+                    f"the registry at {self.endpoint} started an upload of {digest} without saying "
+                    "where to send it (no Location header)"
+                )
+            location = self._resolve(location, f"the upload location of {digest}")
             separator = "&" if "?" in location else "?"
             response = self._request(
                 "PUT",
@@ -255,7 +347,7 @@ class RegistryClient:
             return
 
     def get_blob(self, repository: str, digest: str) -> bytes:
-        response = self._request("GET", f"/v2/{repository}/blobs/{digest}")
+        response = self._request("GET", f"/v2/{repository}/blobs/{digest}", limit=MAX_BLOB_BYTES)
         self._check(response, f"download blob {digest}")
         if sha256_digest(response.content) != digest:
             raise OperationFailed(f"blob {digest} of {self.endpoint}/{repository} does not match its digest")
@@ -264,20 +356,32 @@ class RegistryClient:
     def get_manifest(self, repository: str, reference: str) -> RemoteManifest | None:
         """The manifest a tag or digest names, or None when there is none."""
         accept = {"Accept": ", ".join(ACCEPTED_MANIFEST_TYPES)}
-        response = self._request("GET", f"/v2/{repository}/manifests/{reference}", headers=accept)
+        response = self._request(
+            "GET", f"/v2/{repository}/manifests/{reference}", headers=accept, limit=MAX_MANIFEST_BYTES
+        )
         if response.status_code == 404:
             return None
         self._check(response, f"read manifest {repository}:{reference}")
         data = self._json_object(response, f"the manifest of {repository}:{reference}")
-        media_type = data.get("mediaType") or response.headers.get("Content-Type", "").split(";")[0]
-        return RemoteManifest(sha256_digest(response.content), str(media_type), response.content, data)
+        digest = sha256_digest(response.content)
+        if DIGEST.fullmatch(reference) and reference.startswith("sha256:") and digest != reference:
+            raise OperationFailed(
+                f"the registry at {self.endpoint} answered {repository}@{reference} with a manifest "
+                f"whose digest is {digest}"
+            )
+        media_type = data.get("mediaType")
+        if not isinstance(media_type, str):
+            media_type = response.headers.get("Content-Type", "").split(";")[0]
+        return RemoteManifest(digest, media_type, response.content, data)
 
-    def put_manifest(self, repository: str, reference: str, manifest: bytes) -> str:
-        """Store the exact manifest bytes under a tag; the digest the registry computed."""
+    def put_manifest(
+        self, repository: str, reference: str, manifest: bytes, media_type: str = MANIFEST_MEDIA_TYPE
+    ) -> str:
+        """Store the exact manifest bytes under a tag (or their digest); the digest the registry computed."""
         response = self._request(
             "PUT",
             f"/v2/{repository}/manifests/{reference}",
-            headers={"Content-Type": MANIFEST_MEDIA_TYPE},
+            headers={"Content-Type": media_type},
             body=manifest,
         )
         self._check(response, f"push manifest {repository}:{reference}")
@@ -300,20 +404,61 @@ class RegistryClient:
         self._check(response, f"delete manifest {repository}@{digest}")
 
     def list_tags(self, repository: str) -> list[str]:
-        """Every tag of the repository, following ``Link`` pagination; empty when it does not exist."""
-        tags: list[str] = []
-        url = f"/v2/{repository}/tags/list"
+        """Every tag of the repository, following ``Link`` pagination; empty when it does not exist.
+
+        A next page that was already read, or a page with nothing new that points on, is a loop:
+        refused rather than followed until the deadline.
+        """
+        tags: dict[str, None] = {}
+        visited: set[str] = set()
+        url = self._resolve(f"/v2/{repository}/tags/list", "the tag list")
+        what = f"the tag list of {repository}"
         while url:
+            if url in visited or len(visited) >= _MAX_PAGES:
+                raise OperationFailed(
+                    f"the pagination of {what} at {self.endpoint} loops: its Link header leads back to {url}",
+                    hint="this is a fault of the registry; check its version and configuration",
+                )
+            visited.add(url)
             response = self._request("GET", url)
             if response.status_code == 404:
-                return tags
+                return list(tags)
             self._check(response, f"list the tags of {repository}")
-            listed = self._json_object(response, f"the tag list of {repository}").get("tags") or []
-            tags.extend(tag for tag in listed if isinstance(tag, str))
-            url = response.links.get("next", {}).get("url", "")
-        return tags
+            listed = self._json_object(response, what).get("tags")
+            if listed is None:
+                listed = []
+            if not isinstance(listed, list):
+                raise OperationFailed(f"{what} at {self.endpoint} has a 'tags' that is not a list")
+            new = [tag for tag in listed if isinstance(tag, str) and tag not in tags]
+            next_url = _next_link(response)
+            if next_url and not new:
+                raise OperationFailed(
+                    f"the pagination of {what} at {self.endpoint} loops: a page with no new tags "
+                    f"points on to {next_url}",
+                    hint="this is a fault of the registry; check its version and configuration",
+                )
+            tags.update(dict.fromkeys(new))
+            url = self._resolve(next_url, f"the next page of {what}") if next_url else ""
+        return list(tags)
 
     # --- plumbing -----------------------------------------------------------------------------
+
+    def _resolve(self, reference: str, what: str) -> str:
+        """An absolute URL on this registry; a link to another server is refused."""
+        url = urljoin(self.base_url + "/", reference)
+        if not self._same_origin(url):
+            raise OperationFailed(
+                f"{what} at {self.endpoint} points to another server ({urlsplit(url).netloc or url}); "
+                "not following it"
+            )
+        return url
+
+    def _same_origin(self, url: str) -> bool:
+        try:
+            parts, base = urlsplit(url), urlsplit(self.base_url)
+            return (parts.scheme, parts.hostname, parts.port) == (base.scheme, base.hostname, base.port)
+        except ValueError:  # a port that is not a number
+            return False
 
     def _request(
         self,
@@ -324,18 +469,31 @@ class RegistryClient:
         body: bytes | None = None,
         on_sent: Callable[[int], None] | None = None,
         retry: bool = True,
+        limit: int = MAX_DOCUMENT_BYTES,
+        authenticate: bool = True,
+        verified: bool = True,
+        redirects: bool = True,
     ) -> requests.Response:
+        if verified:
+            self.check_registry()
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
+        what = f"{method} {urlsplit(url).path}"
         attempts = self._retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
-                response = self._send(method, url, headers or {}, body, on_sent)
+                response = self._within_deadline(
+                    lambda: self._send(
+                        method, url, headers or {}, body, on_sent, limit, authenticate, redirects
+                    ),
+                    what,
+                )
             except requests.exceptions.SSLError as error:
                 raise OperationFailed(
                     f"TLS with {self.endpoint} failed: {error}",
                     hint="check the registry's certificate, or use a loopback endpoint for plain HTTP",
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as error:
+                self.check_deadline(what)
                 if attempt + 1 < attempts:
                     self._pause(attempt, None)
                     continue
@@ -343,11 +501,38 @@ class RegistryClient:
                     f"the registry at {self.endpoint} cannot be reached: {_reason(error)}",
                     hint=self._unavailable_hint(),
                 ) from None
+            except (requests.RequestException, ValueError) as error:
+                # Broken chunking or compression, redirect loops, URLs that cannot be parsed.
+                raise OperationFailed(
+                    f"the registry at {self.endpoint} sent an answer to {what} that cannot be read: "
+                    f"{_reason(error)}"
+                ) from None
             if response.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
                 self._pause(attempt, response)
                 continue
             return response
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _within_deadline(self, exchange: Callable[[], requests.Response], what: str) -> requests.Response:
+        """Run one exchange (request, authentication, body) on a helper thread, and give up on it
+        at the deadline.
+
+        Socket timeouts bound each read, not the exchange: a server that trickles a byte of its
+        headers or body now and then would keep every read alive forever.
+        """
+        outcome: Future[requests.Response] = Future()
+
+        def run() -> None:
+            try:
+                outcome.set_result(exchange())
+            except BaseException as error:  # handed over to the caller, whatever it is
+                outcome.set_exception(error)
+
+        threading.Thread(target=run, name=f"registry {what}", daemon=True).start()
+        try:
+            return outcome.result(timeout=max(self._deadline - time.monotonic(), 0.0))
+        except FutureTimeout:
+            raise self._timed_out(what) from None
 
     def _send(
         self,
@@ -356,19 +541,73 @@ class RegistryClient:
         headers: dict[str, str],
         body: bytes | None,
         on_sent: Callable[[int], None] | None,
+        limit: int,
+        authenticate: bool,
+        redirects: bool,
     ) -> requests.Response:
+        # Our credentials go to this registry only, never to a server another one points us to.
+        same_origin = self._same_origin(url)
+
         def attempt(authorization: str | None) -> requests.Response:
             # A fresh progress body per attempt: the one sent before the 401 is used up.
             data = _ProgressBody(body, on_sent) if body is not None and on_sent else body
-            return self._session.request(
-                method, url, headers=_with_auth(headers, authorization), data=data, timeout=self._timeout
+            return self._http(
+                method,
+                url,
+                headers=_with_auth(headers, authorization if same_origin else None),
+                data=data,
+                allow_redirects=redirects,
             )
 
         authorization = self._authorization
-        response = attempt(authorization)
-        if response.status_code == 401 and self._authenticate(response, authorization):
-            response = attempt(self._authorization)
+        response = self._read(attempt(authorization), limit, url)
+        if (
+            authenticate
+            and same_origin
+            and response.status_code == 401
+            and self._authenticate(response, authorization)
+        ):
+            response = self._read(attempt(self._authorization), limit, url)
         return response
+
+    def _http(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One HTTP exchange bounded by what is left of the deadline; the body is read by _read."""
+        remaining = self.check_deadline(f"{method} {urlsplit(url).path}")
+        timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
+        return self._session.request(method, url, timeout=timeout, stream=True, **kwargs)
+
+    def _read(self, response: requests.Response, limit: int, url: str) -> requests.Response:
+        """Read the body in chunks, against the deadline and ``limit``, so none can hang or flood."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(_READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise OperationFailed(
+                        f"the registry at {self.endpoint} sent more than {limit // (1024 * 1024)} MiB "
+                        f"for {urlsplit(url).path}; refusing to read on"
+                    )
+                chunks.append(chunk)
+                self.check_deadline(f"{response.request.method} {urlsplit(url).path}")
+        except BaseException:
+            response.close()
+            raise
+        response._content = b"".join(chunks)
+        return response
+
+    def check_deadline(self, what: str) -> float:
+        """The seconds left; :class:`TimedOut`, naming the registry, when there are none."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timed_out(what)
+        return remaining
+
+    def _timed_out(self, what: str) -> TimedOut:
+        return TimedOut(
+            f"the registry at {self.endpoint} did not answer within {self._budget:.3g}s ({what})",
+            hint="check it with `ksail-tui registry status`, or allow more time with --timeout",
+        )
 
     def _authenticate(self, challenge: requests.Response, used: str | None) -> bool:
         """Answer a 401 challenge; True when there is a new Authorization to retry with."""
@@ -396,8 +635,11 @@ class RegistryClient:
             return None
         params = {key: challenge[key] for key in ("service", "scope") if challenge.get(key)}
         try:
-            response = self._session.get(realm, params=params, auth=credentials, timeout=self._timeout)
-        except requests.RequestException as error:
+            response = self._read(
+                self._http("GET", realm, params=params, auth=credentials), MAX_DOCUMENT_BYTES, realm
+            )
+        except (requests.RequestException, ValueError) as error:
+            self.check_deadline(f"GET {realm}")
             raise Unavailable(f"the token service {realm} cannot be reached: {_reason(error)}") from None
         if response.status_code != 200:
             return None
@@ -415,9 +657,9 @@ class RegistryClient:
     def _pause(self, attempt: int, response: requests.Response | None) -> None:
         delay = self._backoff * 2**attempt
         retry_after = response.headers.get("Retry-After", "") if response is not None else ""
-        if retry_after.isdigit():
+        if retry_after.isascii() and retry_after.isdigit():
             delay = min(float(retry_after), _MAX_RETRY_AFTER_SECONDS)
-        time.sleep(delay)
+        time.sleep(max(0.0, min(delay, self._deadline - time.monotonic())))
 
     def _check(self, response: requests.Response, action: str) -> None:
         if response.status_code < 300:
@@ -434,10 +676,7 @@ class RegistryClient:
 
     def _json_object(self, response: requests.Response, what: str) -> dict[str, Any]:
         """The body as a JSON object; a server that answers anything else is no OCI registry."""
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            data = None
+        data = _parse_json(response.content)
         if not isinstance(data, dict):
             raise OperationFailed(
                 f"{what} at {self.endpoint} is not a JSON object: the server there does not speak "
@@ -453,23 +692,67 @@ class RegistryClient:
         return f"check that {self.endpoint} is the right endpoint and that the network reaches it"
 
 
+def api_version_problem(status: int, headers: Container[str], body: bytes) -> str | None:
+    """What is wrong with a server, judged by its answer to ``GET /v2/``; None for a registry.
+
+    A registry answers 200 (with the API version header, or at least an empty body or a JSON
+    object), or 401 with an authentication challenge. Anything else (404, an HTML page) is some
+    other server. The
+    answer completes a sentence: "the server at <endpoint> <problem>".
+    """
+    if status == 200 and (
+        API_VERSION_HEADER in headers or not body.strip() or isinstance(_parse_json(body), dict)
+    ):
+        return None
+    if status == 401 and (API_VERSION_HEADER in headers or "WWW-Authenticate" in headers):
+        return None
+    if status >= 500:
+        return f"is failing: GET /v2/ answered HTTP {status}"
+    if status == 200:
+        return (
+            f"is not an OCI registry: GET /v2/ answered 200 with a body that is not JSON, and "
+            f"without the {API_VERSION_HEADER} header"
+        )
+    return f"is not an OCI registry: GET /v2/ answered HTTP {status}, not 200 or 401 as a registry does"
+
+
+def _parse_json(content: bytes) -> Any:
+    """The JSON value of ``content``; None when it is not JSON (or nested too deep to parse)."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _next_link(response: requests.Response) -> str:
+    """The ``Link: <...>; rel="next"`` target, or "" when there is none (or it cannot be read)."""
+    try:
+        target = response.links.get("next", {}).get("url", "")
+    except (ValueError, AttributeError, TypeError):
+        return ""
+    return target if isinstance(target, str) else ""
+
+
 def _with_auth(headers: dict[str, str], authorization: str | None) -> dict[str, str]:
     return {**headers, "Authorization": authorization} if authorization else headers
 
 
+_MAX_DETAIL_CHARS = 300
+
+
 def _error_detail(response: requests.Response) -> str:
     """The OCI error body (``{"errors": [{"code", "message"}]}``) as a short suffix."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
+    body = _parse_json(response.content)
     errors = body.get("errors") if isinstance(body, dict) else None
     parts = [
         f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
         for error in (errors if isinstance(errors, list) else [])
         if isinstance(error, dict)
     ]
-    return f" - {'; '.join(parts)}" if parts else ""
+    detail = "; ".join(parts)
+    if len(detail) > _MAX_DETAIL_CHARS:
+        detail = detail[:_MAX_DETAIL_CHARS] + "..."
+    return f" - {detail}" if detail else ""
 
 
 def _reason(error: Exception) -> str:
@@ -478,4 +761,4 @@ def _reason(error: Exception) -> str:
     for known in ("Connection refused", "Name or service not known", "timed out", "No route to host"):
         if known in text:
             return known.lower()
-    return text
+    return text[:_MAX_DETAIL_CHARS]

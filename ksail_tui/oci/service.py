@@ -8,11 +8,18 @@ digest is not, because it includes the build time.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+import tempfile
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import semver
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _MANIFEST_FETCH_WORKERS = 8
+_LOCK_POLL_SECONDS = 0.05
 
 
 class PushPhase(StrEnum):
@@ -181,7 +189,7 @@ def push_workload(
     built = build_workload(config, workload.name, version=version)
     check_artifact(built.manifest, built.config, built.layer)
     tag = built.version
-    with RegistryClient(config.registry_endpoint) as client:
+    with RegistryClient(config.registry_endpoint) as client, _version_lock(client, repository, tag):
         report(
             PushProgress(
                 PushPhase.CHECKING, message=f"checking {config.registry_endpoint}/{repository}:{tag}"
@@ -197,16 +205,13 @@ def push_workload(
                     "pushed versions are immutable",
                     hint="bump the version (in ksail.yaml or with --version) or pass --force to overwrite it",
                 )
-            for extra in also_tags:
-                client.put_manifest(repository, extra, existing.raw)
-            report(PushProgress(PushPhase.DONE, message="already pushed"))
-            return PushResult(
-                artifact=_artifact(config, workload, repository, tag, existing),
-                pushed=False,
-                also_tags=tuple(also_tags),
-                skipped_symlinks=built.skipped_symlinks,
-            )
-        _upload(client, repository, built, also_tags, report)
+            return _already_pushed(client, config, workload, existing, built, also_tags, report)
+        _upload(client, repository, built, report)
+        holder = _read_back(client, repository, tag, built)
+        if holder.digest != built.manifest_digest:  # a concurrent push of the same content won
+            return _already_pushed(client, config, workload, holder, built, also_tags, report)
+        for extra in also_tags:
+            client.put_manifest(repository, extra, built.manifest)
     report(PushProgress(PushPhase.DONE, built.size, built.size, message="pushed"))
     return PushResult(
         artifact=_built_artifact(config, workload, repository, built),
@@ -217,13 +222,29 @@ def push_workload(
     )
 
 
-def _upload(
+def _already_pushed(
     client: RegistryClient,
-    repository: str,
+    config: ClusterConfig,
+    workload: Workload,
+    holder: RemoteManifest,
     built: BuiltArtifact,
     also_tags: Sequence[str],
     report: ProgressCallback,
-) -> None:
+) -> PushResult:
+    """The version holds this content already: point the moving tags at it, report its digest."""
+    repository = config.repository_of(workload)
+    for extra in also_tags:
+        client.put_manifest(repository, extra, holder.raw)
+    report(PushProgress(PushPhase.DONE, message="already pushed"))
+    return PushResult(
+        artifact=_artifact(config, workload, repository, built.version, holder),
+        pushed=False,
+        also_tags=tuple(also_tags),
+        skipped_symlinks=built.skipped_symlinks,
+    )
+
+
+def _upload(client: RegistryClient, repository: str, built: BuiltArtifact, report: ProgressCallback) -> None:
     total = built.size
     done = 0
     for digest, data in ((built.config_digest, built.config), (built.layer_digest, built.layer)):
@@ -240,8 +261,69 @@ def _upload(
         client.upload_blob(repository, digest, data, sent)
         done += len(data)
     report(PushProgress(PushPhase.TAGGING, done, total, f"tagging {built.version}"))
-    for tag in (built.version, *also_tags):
-        client.put_manifest(repository, tag, built.manifest)
+    client.put_manifest(repository, built.version, built.manifest)
+
+
+def _read_back(client: RegistryClient, repository: str, tag: str, built: BuiltArtifact) -> RemoteManifest:
+    """The manifest the tag holds after our PUT; raises when it is not this content.
+
+    The distribution API has no compare-and-swap: a push from elsewhere that tagged the same
+    version in between would go unnoticed, and this push would report a digest the tag does not
+    hold. Reading the tag back is what the registry can tell.
+    """
+    holder = client.get_manifest(repository, tag)
+    if holder is not None and holder.layer_digest == built.layer_digest:
+        return holder
+    now = (
+        f"the tag now holds {holder.digest} (layer {short_digest(holder.layer_digest, missing='none')})"
+        if holder is not None
+        else "the tag is gone"
+    )
+    raise OperationFailed(
+        f"another push of {repository}:{tag} won: {now}, not this push's {built.manifest_digest}; "
+        "pushed versions are immutable",
+        hint=f"see what it holds with `ksail-tui workload diff --version {tag}`, or bump the version",
+    )
+
+
+@contextmanager
+def _version_lock(client: RegistryClient, repository: str, tag: str) -> Iterator[None]:
+    """Serialise the pushes of one version from this machine, from the check to the read-back.
+
+    Two pushes of one version would otherwise both find the tag free and both tag it; with the
+    lock the second one finds the first one's manifest and is judged against it (same content:
+    nothing to do; other content: immutable). Pushes from other machines are caught by the
+    read-back in :func:`_read_back`.
+    """
+    key = hashlib.sha256(f"{client.endpoint}/{repository}:{tag}".encode()).hexdigest()[:32]
+    directory = _lock_directory()
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(directory / f"push-{key}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        raise OperationFailed(
+            f"cannot create the push lock in {directory}: {error.strerror or error}",
+            hint="set XDG_RUNTIME_DIR to a folder you can write to",
+        ) from None
+    try:
+        # Polled, not blocking: a push that hangs must not make this one wait past its deadline.
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                client.check_deadline(f"waiting for another push of {repository}:{tag} on this machine")
+                time.sleep(_LOCK_POLL_SECONDS)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _lock_directory() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "ksail-tui" / "locks"
+    return Path(tempfile.gettempdir()) / f"ksail-tui-{os.getuid()}" / "locks"
 
 
 def _check_moving_tag(tag: str) -> None:

@@ -118,10 +118,10 @@ class DockerBackend:
         container = self._container()
         if container is None:
             return BackendState(exists=False, running=False)
-        image = container.attrs["Config"].get("Image")
+        image = _section(container, "Config").get("Image")
         if not self._is_ours(container):
             return BackendState(exists=True, running=False, error=self._foreign_name_message(), image=image)
-        state = container.attrs["State"]
+        state = _section(container, "State")
         error = None
         if container.status in ("restarting", "dead"):
             error = f"the registry container {self.container_name} is {container.status}: {self._log_tail()}"
@@ -141,7 +141,7 @@ class DockerBackend:
         if container is None:
             raise OperationFailed(f"the registry container {self.container_name} disappeared while starting")
         if container.status in ("exited", "dead", "restarting"):
-            code = container.attrs["State"].get("ExitCode")
+            code = _section(container, "State").get("ExitCode")
             raise OperationFailed(
                 f"the registry container {self.container_name} exited with code {code}: {self._log_tail()}",
                 hint=self.logs_hint(),
@@ -230,7 +230,7 @@ class DockerBackend:
             progress(f"stopping container {self.container_name} while garbage is collected")
             self._stop_container(container)
         try:
-            progress("collecting garbage: registry garbage-collect --delete-untagged")
+            progress("collecting garbage: registry garbage-collect")
             return self._run_garbage_collection(container)
         finally:
             if was_running:
@@ -278,12 +278,13 @@ class DockerBackend:
         except NotFound:
             return None
 
-    def _labels_are_ours(self, labels: dict[str, str] | None) -> bool:
-        labels = labels or {}
+    def _labels_are_ours(self, labels: object) -> bool:
+        if not isinstance(labels, dict):
+            return False
         return labels.get(MANAGED_LABEL) == "true" and labels.get(CLUSTER_LABEL) == self._config.name
 
     def _is_ours(self, container: Container) -> bool:
-        return self._labels_are_ours(container.attrs["Config"].get("Labels"))
+        return self._labels_are_ours(_section(container, "Config").get("Labels"))
 
     def _foreign_name_message(self) -> str:
         return f"a container named {self.container_name} exists but was not created by ksail-tui"
@@ -299,15 +300,17 @@ class DockerBackend:
         """Why an existing container of ours no longer matches the configuration, if it does not."""
         attrs = container.attrs
         wanted_image = self._config.registry.image
-        if attrs["Config"].get("Image") != wanted_image:
-            return f"it runs image {attrs['Config'].get('Image')}, the configuration says {wanted_image}"
+        running_image = _section(container, "Config").get("Image")
+        if running_image != wanted_image:
+            return f"it runs image {running_image}, the configuration says {wanted_image}"
         port = self._config.registry.port
-        bindings = (attrs["HostConfig"].get("PortBindings") or {}).get(CONTAINER_PORT) or []
+        bindings = (_section(container, "HostConfig").get("PortBindings") or {}).get(CONTAINER_PORT) or []
         if bindings != [{"HostIp": LOOPBACK, "HostPort": str(port)}]:
             shown = ", ".join(f"{b.get('HostIp') or '*'}:{b.get('HostPort')}" for b in bindings) or "nothing"
             return f"it is published on {shown}, the configuration says {LOOPBACK}:{port}"
         mounted = any(
-            mount.get("Type") == "volume"
+            isinstance(mount, dict)
+            and mount.get("Type") == "volume"
             and mount.get("Name") == self.storage
             and mount.get("Destination") == REGISTRY_DATA_PATH
             for mount in attrs.get("Mounts") or ()
@@ -425,7 +428,7 @@ class DockerBackend:
 
     def _join(self, container: Container, network: Any, progress: Progress) -> None:
         container.reload()
-        if network.name in (container.attrs["NetworkSettings"].get("Networks") or {}):
+        if network.name in (_section(container, "NetworkSettings").get("Networks") or {}):
             return
         aliases = [self.container_name]
         cluster_host = self._config.registry_cluster_endpoint.rsplit(":", 1)[0]
@@ -441,8 +444,11 @@ class DockerBackend:
                 ) from None
 
     def _run_garbage_collection(self, container: Container) -> str:
-        image = container.attrs["Image"]  # the exact image the registry runs, by id
-        command = ["garbage-collect", _registry_config_path(container.attrs["Config"]), "--delete-untagged"]
+        # The exact image the registry runs, by id.
+        image = container.attrs.get("Image") or self._config.registry.image
+        # Never --delete-untagged: it deletes the platform manifests that an image index references
+        # (they carry no tag), in every repository of the registry.
+        command = ["garbage-collect", _registry_config_path(_section(container, "Config"))]
         try:
             output = self._docker().containers.run(
                 image,
@@ -480,10 +486,19 @@ class DockerBackend:
         return " | ".join(lines) or "no log"
 
 
+def _section(container: Container, name: str) -> dict[str, Any]:
+    """A part of ``docker inspect``; empty when the engine left it out or sent something else."""
+    section = container.attrs.get(name) if isinstance(container.attrs, dict) else None
+    return section if isinstance(section, dict) else {}
+
+
 def _registry_config_path(container_config: dict[str, Any]) -> str:
     """The config file the image's entrypoint or command passes to ``registry serve``."""
     arguments = [*(container_config.get("Entrypoint") or ()), *(container_config.get("Cmd") or ())]
-    return next((arg for arg in arguments if arg.endswith((".yml", ".yaml"))), DEFAULT_CONFIG_PATH)
+    return next(
+        (arg for arg in arguments if isinstance(arg, str) and arg.endswith((".yml", ".yaml"))),
+        DEFAULT_CONFIG_PATH,
+    )
 
 
 def _epoch(timestamp: str | None) -> float | None:

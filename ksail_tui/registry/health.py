@@ -1,17 +1,34 @@
-"""Is the registry answering? ``GET /v2/`` must return 200 (the distribution API's version check)."""
+"""Is the registry answering? ``GET /v2/`` must return 200 the way a distribution registry does."""
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 
 from ksail_tui.errors import TimedOut
+from ksail_tui.oci.registry_client import api_version_problem
 from ksail_tui.registry.ports import LOOPBACK
 
 PROBE_TIMEOUT_SECONDS = 2.0
 POLL_INTERVAL_SECONDS = 0.25
+_MAX_PROBE_BODY = 64 * 1024
+
+
+class Answer(StrEnum):
+    REGISTRY = "registry"  # an OCI registry answers 200
+    OTHER = "other"  # something answers, but it is no registry (or not a healthy one)
+    NONE = "none"  # nothing answers
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    answer: Answer
+    problem: str | None = None  # in words, when the answer is not a healthy registry
 
 
 def health_url(port: int) -> str:
@@ -19,18 +36,29 @@ def health_url(port: int) -> str:
     return f"http://{LOOPBACK}:{port}/v2/"
 
 
+def check(port: int, timeout: float = PROBE_TIMEOUT_SECONDS) -> ProbeResult:
+    """What answers ``GET /v2/`` on the port: a registry, another server, or nothing."""
+    url = health_url(port)
+    try:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                status, headers, body = response.status, response.headers, response.read(_MAX_PROBE_BODY)
+        except urllib.error.HTTPError as error:
+            status, headers, body = error.code, error.headers, error.read(_MAX_PROBE_BODY)
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        return ProbeResult(Answer.NONE, f"{url} does not answer: {reason}")
+    problem = api_version_problem(status, headers, body)
+    if problem is not None:
+        return ProbeResult(Answer.OTHER, f"{LOOPBACK}:{port} {problem}")
+    if status != 200:  # a registry, but one that wants credentials: not the local one
+        return ProbeResult(Answer.OTHER, f"{url} answered HTTP {status}")
+    return ProbeResult(Answer.REGISTRY)
+
+
 def probe(port: int, timeout: float = PROBE_TIMEOUT_SECONDS) -> str | None:
     """None when the registry answers 200, else why not, in words."""
-    try:
-        with urllib.request.urlopen(health_url(port), timeout=timeout) as response:
-            if response.status == 200:
-                return None
-            return f"{health_url(port)} answered HTTP {response.status}"
-    except urllib.error.HTTPError as error:
-        return f"{health_url(port)} answered HTTP {error.code}"
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        return f"{health_url(port)} does not answer: {reason}"
+    return check(port, timeout).problem
 
 
 def wait_until_healthy(

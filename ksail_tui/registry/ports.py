@@ -58,13 +58,18 @@ def listening_socket_inodes(port: int) -> set[int]:
     return inodes
 
 
-def process_command(pid: int) -> str | None:
-    """The command line of ``pid``, or None when it is gone or unreadable."""
+def process_arguments(pid: int) -> list[str]:
+    """The command line of ``pid`` as its arguments; empty when it is gone or unreadable."""
     try:
         raw = (_PROC / str(pid) / "cmdline").read_bytes()
     except OSError:
-        return None
-    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part) or None
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def process_command(pid: int) -> str | None:
+    """The command line of ``pid``, or None when it is gone or unreadable."""
+    return " ".join(process_arguments(pid)) or None
 
 
 def find_port_holder(port: int) -> PortHolder | None:

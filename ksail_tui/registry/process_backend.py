@@ -7,9 +7,12 @@ Everything lives in one directory per registry, by default
 * ``storage/``: the registry's data, kept by ``down`` and ``rm``, deleted by ``rm --purge``;
 * ``registry.pid``: the running process; ``down`` removes it, so a pid file naming a dead
   process means the registry crashed;
-* ``registry.log``: its output.
+* ``registry.log``: its output;
+* ``.ksail-tui-registry``: the marker ``up`` writes when it creates ``storage/``, naming the
+  cluster and a random id. It is the proof that ``storage/`` is the registry's: ``up`` refuses a
+  ``storage/`` it did not create, and ``rm --purge`` deletes nothing without the marker.
 
-The directory may be given (``--data-dir``), so it may hold other files: only these four are ever
+The directory may be given (``--data-dir``), so it may hold other files: only these five are ever
 written or deleted, and a ``config.yml`` that is not this registry's is never overwritten.
 
 Pods cannot reach a process on the workstation's loopback, so this backend serves pushes and tests,
@@ -19,6 +22,7 @@ not a cluster. Garbage collection stops the process while it runs and starts it 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -32,7 +36,13 @@ import yaml
 
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
-from ksail_tui.registry.ports import LOOPBACK, find_port_holder, port_is_free, process_command
+from ksail_tui.registry.ports import (
+    LOOPBACK,
+    find_port_holder,
+    port_is_free,
+    process_arguments,
+    process_command,
+)
 from ksail_tui.registry.service import BackendState, Progress
 
 BINARY_NAMES = ("registry", "docker-registry")
@@ -42,6 +52,11 @@ EXEC_TIMEOUT_SECONDS = 2.0
 PORT_RELEASE_TIMEOUT_SECONDS = 5.0
 GARBAGE_COLLECTION_TIMEOUT_SECONDS = 600.0
 LOG_TAIL_LINES = 3
+MARKER_NAME = ".ksail-tui-registry"
+MARKER_KIND = "ksail-tui-registry"
+CONFIG_NAME = "config.yml"
+# The layout of a distribution registry's filesystem storage: what an older ksail-tui left.
+_STORAGE_LAYOUT = ("docker", "registry", "v2")
 _PROC = Path("/proc")
 # Registries this process started, and so has to reap when they exit.
 _spawned_pids: set[int] = set()
@@ -67,6 +82,35 @@ def registry_config(port: int, storage_dir: Path) -> dict[str, object]:
     }
 
 
+def read_marker(data_dir: Path) -> dict[str, Any] | None:
+    """The marker ``up`` wrote in ``data_dir``, or None when there is none (or it is not ours)."""
+    try:
+        content = json.loads((data_dir / MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(content, dict) or content.get("kind") != MARKER_KIND or not content.get("id"):
+        return None
+    return content
+
+
+def running_data_dir(config: ClusterConfig) -> Path | None:
+    """The data directory of the registry process serving this cluster's port, if one does.
+
+    Found through the process listening on the port: ``registry serve <dir>/config.yml`` with our
+    marker in ``<dir>`` naming this cluster. So commands find a registry started with another
+    ``--data-dir`` (the demo's) without being told where it keeps its files.
+    """
+    holder = find_port_holder(config.registry.port)
+    if holder is None:
+        return None
+    arguments = process_arguments(holder.pid)
+    if len(arguments) < 3 or arguments[-2] != "serve" or Path(arguments[-1]).name != CONFIG_NAME:
+        return None
+    data_dir = Path(arguments[-1]).parent
+    marker = read_marker(data_dir)
+    return data_dir if marker is not None and marker.get("cluster") == config.name else None
+
+
 def _registry_environment() -> dict[str, str]:
     # The registry lets REGISTRY_* variables override its config file (REGISTRY_HTTP_ADDR could
     # otherwise move it off loopback), so none of the caller's reach it.
@@ -90,7 +134,11 @@ class ProcessBackend:
 
     @property
     def config_file(self) -> Path:
-        return self.data_dir / "config.yml"
+        return self.data_dir / CONFIG_NAME
+
+    @property
+    def marker_file(self) -> Path:
+        return self.data_dir / MARKER_NAME
 
     @property
     def storage_dir(self) -> Path:
@@ -171,12 +219,19 @@ class ProcessBackend:
         self.stop(progress)
         self._require_own_config(f"leaving {self.data_dir} as it is")
         if not purge:
+            # The marker stays with the data: it still proves that storage/ is the registry's.
             self._delete(self.config_file, self.log_file)
             progress(f"keeping the data in {self.storage_dir}: `rm --purge` deletes it")
             return
+        if self.storage_dir.exists() and read_marker(self.data_dir) is None:
+            raise InvalidInput(
+                f"{self.data_dir} has no {MARKER_NAME} marker from the registry's setup, so nothing "
+                f"proves that {self.storage_dir} is the registry's data; deleting nothing",
+                hint=f"if {self.storage_dir} is disposable, delete it yourself",
+            )
         if self.data_dir.exists():
             progress(f"deleting the registry's data and files in {self.data_dir}")
-            self._delete(self.storage_dir, self.config_file, self.log_file, self.pid_file)
+            self._delete(self.storage_dir, self.config_file, self.log_file, self.pid_file, self.marker_file)
             with contextlib.suppress(OSError):  # not empty: the other files are not ours
                 self.data_dir.rmdir()
 
@@ -190,7 +245,7 @@ class ProcessBackend:
             self.stop(progress)
         try:
             self._write_config()
-            progress("collecting garbage: registry garbage-collect --delete-untagged")
+            progress("collecting garbage: registry garbage-collect")
             return self._run_garbage_collection(binary)
         finally:
             if was_running:
@@ -218,7 +273,9 @@ class ProcessBackend:
     def _run_garbage_collection(self, binary: str) -> str:
         try:
             result = subprocess.run(
-                [binary, "garbage-collect", str(self.config_file), "--delete-untagged"],
+                # Never --delete-untagged: it deletes the platform manifests that an image index
+                # references (they carry no tag), in every repository of the registry.
+                [binary, "garbage-collect", str(self.config_file)],
                 capture_output=True,
                 text=True,
                 env=_registry_environment(),
@@ -251,13 +308,46 @@ class ProcessBackend:
         self._require_own_config("not overwriting it")
         content = registry_config(self._config.registry.port, self.storage_dir)
         try:
-            self.storage_dir.mkdir(parents=True, exist_ok=True)
+            self._claim_storage()
             self.config_file.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
         except OSError as error:
             raise InvalidInput(
                 f"cannot keep the registry's files in {self.data_dir}: {error.strerror or error}",
                 hint="pass a --data-dir that is a folder you can write to",
             ) from None
+
+    def _claim_storage(self) -> None:
+        """Make sure ``storage/`` is the registry's own: created here, and marked as such.
+
+        A ``storage/`` that exists without our marker is someone's folder (``--data-dir`` can be
+        any directory): the registry would write into it and a purge would delete it, so it is
+        refused. The one exception is what an older ksail-tui left, before markers: our own
+        config.yml next to a storage/ that holds nothing but the registry's layout.
+        """
+        if read_marker(self.data_dir) is not None:
+            self.storage_dir.mkdir(parents=True, exist_ok=True)
+            return
+        if self.storage_dir.exists() and not self._is_unmarked_registry_storage():
+            raise InvalidInput(
+                f"{self.storage_dir} already exists and was not created by the registry's setup "
+                f"(no {MARKER_NAME} marker in {self.data_dir}); not using it",
+                hint="pass a --data-dir of the registry's own, e.g. a new empty folder",
+            )
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        marker = {"kind": MARKER_KIND, "cluster": self._config.name, "id": secrets.token_hex(16)}
+        self.marker_file.write_text(json.dumps(marker) + "\n", encoding="utf-8")
+
+    def _is_unmarked_registry_storage(self) -> bool:
+        if not self.config_file.exists():  # _require_own_config has vouched for one that exists
+            return False
+        try:
+            if [entry.name for entry in self.storage_dir.iterdir()] not in ([], [_STORAGE_LAYOUT[0]]):
+                return False
+        except OSError:
+            return False
+        return not (self.storage_dir / _STORAGE_LAYOUT[0]).exists() or (
+            self.storage_dir.joinpath(*_STORAGE_LAYOUT).is_dir()
+        )
 
     def _require_own_config(self, refusal: str) -> None:
         """Refuse a ``config.yml`` in the data directory that ``up`` did not write for this registry."""
@@ -406,4 +496,5 @@ def _process_state(pid: int) -> str | None:
     except OSError:
         return None
     # The command name in parentheses may itself contain spaces and parentheses.
-    return stat.rsplit(")", 1)[1].split()[0]
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[0] if fields else None

@@ -32,8 +32,10 @@ from typing import Protocol
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import InvalidInput, KsailError
 from ksail_tui.models import OCIRegistry, RegistryStatus
+from ksail_tui.oci.registry_client import time_left
 from ksail_tui.registry import BACKEND_NAMES, BackendName
-from ksail_tui.registry.health import probe, wait_until_healthy
+from ksail_tui.registry.health import PROBE_TIMEOUT_SECONDS, Answer, check, wait_until_healthy
+from ksail_tui.registry.ports import find_port_holder
 
 Progress = Callable[[str], None]
 
@@ -44,6 +46,37 @@ STARTUP_GRACE_SECONDS = 30.0
 
 def _ignore_progress(_: str) -> None:
     pass
+
+
+@dataclass(frozen=True)
+class RepositoryInfo:
+    name: str  # the path in the registry, e.g. local/app
+    workload: str
+    tags: int | None = None  # None: could not be listed
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    """The registry's state and what it holds: the dashboard's Registry pane."""
+
+    registry: OCIRegistry
+    repositories: tuple[RepositoryInfo, ...] = ()
+    disk_bytes: int | None = None  # None: not known (e.g. a Docker volume)
+
+
+def directory_size(path: Path) -> int | None:
+    """Bytes of the regular files under ``path``; None when it is not a readable folder."""
+    if not path.is_dir():
+        return None
+    total = 0
+    try:
+        for file in path.rglob("*"):
+            if file.is_file() and not file.is_symlink():
+                total += file.stat().st_size
+    except OSError:
+        return None
+    return total
 
 
 @dataclass(frozen=True)
@@ -84,7 +117,11 @@ class RegistryBackend(Protocol):
     def remove(self, purge: bool, progress: Progress) -> None: ...
 
     def garbage_collect(self, progress: Progress) -> str:
-        """Delete unreferenced blobs and untagged manifests, with the registry stopped meanwhile."""
+        """Delete the blobs no manifest references, with the registry stopped meanwhile.
+
+        Manifests are never collected: deleted ones (prune) are already gone, and an untagged one
+        may be a platform manifest of an image index.
+        """
         ...
 
     def connect_to_cluster_network(self, progress: Progress) -> str: ...
@@ -140,23 +177,55 @@ class RegistryService:
         return self.status()
 
     def status(self) -> OCIRegistry:
-        """Never raises: a backend that cannot be asked is reported as Error with the reason."""
+        """The registry's state, as both ``registry status`` and the dashboard show it.
+
+        Never raises: a backend that cannot be asked is reported as Error with the reason. What
+        answers on the configured port decides as much as the backend does: a registry started
+        elsewhere is what pushes reach (Running, backend ``external``), and a server that is no
+        registry is an Error that names it.
+        """
         try:
             state = self.backend.inspect()
         except KsailError as error:
             return self._model(RegistryStatus.ERROR, last_error=str(error))
+        port = self.config.registry.port
+        answer = check(port, timeout=time_left(PROBE_TIMEOUT_SECONDS))
         if not state.running:
-            error = state.error or self._last_error
-            status = RegistryStatus.ERROR if error else RegistryStatus.NOT_PROVISIONED
-            return self._model(status, last_error=error, image=state.image)
-        problem = probe(self.config.registry.port)
-        if problem is None:
+            if answer.answer is Answer.REGISTRY:
+                return self._model(RegistryStatus.RUNNING, backend="external")
+            if answer.answer is Answer.OTHER:
+                holder = find_port_holder(port)
+                held = f" (held by {holder})" if holder else ""
+                return self._model(RegistryStatus.ERROR, last_error=f"{answer.problem}{held}")
+            down_because = state.error or self._last_error
+            status = RegistryStatus.ERROR if down_because else RegistryStatus.NOT_PROVISIONED
+            return self._model(status, last_error=down_because, image=state.image)
+        if answer.answer is Answer.REGISTRY:
             return self._model(RegistryStatus.RUNNING, image=state.image)
         recently_started = (
             state.started_at is not None and time.time() - state.started_at < STARTUP_GRACE_SECONDS
         )
         status = RegistryStatus.PROVISIONING if recently_started else RegistryStatus.ERROR
-        return self._model(status, last_error=problem, image=state.image)
+        return self._model(status, last_error=answer.problem, image=state.image)
+
+    def overview(self) -> RegistryView:
+        """The status, the tags of each workload's repository, and the disk the data takes."""
+        from ksail_tui.oci.registry_client import RegistryClient
+
+        registry = self.status()
+        repositories: list[RepositoryInfo] = []
+        if registry.status == RegistryStatus.RUNNING:
+            with RegistryClient(self.config.registry_endpoint) as client:
+                for workload in self.config.workloads:
+                    repository = self.config.repository_of(workload)
+                    try:
+                        tags: int | None = len(client.list_tags(repository))
+                        error = ""
+                    except KsailError as failure:
+                        tags, error = None, failure.message
+                    repositories.append(RepositoryInfo(repository, workload.name, tags, error))
+        disk = directory_size(Path(registry.volume)) if registry.backend == "process" else None
+        return RegistryView(registry=registry, repositories=tuple(repositories), disk_bytes=disk)
 
     def garbage_collect(self) -> str:
         """Reclaim the space of deleted manifests; returns the registry's report.
@@ -201,7 +270,12 @@ class RegistryService:
         self._last_error = None
 
     def _model(
-        self, status: RegistryStatus, *, last_error: str | None = None, image: str | None = None
+        self,
+        status: RegistryStatus,
+        *,
+        last_error: str | None = None,
+        image: str | None = None,
+        backend: str | None = None,
     ) -> OCIRegistry:
         return OCIRegistry(
             name=self.config.registry_name,
@@ -211,7 +285,7 @@ class RegistryService:
             volume=self.backend.storage,
             status=status,
             last_error=last_error,
-            backend=self.backend.name,
+            backend=backend or self.backend.name,
             image=image or (self.config.registry.image if self.backend.name == "docker" else None),
         )
 
@@ -231,9 +305,12 @@ def open_registry_service(
     the engine yet: the first operation raises :class:`Unavailable` when Docker is not running.
     """
     from ksail_tui.registry.docker_backend import DockerBackend, docker_client_if_running
-    from ksail_tui.registry.process_backend import ProcessBackend
+    from ksail_tui.registry.process_backend import ProcessBackend, running_data_dir
 
     progress = on_progress or _ignore_progress
+    if data_dir is None and backend in ("process", "auto"):
+        # A registry process already serving this cluster's port, wherever its files are.
+        data_dir = running_data_dir(config)
     chosen: RegistryBackend
     if backend == "docker":
         chosen = DockerBackend(config)

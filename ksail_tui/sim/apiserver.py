@@ -632,9 +632,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _watch(self, rt: ResourceType, namespace: str, selector: Selector, query: dict[str, str]) -> None:
         try:
-            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
+            # An integer, as the real server parses it: "60.0" is a 400 there too.
+            timeout = float(int(query["timeoutSeconds"])) if query.get("timeoutSeconds") else None
         except ValueError:
-            raise bad_request(f"invalid timeoutSeconds {query['timeoutSeconds']!r}") from None
+            value = query["timeoutSeconds"]
+            raise bad_request(f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
         try:
             watcher = self.store.watch(rt, namespace, selector, query.get("resourceVersion"))
         except ApiError as error:
@@ -669,6 +671,7 @@ class _Handler(BaseHTTPRequestHandler):
         deadline = now + timeout if timeout is not None else None
         next_bookmark = now + interval if bookmarks else None
         next_liveness_check = now + 1.0  # notice clients that went away while nothing happens
+        stalled = False
         while True:
             wakeup = min(t for t in (deadline, next_bookmark, next_liveness_check) if t is not None)
             item = watcher.get(wakeup - time.monotonic())
@@ -676,6 +679,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
             if item is Signal.END:
                 return True
+            if item is Signal.STALL:
+                stalled, next_bookmark = True, None
+                continue
             if item is None:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
@@ -697,6 +703,8 @@ class _Handler(BaseHTTPRequestHandler):
                         return False
                     next_liveness_check = now + 1.0
                 continue
+            if stalled:
+                continue  # lost, as on a stuck connection; a watch resumed elsewhere gets it again
             event_type, obj = item
             obj = obj | {"apiVersion": rt.api_version}
             if as_table:
@@ -818,6 +826,12 @@ class ApiServer:
     def drop_watches(self) -> None:
         """Cut every open watch connection without ending its stream, as a crashing server would."""
         self.store.signal_watches(Signal.DROP)
+
+    def stall_watches(self) -> None:
+        """Make every open watch go silent, connection kept: no events, no bookmarks, until
+        each request's timeoutSeconds ends it (never, for a watch without one), as a stuck
+        proxy or a lost watch-cache subscription does."""
+        self.store.signal_watches(Signal.STALL, timeout=0)
 
     def compact(self) -> None:
         """Forget the event history: a watch from any earlier resourceVersion gets 410 Expired."""

@@ -148,6 +148,12 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         ),
     ),
     ResourceType("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",)),
+    # Stored, not enforced: the emulator has no admission (see the module docstring of apiserver).
+    ResourceType("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", True, ("quota",)),
+    ResourceType("", "v1", "limitranges", "limitrange", "LimitRange", True, ("limits",)),
+    ResourceType(
+        "networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", True, ("netpol",)
+    ),
     DEPLOYMENTS,
     CRDS,
 )  # fmt: skip
@@ -218,6 +224,7 @@ class Change:
 class Signal(enum.Enum):
     END = "end"  # finish the stream cleanly
     DROP = "drop"  # cut the connection without finishing the stream
+    STALL = "stall"  # keep the connection open but send nothing more until the request times out
 
 
 WatchItem = tuple[str, Obj] | Signal

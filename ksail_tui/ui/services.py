@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredCluster
 from ksail_tui.config import ClusterConfig
 from ksail_tui.devloop.state import LoopState
-from ksail_tui.errors import KsailError, OperationFailed
+from ksail_tui.errors import OperationFailed
 from ksail_tui.flux.service import FluxEvent, FluxService, ReconcileOutcome
 from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, ApiError
 from ksail_tui.live import LiveCluster, OnUpdates
-from ksail_tui.models import KUSTOMIZATION_KIND, ObjectRef, OCIArtifact, OCIRegistry, RegistryStatus
+from ksail_tui.models import KUSTOMIZATION_KIND, ObjectRef, OCIArtifact
 from ksail_tui.oci.build import BuiltArtifact
 from ksail_tui.oci.service import PruneResult, PushProgress, PushResult
 from ksail_tui.registry import BackendName
-from ksail_tui.registry.health import probe
-from ksail_tui.registry.service import RegistryService
+
+# The Registry pane's content comes from the core, which `registry status` uses too.
+from ksail_tui.registry.service import RegistryService, RegistryView
+from ksail_tui.registry.service import RepositoryInfo as RepositoryInfo
 
 if TYPE_CHECKING:
     from ksail_tui.cluster.service import ClusterService
@@ -51,23 +52,6 @@ class WatchHandle(Protocol):
     """A running watch mode (a :class:`~ksail_tui.devloop.DevLoop`)."""
 
     def stop(self, timeout: float = ...) -> None: ...
-
-
-@dataclass(frozen=True)
-class RepositoryInfo:
-    name: str  # the path in the registry, e.g. local/app
-    workload: str
-    tags: int | None = None  # None: could not be listed
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class RegistryView:
-    """The registry pane's content: the registry's state and what it holds."""
-
-    registry: OCIRegistry
-    repositories: tuple[RepositoryInfo, ...] = ()
-    disk_bytes: int | None = None  # None: not known (e.g. a Docker volume)
 
 
 class DashboardServices(Protocol):
@@ -121,20 +105,6 @@ class DashboardServices(Protocol):
     def delete_cluster(self, purge: bool, on_progress: Progress) -> ClusterDeleted:
         """Delete the configured cluster and its registry container; ``purge`` also the registry's data."""
         ...
-
-
-def directory_size(path: Path) -> int | None:
-    """Bytes of the regular files under ``path``; None when it is not a readable folder."""
-    if not path.is_dir():
-        return None
-    total = 0
-    try:
-        for file in path.rglob("*"):
-            if file.is_file() and not file.is_symlink():
-                total += file.stat().st_size
-    except OSError:
-        return None
-    return total
 
 
 class ClusterServices:
@@ -208,33 +178,13 @@ class ClusterServices:
         return self._flux_service().events(ref)
 
     def registry(self) -> RegistryView:
-        from ksail_tui.oci.registry_client import RegistryClient
         from ksail_tui.registry.service import open_registry_service
 
         if self._registry_service is None:
             self._registry_service = open_registry_service(
                 self.config, backend=self._registry_backend, data_dir=self._registry_data_dir
             )
-        registry = self._registry_service.status()
-        if registry.status != RegistryStatus.RUNNING and probe(self.config.registry.port) is None:
-            # Something else runs a registry on the configured port (started by hand, or by the
-            # demo with its own data folder): it answers, so it is what pushes reach.
-            registry = registry.model_copy(
-                update={"status": RegistryStatus.RUNNING, "last_error": None, "backend": "external"}
-            )
-        repositories: list[RepositoryInfo] = []
-        if registry.status == RegistryStatus.RUNNING:
-            with RegistryClient(self.config.registry_endpoint) as client:
-                for workload in self.config.workloads:
-                    repository = self.config.repository_of(workload)
-                    try:
-                        tags: int | None = len(client.list_tags(repository))
-                        error = ""
-                    except KsailError as failure:
-                        tags, error = None, failure.message
-                    repositories.append(RepositoryInfo(repository, workload.name, tags, error))
-        disk = directory_size(Path(registry.volume)) if registry.backend == "process" else None
-        return RegistryView(registry=registry, repositories=tuple(repositories), disk_bytes=disk)
+        return self._registry_service.overview()
 
     def artifacts(self, workload: str) -> list[OCIArtifact]:
         from ksail_tui.oci.service import list_versions
