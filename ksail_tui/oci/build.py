@@ -41,6 +41,7 @@ from ksail_tui.oci.artifact_format import (
     SOURCE_ANNOTATION,
     VERSION_ANNOTATION,
     LayerFile,
+    check_artifact,
     manifest_bytes,
     sha256_digest,
 )
@@ -170,6 +171,7 @@ def build_artifact(
         VERSION_ANNOTATION: version,
     }
     manifest = manifest_bytes(EMPTY_CONFIG, layer_digest, stream.size, annotations)
+    check_artifact(manifest, EMPTY_CONFIG, layer_digest, stream.size)
     return BuiltArtifact(
         source_path=source,
         version=version,

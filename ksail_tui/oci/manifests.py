@@ -29,7 +29,7 @@ KUSTOMIZE_KINDS = frozenset({"Kustomization", "Component"})
 
 # libyaml is ten times faster than the pure-Python parser; fall back when PyYAML was built without it.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_RawParser = getattr(getattr(yaml, "_yaml", None), "CParser", None)
+_RawParser: Any = getattr(getattr(yaml, "_yaml", None), "CParser", None)
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -461,7 +461,7 @@ def _walk_events(loader: Any, composer_errors: _ComposerErrors) -> Iterator[tupl
                 _remember_anchor(anchor, event, anchor_marks, composer_errors)
                 depth = max(depth, _CHECKED_DEPTH)
             is_mapping = kind is yaml.MappingStartEvent
-            built = ({} if is_mapping else []) if depth >= 0 else None
+            built: Any = ({} if is_mapping else []) if depth >= 0 else None
             top = _Collection(is_mapping, depth, placed, built, anchor)
             open_collections.append(top)
             continue
