@@ -104,7 +104,7 @@ def _add_version(parser: argparse.ArgumentParser, what: str = "the version to bu
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ksail_tui.oci.service import build_workload
+    from ksail_tui.oci.build import build_workload
 
     config = load_config(args)
     out = Path(args.out).expanduser().resolve() if args.out else None
@@ -145,7 +145,7 @@ def _build_to_file(args: argparse.Namespace, config: ClusterConfig, out: Path) -
     import os
 
     from ksail_tui.errors import InvalidInput
-    from ksail_tui.oci.service import build_workload
+    from ksail_tui.oci.build import build_workload
 
     source = Path(os.path.realpath(config.source_path(config.workload(args.name))))
     if out == source or source in out.parents:

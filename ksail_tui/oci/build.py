@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import semver
 
@@ -48,6 +49,9 @@ from ksail_tui.oci.artifact_format import (
 from ksail_tui.oci.ignore import SOURCEIGNORE_FILE, IgnoreRules, PathParts
 from ksail_tui.oci.manifests import ManifestProblem, check_manifest_once, is_manifest, raise_for_problems
 from ksail_tui.urls import without_credentials
+
+if TYPE_CHECKING:
+    from ksail_tui.config import ClusterConfig
 
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o755
@@ -114,6 +118,27 @@ def validate_version(version: str) -> str:
             hint="drop the +... part or make it a pre-release, e.g. 1.2.0-build.5",
         )
     return version
+
+
+def build_workload(
+    config: ClusterConfig,
+    name: str | None = None,
+    *,
+    version: str | None = None,
+    validate_manifests: bool = True,
+    layer_sink: LayerSink | None = None,
+) -> BuiltArtifact:
+    """Build the workload's source folder as its configured version (or ``version``); the layer is
+    kept in memory or streamed to ``layer_sink``. Here rather than in the service, so that a build
+    never loads the HTTP stack."""
+    workload = config.workload(name)
+    return build_artifact(
+        config.source_path(workload),
+        version=version or workload.version,
+        ignore=workload.ignore,
+        validate_manifests=validate_manifests,
+        layer_sink=layer_sink,
+    )
 
 
 def build_artifact(

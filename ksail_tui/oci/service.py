@@ -35,7 +35,7 @@ from ksail_tui.oci.artifact_format import (
     VERSION_ANNOTATION,
     read_layer_files,
 )
-from ksail_tui.oci.build import BuiltArtifact, LayerSink, build_artifact
+from ksail_tui.oci.build import BuiltArtifact, build_workload
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
 from ksail_tui.urls import without_credentials
 
@@ -150,26 +150,6 @@ class PruneResult:
 
 
 # --- build and push -------------------------------------------------------------------------------
-
-
-def build_workload(
-    config: ClusterConfig,
-    name: str | None = None,
-    *,
-    version: str | None = None,
-    validate_manifests: bool = True,
-    layer_sink: LayerSink | None = None,
-) -> BuiltArtifact:
-    """Build the workload's source folder as its configured version (or ``version``); the layer is
-    kept in memory or streamed to ``layer_sink``."""
-    workload = config.workload(name)
-    return build_artifact(
-        config.source_path(workload),
-        version=version or workload.version,
-        ignore=workload.ignore,
-        validate_manifests=validate_manifests,
-        layer_sink=layer_sink,
-    )
 
 
 def push_workload(
