@@ -171,8 +171,8 @@ def build_artifact(
             hint="create it, or fix sourceDirectory in ksail.yaml (relative to the file's folder)",
         )
     rules = IgnoreRules(ignore)
-    kept = io.BytesIO() if layer_sink is None else None
-    stream = _GzipStream(layer_sink or kept.write)  # type: ignore[union-attr]
+    kept = io.BytesIO()
+    stream = _GzipStream(layer_sink if layer_sink is not None else kept.write)
     try:
         files, skipped, problems, manifest_count = _pack(source, rules, validate_manifests, stream)
     except OSError as error:
@@ -202,7 +202,7 @@ def build_artifact(
         version=version,
         manifest=manifest,
         config=EMPTY_CONFIG,
-        layer=kept.getvalue() if kept is not None else None,
+        layer=kept.getvalue() if layer_sink is None else None,
         layer_size=stream.size,
         manifest_digest=sha256_digest(manifest),
         config_digest=sha256_digest(EMPTY_CONFIG),
