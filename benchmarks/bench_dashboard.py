@@ -4,19 +4,23 @@ The cluster is the Kubernetes API emulator in a child process (`ksail-tui sim ap
 dashboard's own memory and CPU are measured alone. The dashboard runs headless (Textual's test
 driver) on the real services: LiveCluster watches, FluxPane updates cells in place.
 
-    python benchmarks/bench_dashboard.py [--changes 200] [--objects 1000] [--idle 10]
+    python benchmarks/bench_dashboard.py [--changes 200] [--objects 1000] [--idle 10] [--settle 2]
 
 - watch latency: a status write into the emulator (merge patch of the /status subresource) to the
-  Flux table's cell holding the new value (p50/p95 over --changes writes);
-- first render: from starting the app to all --objects rows in the table;
+  Flux table's cell holding the new value (p50/p95 over --changes writes), and the garbage
+  collector's pauses meanwhile;
+- first render: from starting the app to all --objects rows in the table (and to the first row:
+  the time to connect, list and parse, before the table has anything to show);
 - idle RSS: the process's resident memory once the table is full and nothing changes;
-- idle CPU: CPU seconds the process used over --idle seconds of nothing changing.
+- idle CPU: CPU seconds the process used over --idle seconds of nothing changing (and the threads
+  that used most of it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import statistics
@@ -97,9 +101,39 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each live thread of this process, by thread name."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        name = names.get(int(task.name), "other")
+        seconds[name] = seconds.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+class CollectorPauses:
+    """How long each run of Python's garbage collector took (it stops every thread meanwhile)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self._started = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._note)
 
 
 class CellProbe:
@@ -121,7 +155,7 @@ class CellProbe:
                     probe.seen_at = time.perf_counter()
                     probe.seen.set()
 
-        FluxPane.sync = sync  # type: ignore[method-assign]
+        FluxPane.sync = sync  # type: ignore[method-assign,assignment]
 
 
 def write_statuses(kube: KubeClient, probe: CellProbe, changes: int, latencies: list[float]) -> None:
@@ -150,31 +184,43 @@ def write_statuses(kube: KubeClient, probe: CellProbe, changes: int, latencies: 
 async def measure(kubeconfig: Path, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
     config = config_for(kubeconfig, directory)
     app: KsailApp = make_app(
-        config, services=ClusterServices(config, registry_backend="process"), animate=False
+        config, services=ClusterServices(config, registry_backend="process"), animations_enabled=False
     )
     results: dict[str, Any] = {}
     started = time.perf_counter()
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.dashboard.query_one("#flux-table", DataTable)
+        while table.row_count == 0:
+            await asyncio.sleep(0.002)
+        results["first_row"] = time.perf_counter() - started
         while table.row_count < args.objects:
             await asyncio.sleep(0.002)
         await pilot.pause()
         results["first_render"] = time.perf_counter() - started
 
-        await asyncio.sleep(2)  # let start-up work (registry status, first refreshes) finish
+        # Let start-up work (registry status, first refreshes) finish; with a longer --settle the
+        # objects' ages are in minutes, not seconds, so the Age column no longer changes every tick.
+        await asyncio.sleep(args.settle)
         results["rss_mb"] = rss_mb()
-        cpu_before = time.process_time()
+        cpu_before, threads_before = time.process_time(), thread_cpu()
         await asyncio.sleep(args.idle)
         results["idle_cpu_seconds"] = time.process_time() - cpu_before
+        threads_after = thread_cpu()
+        results["idle_threads"] = {
+            name: used - threads_before.get(name, 0.0) for name, used in threads_after.items()
+        }
 
         kube = KubeClient(kubeconfig)
         probe = CellProbe()
         latencies: list[float] = []
+        collector = CollectorPauses()
         writer = threading.Thread(target=write_statuses, args=(kube, probe, args.changes, latencies))
         writer.start()
         while writer.is_alive():
             await asyncio.sleep(0.01)
+        collector.stop()
         results["latencies"] = latencies
+        results["gc_pauses"] = collector.pauses
     return results
 
 
@@ -183,6 +229,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=10.0)
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds between the render and idling")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
@@ -202,10 +249,20 @@ def main() -> None:
         f"  p50 {statistics.median(latencies):.1f} ms   p95 {percentile(latencies, 0.95):.1f} ms"
         f"   max {max(latencies):.1f} ms"
     )
-    print(f"first full render of {args.objects} Flux objects: {results['first_render']:.2f} s")
+    full = [seconds * 1000 for generation, seconds in results["gc_pauses"] if generation == 2]
+    print(
+        f"  meanwhile the garbage collector ran {len(results['gc_pauses'])} times, {len(full)} of them"
+        f" full collections (longest {max(full, default=0):.0f} ms)"
+    )
+    print(
+        f"first full render of {args.objects} Flux objects: {results['first_render']:.2f} s"
+        f" (first row at {results['first_row']:.2f} s)"
+    )
     print(f"RSS idle (table full): {results['rss_mb']:.0f} MB")
     idle = results["idle_cpu_seconds"]
     print(f"CPU while idle: {idle:.3f} s over {args.idle:.0f} s ({100 * idle / args.idle:.2f} % of one core)")
+    busiest = sorted(results["idle_threads"].items(), key=lambda item: -item[1])[:4]
+    print("  by thread: " + ", ".join(f"{name} {used:.2f} s" for name, used in busiest))
 
 
 if __name__ == "__main__":

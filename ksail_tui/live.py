@@ -2,7 +2,8 @@
 
 :class:`LiveCluster` runs one resilient :class:`~ksail_tui.kube.watch.Watcher` per resource
 (OCIRepositories and Kustomizations in every namespace, Nodes, Flux's Deployments and the Events of
-the Flux namespace), keeps the current objects by key, and reports what changed as typed updates.
+the Flux namespace), keeps the current objects by :class:`~ksail_tui.models.ObjectRef`, and reports
+what changed as typed updates.
 
 Updates arrive in batches through one callback, called from the watchers' threads: one batch per
 watch event, so the first list of 1,000 objects is one batch, not 1,000 calls. A caller with a UI
@@ -50,6 +51,7 @@ from ksail_tui.models import (
     OCI_REPOSITORY_KIND,
     FluxKustomization,
     FluxOCIRepository,
+    ObjectRef,
     parse_outside,
 )
 
@@ -62,11 +64,6 @@ ROLE_LABEL_PREFIX = "node-role.kubernetes.io/"
 # Events of the last list worth showing; older ones are history the events screen can fetch.
 INITIAL_EVENTS = 10
 FLUX_KINDS = frozenset({OCI_REPOSITORY_KIND, KUSTOMIZATION_KIND})
-
-
-def object_key(kind: str, namespace: str, name: str) -> str:
-    """The key of a Flux object everywhere in the dashboard: ``Kind/namespace/name``."""
-    return f"{kind}/{namespace}/{name}"
 
 
 # --- what is kept ----------------------------------------------------------------------------
@@ -156,7 +153,7 @@ class ControllerInfo:
 class FluxObjectUpdate:
     """An OCIRepository or Kustomization was added or changed; ``obj`` None: it is gone."""
 
-    key: str
+    ref: ObjectRef
     obj: FluxObject | None
 
 
@@ -218,8 +215,8 @@ def _metadata_key(obj: dict[str, Any]) -> tuple[str, str]:
 class _State:
     """Everything held for one cluster; guarded by LiveCluster._lock."""
 
-    flux: dict[str, FluxObject] = field(default_factory=dict)
-    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    flux: dict[ObjectRef, FluxObject] = field(default_factory=dict)
+    raw: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     controllers: dict[str, ControllerInfo] = field(default_factory=dict)
     seen_events: dict[str, str] = field(default_factory=dict)  # uid -> resourceVersion
@@ -304,7 +301,7 @@ class LiveCluster:
             self._source = source
         # A client built from a kubeconfig is built again: the file may name another server now.
         self.client = self._source if isinstance(self._source, KubeClient) else None
-        removals: list[LiveUpdate] = [FluxObjectUpdate(key, None) for key in old.flux]
+        removals: list[LiveUpdate] = [FluxObjectUpdate(ref, None) for ref in old.flux]
         removals += [NodeUpdate(name, None) for name in old.nodes]
         removals += [ControllerUpdate(key, None) for key in old.controllers]
         if removals:
@@ -313,14 +310,14 @@ class LiveCluster:
 
     # --- reading --------------------------------------------------------------------------
 
-    def flux_objects(self) -> dict[str, FluxObject]:
+    def flux_objects(self) -> dict[ObjectRef, FluxObject]:
         with self._lock:
             return dict(self._state.flux)
 
-    def raw(self, key: str) -> dict[str, Any] | None:
+    def raw(self, ref: ObjectRef) -> dict[str, Any] | None:
         """The object as the API server last sent it (for describe and YAML)."""
         with self._lock:
-            return self._state.raw.get(key)
+            return self._state.raw.get(ref)
 
     def nodes(self) -> dict[str, NodeInfo]:
         with self._lock:
@@ -456,39 +453,35 @@ class LiveCluster:
         def handle(event: WatchEvent) -> list[LiveUpdate]:
             state = self._state
             if event.type == SYNC:
-                listed: dict[str, dict[str, Any]] = {}
-                for obj in event.objects:
-                    namespace, name = _metadata_key(obj)
-                    listed[object_key(kind, namespace, name)] = obj
-                gone = [key for key in state.flux if key.startswith(kind + "/") and key not in listed]
+                listed = {_ref_of(kind, obj): obj for obj in event.objects}
+                gone = [ref for ref in state.flux if ref.kind == kind and ref not in listed]
                 updates: list[LiveUpdate] = []
-                for key in gone:
-                    del state.flux[key]
-                    state.raw.pop(key, None)
-                    updates.append(FluxObjectUpdate(key, None))
-                for key, obj in listed.items():
-                    updates.extend(self._store_flux(key, obj))
+                for ref in gone:
+                    del state.flux[ref]
+                    state.raw.pop(ref, None)
+                    updates.append(FluxObjectUpdate(ref, None))
+                for ref, obj in listed.items():
+                    updates.extend(self._store_flux(ref, obj))
                 return updates
             if event.object is None:
                 return []
-            namespace, name = _metadata_key(event.object)
-            key = object_key(kind, namespace, name)
+            ref = _ref_of(kind, event.object)
             if event.type == DELETED:
-                state.raw.pop(key, None)
-                return [FluxObjectUpdate(key, None)] if state.flux.pop(key, None) is not None else []
-            return self._store_flux(key, event.object)
+                state.raw.pop(ref, None)
+                return [FluxObjectUpdate(ref, None)] if state.flux.pop(ref, None) is not None else []
+            return self._store_flux(ref, event.object)
 
         return handle
 
-    def _store_flux(self, key: str, obj: dict[str, Any]) -> list[LiveUpdate]:
+    def _store_flux(self, ref: ObjectRef, obj: dict[str, Any]) -> list[LiveUpdate]:
         parsed = parse_flux_object(obj)
         if parsed is None:
             return []
-        self._state.raw[key] = obj
-        if self._state.flux.get(key) == parsed:
+        self._state.raw[ref] = obj
+        if self._state.flux.get(ref) == parsed:
             return []
-        self._state.flux[key] = parsed
-        return [FluxObjectUpdate(key, parsed)]
+        self._state.flux[ref] = parsed
+        return [FluxObjectUpdate(ref, parsed)]
 
     def _on_node(self, event: WatchEvent) -> list[LiveUpdate]:
         return _sync_table(
@@ -523,6 +516,11 @@ class LiveCluster:
             return []
         seen[_uid(event.object)] = _version(event.object)
         return [FluxEventUpdate(event_of(event.object))]
+
+
+def _ref_of(kind: str, obj: dict[str, Any]) -> ObjectRef:
+    namespace, name = _metadata_key(obj)
+    return ObjectRef(kind=kind, namespace=namespace, name=name)
 
 
 def _kubeconfig_stamp(config: ClusterConfig) -> int | None:

@@ -80,7 +80,7 @@ SHOTS = (
         "r: reconcile in progress",
         failing_scene,
         (160, 48),
-        then_press(selecting(APP), "r", until=lambda app: "requested" in app.busy.get("reconcile", "")),
+        then_press(selecting(APP), "r", until=lambda app: "requested" in app.jobs.busy.get("reconcile", "")),
         hold=True,
     ),
     Shot("unreachable", "cluster unreachable", unreachable_scene, (160, 48), settle),
@@ -95,7 +95,7 @@ SHOTS = (
         "C: the cluster is being created",
         not_created_scene,
         (160, 48),
-        then_press(settle, "C", until=lambda app: "Creating" in app.busy.get("cluster", "")),
+        then_press(settle, "C", until=lambda app: "Creating" in app.jobs.busy.get("cluster", "")),
         hold=True,
         simulated=False,  # the demo refuses to create or delete its simulated cluster
     ),

@@ -34,6 +34,28 @@ def docker_available() -> bool:
         return False
 
 
+# Where scripts/build-kube.sh caches the Kubernetes binaries of the needs_kube tier.
+KUBE_VERSION = "v1.20.2"
+KUBE_BIN_DIR = (
+    Path(os.environ.get("KSAIL_TUI_CACHE") or Path.home() / ".cache" / "ksail-tui") / "kube" / KUBE_VERSION
+)
+
+
+def etcd_binary() -> str | None:
+    return shutil.which("etcd") or next(
+        (str(p) for p in (Path("/usr/bin/etcd"), Path("/usr/sbin/etcd")) if p.exists()), None
+    )
+
+
+def kube_binaries_available() -> bool:
+    binaries = (KUBE_BIN_DIR / name for name in ("kube-apiserver", "kube-controller-manager"))
+    return (
+        etcd_binary() is not None
+        and shutil.which("openssl") is not None
+        and all(os.access(path, os.X_OK) for path in binaries)
+    )
+
+
 def registry_binary() -> str | None:
     return shutil.which("registry") or shutil.which("docker-registry")
 
@@ -46,6 +68,11 @@ REQUIREMENTS = {
     "needs_docker": (docker_available, "a running Docker engine"),
     "needs_tmux": (lambda: shutil.which("tmux") is not None, "tmux (apt-get install tmux)"),
     "needs_skopeo": (lambda: shutil.which("skopeo") is not None, "skopeo (apt-get install skopeo)"),
+    "needs_kube": (
+        kube_binaries_available,
+        f"kube-apiserver and kube-controller-manager {KUBE_VERSION} in {KUBE_BIN_DIR} "
+        "(bash scripts/build-kube.sh), etcd and openssl",
+    ),
 }
 _checked: dict[str, bool] = {}
 

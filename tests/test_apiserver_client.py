@@ -13,6 +13,7 @@ from kubernetes.client import ApiException
 
 from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.sim.crds import flux_crds
+from ksail_tui.sim.store import INITIAL_NAMESPACES
 
 GROUP, VERSION, PLURAL = "source.toolkit.fluxcd.io", "v1", "ocirepositories"
 
@@ -26,7 +27,12 @@ def core(kube_api_client: client.ApiClient) -> client.CoreV1Api:
 def custom(kube_api_client: client.ApiClient, apiserver: ApiServer) -> client.CustomObjectsApi:
     for crd in flux_crds():
         apiserver.apply(crd)
+    apiserver.apply(namespace("apps"))
     return client.CustomObjectsApi(kube_api_client)
+
+
+def namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
 def ocirepo(name: str = "podinfo", **fields: Any) -> dict[str, Any]:
@@ -60,7 +66,7 @@ def test_create_stamps_metadata_and_answers_201(custom: client.CustomObjectsApi)
     )
     assert code == 201
     meta = data["metadata"]
-    assert meta["namespace"] == "apps"  # namespaces need not exist
+    assert meta["namespace"] == "apps"
     assert meta["generation"] == 1
     assert meta["uid"] and meta["creationTimestamp"].endswith("Z")
     assert int(meta["resourceVersion"]) > 0
@@ -191,16 +197,18 @@ def test_status_subresource_and_generation_rules(custom: client.CustomObjectsApi
 
     ready = {"conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "ok"}]}
     created = custom.create_namespaced_custom_object(GROUP, VERSION, "apps", PLURAL, ocirepo(status=ready))
-    assert "status" not in created  # create ignores status when there is a status subresource
+    # Create ignores status when there is a status subresource; the CRD's default fills it in.
+    assert created["status"] == {"observedGeneration": -1}
 
     custom.patch_namespaced_custom_object(GROUP, VERSION, "apps", PLURAL, "podinfo", {"status": ready})
-    assert "status" not in get()
+    assert get()["status"] == {"observedGeneration": -1}
     assert get()["metadata"]["generation"] == 1
 
     after_status = custom.patch_namespaced_custom_object_status(
         GROUP, VERSION, "apps", PLURAL, "podinfo", {"status": ready, "spec": {"url": "oci://elsewhere"}}
     )
-    assert after_status["status"] == ready
+    defaulted = ready | {"observedGeneration": -1}  # merged into the defaulted status
+    assert after_status["status"] == defaulted
     assert after_status["spec"]["url"] == "oci://registry.local/podinfo"  # status writes change status only
     assert after_status["metadata"]["generation"] == 1
 
@@ -212,13 +220,13 @@ def test_status_subresource_and_generation_rules(custom: client.CustomObjectsApi
         GROUP, VERSION, "apps", PLURAL, "podinfo", {"spec": {"suspend": True}}
     )
     assert get()["metadata"]["generation"] == 2
-    assert get()["status"] == ready  # a spec write keeps the status
+    assert get()["status"] == defaulted  # a spec write keeps the status
 
     replaced = get()
     replaced["status"] = {"conditions": []}
     replaced["spec"]["interval"] = "2m"
     result = custom.replace_namespaced_custom_object(GROUP, VERSION, "apps", PLURAL, "podinfo", replaced)
-    assert result["status"] == ready
+    assert result["status"] == defaulted
     assert result["metadata"]["generation"] == 3
     replaced = get()
     replaced["status"] = {"conditions": []}
@@ -267,6 +275,7 @@ def test_label_and_field_selectors(core: client.CoreV1Api) -> None:
     }
     for name, label_set in labels.items():
         core.create_namespaced_config_map("default", {"metadata": {"name": name, "labels": label_set}})
+    core.create_namespace(namespace("other"))
     core.create_namespaced_config_map("other", {"metadata": {"name": "web", "labels": {"app": "web"}}})
 
     def names(selector: str = "", fields: str = "", namespace: str = "default") -> list[str]:
@@ -316,6 +325,7 @@ def test_events_are_selected_by_involved_object(core: client.CoreV1Api) -> None:
             "type": "Normal",
         }
 
+    core.create_namespace(namespace("flux-system"))
     core.create_namespaced_event("flux-system", event("e1", "Kustomization", "apps", "u1"))
     core.create_namespaced_event("flux-system", event("e2", "OCIRepository", "apps", "u2"))
     core.create_namespaced_event("flux-system", event("e3", "Kustomization", "infra", "u3"))
@@ -393,6 +403,7 @@ def test_crds_register_types_and_deleting_them_removes_objects(kube_api_client: 
     assert by_name["ocirepositories"]["namespaced"] is True
     assert by_name["ocirepositories/status"]["verbs"] == ["get", "patch", "update"]
 
+    client.CoreV1Api(kube_api_client).create_namespace(namespace("apps"))
     custom.create_namespaced_custom_object(GROUP, VERSION, "apps", PLURAL, ocirepo())
     extensions.delete_custom_resource_definition(crd["metadata"]["name"])
     assert error_of(custom.list_namespaced_custom_object, GROUP, VERSION, "apps", PLURAL)[0] == 404
@@ -412,7 +423,7 @@ def test_deleting_a_namespace_deletes_its_objects(
     assert core.list_namespaced_config_map("team").items == []
     assert custom.list_namespaced_custom_object(GROUP, VERSION, "team", PLURAL)["items"] == []
     assert [cm.metadata.name for cm in core.list_namespaced_config_map("default").items] == ["kept"]
-    assert {ns.metadata.name for ns in core.list_namespace().items} == {"default", "kube-system"}
+    assert {ns.metadata.name for ns in core.list_namespace().items} == {*INITIAL_NAMESPACES, "apps"}
 
 
 def test_server_side_apply_creates_then_merges(custom: client.CustomObjectsApi) -> None:
@@ -472,4 +483,4 @@ def test_an_outage_answers_503_until_restored(apiserver: ApiServer, core: client
     apiserver.set_unavailable(True)
     assert error_of(core.list_namespace)[0] == 503
     apiserver.set_unavailable(False)
-    assert len(core.list_namespace().items) == 2
+    assert len(core.list_namespace().items) == len(INITIAL_NAMESPACES)

@@ -112,6 +112,7 @@ def test_flux_ocirepository_apply_get_wait_and_watch(
 ) -> None:
     # Plain `kubectl apply`, no --validate=false: the emulator's OpenAPI answers must satisfy it.
     assert "created" in kubectl("apply", "-f", str(OCI_CRD)).stdout
+    kubectl("create", "namespace", "flux-system")
     assert (
         "ocirepository.source.toolkit.fluxcd.io/podinfo created"
         in kubectl("apply", "-f", "-", input=OCIREPOSITORY).stdout

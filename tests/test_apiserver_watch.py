@@ -17,6 +17,7 @@ from kubernetes.client import ApiException
 
 from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.sim.crds import flux_crds
+from ksail_tui.sim.store import INITIAL_NAMESPACES
 
 Event = tuple[str, str, dict[str, Any]]  # type, name, raw object
 
@@ -81,6 +82,7 @@ def cm(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str
 def test_watch_without_resource_version_starts_with_the_current_state(
     core: client.CoreV1Api, streams: Callable[..., Stream]
 ) -> None:
+    core.create_namespace({"metadata": {"name": "other"}})
     core.create_namespaced_config_map("default", cm("a"))
     core.create_namespaced_config_map("default", cm("b"))
     core.create_namespaced_config_map("other", cm("c"))
@@ -164,6 +166,7 @@ def test_bookmarks_arrive_only_when_requested(
     apiserver: ApiServer, core: client.CoreV1Api, streams: Callable[..., Stream]
 ) -> None:
     apiserver.bookmark_interval = 0.2
+    core.create_namespace({"metadata": {"name": "other"}})
     rv = core.create_namespaced_config_map("default", cm("a")).metadata.resource_version
     with_bookmarks = streams(
         core.list_namespaced_config_map, "default", resource_version=rv, allow_watch_bookmarks=True
@@ -192,10 +195,11 @@ def test_bookmarks_arrive_only_when_requested(
 def test_timeout_seconds_ends_the_stream(apiserver: ApiServer, core: client.CoreV1Api) -> None:
     # The stream ending at all (the test would hang otherwise) is the point; no clock is read.
     events = list(watch.Watch().stream(core.list_namespace, timeout_seconds=1))
-    assert [e["type"] for e in events] == ["ADDED", "ADDED"]
+    assert [e["type"] for e in events] == ["ADDED"] * len(INITIAL_NAMESPACES)
 
 
 def test_selectors_apply_to_watches(core: client.CoreV1Api, streams: Callable[..., Stream]) -> None:
+    core.create_namespace({"metadata": {"name": "other"}})
     rv = core.create_namespaced_config_map("default", cm("a", {"app": "web"})).metadata.resource_version
     by_label = streams(
         core.list_namespaced_config_map, "default", resource_version=rv, label_selector="app=web"
@@ -223,6 +227,7 @@ def test_watches_of_custom_resources_and_crd_deletion(
 ) -> None:
     for crd in flux_crds():
         apiserver.apply(crd)
+    apiserver.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}})
     custom = client.CustomObjectsApi(kube_api_client)
     group = ("kustomize.toolkit.fluxcd.io", "v1")
     # From the list's resourceVersion, so the create and the patch arrive as events whenever the

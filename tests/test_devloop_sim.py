@@ -23,6 +23,7 @@ from ksail_tui.oci.registry_client import RegistryClient
 from ksail_tui.oci.service import push_workload
 from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.sim.flux import SimulatedFlux
+from tests.fixtures.kube_real import KUBE_TARGETS, context_of, kubeconfig_for
 from tests.fixtures.registry import start_registry, stop_registry
 from tests.fixtures.sim_flux import IN_CLUSTER_REGISTRY, TEST_RETRY_INTERVAL
 
@@ -48,7 +49,7 @@ def write_project(tmp_path: Path, kubeconfig: Path, port: int) -> ClusterConfig:
         "metadata: {name: t}\n"
         "spec:\n"
         "  cluster:\n"
-        f"    connection: {{kubeconfig: {kubeconfig}, context: ksail-sim, timeout: 20s}}\n"
+        f"    connection: {{kubeconfig: {kubeconfig}, context: {context_of(kubeconfig)}, timeout: 20s}}\n"
         f"    localRegistry: {{port: {port}, clusterEndpoint: '{IN_CLUSTER_REGISTRY}'}}\n"
         "  workloads:\n"
         "    - {name: app, sourceDirectory: app, repository: t/app, version: 0.1.0, targetNamespace: apps}\n"
@@ -111,6 +112,15 @@ def tags(config: ClusterConfig) -> set[str]:
 
 
 @pytest.fixture
+def kubeconfig(request: pytest.FixtureRequest) -> Path:
+    return kubeconfig_for(request)
+
+
+# The emulator by default; these also on a real kube-apiserver (needs_kube).
+ON_BOTH_SERVERS = pytest.mark.parametrize("kubeconfig", KUBE_TARGETS, indirect=True)
+
+
+@pytest.fixture
 def project(kubeconfig: Path, registry_process: Any, tmp_path: Path) -> ClusterConfig:
     return write_project(tmp_path, kubeconfig, registry_process.port)
 
@@ -130,6 +140,7 @@ def watched(
         loop.stop()
 
 
+@ON_BOTH_SERVERS
 def test_a_save_is_pushed_as_a_new_dev_version_and_applied(
     watched: tuple[DevLoop, Recorder, ClusterConfig], flux_cluster: KubeClient
 ) -> None:
@@ -225,6 +236,7 @@ def test_a_broken_save_shows_file_and_line_then_the_fix_recovers(
     assert flux_cluster.get(CONFIGMAPS, "settings", "apps")["data"] == {"value": "fixed"}
 
 
+@ON_BOTH_SERVERS
 def test_flux_failing_to_apply_is_an_error_until_the_next_save(
     watched: tuple[DevLoop, Recorder, ClusterConfig], flux_cluster: KubeClient
 ) -> None:
@@ -395,6 +407,7 @@ def test_cluster_down_pauses_then_the_change_is_applied(
     assert loop.state("app").pushes == 2
 
 
+@ON_BOTH_SERVERS
 def test_the_cli_watches_until_ctrl_c(
     project: ClusterConfig, simulated_flux: SimulatedFlux, flux_cluster: KubeClient
 ) -> None:

@@ -15,6 +15,7 @@ from ksail_tui.kube.client import DEPLOYMENTS, KubeClient
 from ksail_tui.oci.service import list_versions
 from ksail_tui.sim.crds import flux_crds
 from ksail_tui.sim.flux import SimulatedFlux
+from tests.fixtures.kube_real import KUBE_TARGETS, context_of, kubeconfig_for
 from tests.fixtures.sim_flux import IN_CLUSTER_REGISTRY
 
 pytestmark = pytest.mark.needs_registry
@@ -32,12 +33,23 @@ def write_config(root: Path, kubeconfig: Path, port: int, version: str = "0.1.0"
         "metadata: {name: t}\n"
         "spec:\n"
         "  cluster:\n"
-        f"    connection: {{kubeconfig: {kubeconfig}, context: ksail-sim, timeout: 60s}}\n"
+        f"    connection: {{kubeconfig: {kubeconfig}, context: {context_of(kubeconfig)}, timeout: 60s}}\n"
         f"    localRegistry: {{port: {port}, clusterEndpoint: '{IN_CLUSTER_REGISTRY}'}}\n"
         "  workloads:\n"
         f"    - {{name: app, sourceDirectory: app, targetNamespace: apps, version: {version}}}\n"
     )
     return path
+
+
+@pytest.fixture(params=KUBE_TARGETS)
+def kubeconfig(request: pytest.FixtureRequest) -> Path:
+    """The flows run on the emulator and on a real kube-apiserver (needs_kube)."""
+    return kubeconfig_for(request)
+
+
+@pytest.fixture
+def emulator_kubeconfig(apiserver: Any, tmp_path: Path) -> Path:
+    return Path(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
 
 
 @pytest.fixture
@@ -151,10 +163,10 @@ def install_manifests(path: Path) -> Path:
     return path
 
 
-@pytest.mark.usefixtures("apiserver")
 def test_install_from_a_manifests_file_then_detects_it(
-    tmp_path: Path, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, emulator_kubeconfig: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    kubeconfig = emulator_kubeconfig
     config = write_config(tmp_path, kubeconfig, 5050)
     manifests = install_manifests(tmp_path / "install.yaml")
     assert cli(config, "flux", "status") == 4
@@ -173,9 +185,9 @@ def test_install_from_a_manifests_file_then_detects_it(
 
 
 def test_install_with_a_missing_manifests_file_is_bad_input(
-    tmp_path: Path, kubeconfig: Path, apiserver: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, emulator_kubeconfig: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = write_config(tmp_path, kubeconfig, 5050)
+    config = write_config(tmp_path, emulator_kubeconfig, 5050)
     assert cli(config, "flux", "install", "--manifests", str(tmp_path / "nope.yaml")) == 2
     assert "nope.yaml" in capsys.readouterr().err
 

@@ -160,6 +160,18 @@ def test_silence_times_out_with_exit_3(service: FluxService, controller: Scripte
     assert "source-controller" in outcome.message
 
 
+def test_a_set_cancel_event_ends_the_wait_long_before_the_timeout(
+    service: FluxService, controller: ScriptedController
+) -> None:
+    """The dashboard closing (its jobs' closing Event) stops a reconcile that Flux never answers."""
+    controller.outcome["OCIRepository"] = "silent"
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    (outcome,) = service.reconcile(timeout=120, cancel=cancel)
+    assert not outcome.ok and outcome.exit_code == 1
+    assert outcome.message.startswith("stopped waiting for OCIRepository")
+
+
 def test_suspended_is_an_error_unless_resumed(service: FluxService, controller: ScriptedController) -> None:
     service.set_suspended(None, True)
     (outcome,) = service.reconcile(timeout=5)

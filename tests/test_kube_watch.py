@@ -12,7 +12,7 @@ import pytest
 
 from ksail_tui.errors import TimedOut
 from ksail_tui.kube.client import OCI_REPOSITORIES, ApiError, KubeClient
-from ksail_tui.kube.wait import Verdict, wait_for
+from ksail_tui.kube.wait import Cancelled, Verdict, wait_for
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent, WatchState
 from ksail_tui.sim.apiserver import ApiServer
 
@@ -150,6 +150,25 @@ def test_wait_for_times_out_with_the_last_message(kube: KubeClient) -> None:
             timeout=0.3,
             what="x",
             initial=created,
+        )
+
+
+def test_wait_for_stops_once_its_cancel_event_is_set(kube: KubeClient) -> None:
+    """The dashboard closing stops a reconcile's wait, long before the wait's own deadline."""
+    created = kube.apply(repo("a"))
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(Cancelled, match="stopped waiting for the source"):
+        wait_for(
+            kube,
+            OCI_REPOSITORIES,
+            "a",
+            NS,
+            lambda o: Verdict.pending("still old"),
+            timeout=120,
+            what="the source",
+            initial=created,
+            cancel=cancel,
         )
 
 

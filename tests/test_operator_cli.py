@@ -108,6 +108,7 @@ def test_run_uses_the_connection_of_ksail_yaml(
 ) -> None:
     config = tmp_path / "ksail.yaml"
     config.write_text(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         f"metadata: {{name: demo}}\nspec: {{cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}}}\n"
     )
     # The emulator behind that kubeconfig has no Catalyst CRDs: proof that it was the one asked.

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from textual.command import CommandPalette
@@ -36,7 +38,9 @@ from tests.fixtures.ui import (
     cell,
     failing_scene,
     kustomization,
+    notices,
     notifications,
+    run,
     scene_app,
     scene_config,
     text_of,
@@ -52,7 +56,7 @@ async def select(pilot: Pilot[None], key: str) -> None:
     table = pilot.app.query_one("#flux-table", DataTable)
     table.move_cursor(row=table.get_row_index(key))
     await pilot.pause()
-    assert pilot.app.selected_key == key  # type: ignore[attr-defined]
+    assert str(cast(KsailApp, pilot.app).dashboard.selected) == key
 
 
 APP = "Kustomization/flux-system/app"
@@ -61,7 +65,7 @@ BROKEN = "Kustomization/flux-system/broken"
 
 async def test_the_table_shows_every_flux_object_with_its_health(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await pilot.pause()
         table = app.query_one("#flux-table", DataTable)
         assert table.row_count == 6
@@ -83,7 +87,7 @@ async def test_the_table_shows_every_flux_object_with_its_health(scripted: Build
 async def test_r_reconciles_the_selected_workload_with_progress_until_the_outcome(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     services.hold = threading.Event()
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("r")
         await wait_until(
@@ -93,7 +97,7 @@ async def test_r_reconciles_the_selected_workload_with_progress_until_the_outcom
         await pilot.press("r")  # a second one while the first runs is refused
         assert "already busy" in notifications(app)[-1]
         services.hold.set()
-        await wait_until(pilot, lambda: not app.busy, "the outcome")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the outcome")
         assert any("app applied 0.2.0@sha256:9f8e7d6c5b4a" in n for n in notifications(app))
         assert "running 0.2.0@sha256:9f8e7d6c5b4a, up to date" in text_of(app, "#loop-message")
         assert services.calls == [("reconcile", ["app"])]
@@ -101,21 +105,21 @@ async def test_r_reconciles_the_selected_workload_with_progress_until_the_outcom
 
 async def test_a_failed_reconcile_is_an_error_with_the_reason(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, BROKEN)
         await pilot.press("r")
-        await wait_until(pilot, lambda: not app.busy, "the outcome")
-        [error] = [n for n in app._notifications if n.severity == "error"]
+        await wait_until(pilot, lambda: not app.jobs.busy, "the outcome")
+        [error] = notices(app).errors()
         assert "broken: Kustomization BuildFailed" in error.message
 
 
 async def test_R_reconciles_every_workload(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await pilot.press("R")
-        await wait_until(pilot, lambda: not app.busy, "the outcomes")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the outcomes")
         assert services.calls == [("reconcile", None)]
-        assert len(app._notifications) == 3  # api and app reconciled, broken failed
+        assert len(notices(app).posted) == 3  # api and app reconciled, broken failed
 
 
 async def test_actions_on_an_object_outside_the_configuration_explain_themselves(scripted: Build) -> None:
@@ -124,7 +128,7 @@ async def test_actions_on_an_object_outside_the_configuration_explain_themselves
         kustomization("api", "1.0.0") | {"metadata": {"name": "infra", "namespace": "other"}}
     )
     app, services = scripted(scene)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, "Kustomization/other/infra")
         await pilot.press("r")
         assert "is not a workload of this ksail.yaml" in notifications(app)[-1]
@@ -134,25 +138,25 @@ async def test_actions_on_an_object_outside_the_configuration_explain_themselves
 async def test_a_service_error_shows_its_message_and_hint_and_the_app_carries_on(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     services.reconcile_error = Unavailable("the cluster is unreachable", hint="start the cluster")
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("r")
-        await wait_until(pilot, lambda: not app.busy, "the failure")
-        [error] = [n for n in app._notifications if n.severity == "error"]
+        await wait_until(pilot, lambda: not app.jobs.busy, "the failure")
+        [error] = notices(app).errors()
         assert error.message == "the cluster is unreachable\nhint: start the cluster"
         assert app.is_running
         services.reconcile_error = None
         await pilot.press("r")
-        await wait_until(pilot, lambda: not app.busy, "the second outcome")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the second outcome")
         assert "app applied" in notifications(app)[-1]
 
 
 async def test_b_builds_and_reports_the_artifact(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("b")
-        await wait_until(pilot, lambda: not app.busy, "the build")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the build")
         assert services.calls == [("build", "app")]
         assert notifications(app)[-1].startswith("app 0.2.0: 0 files, 2.0 KB, layer sha256:abababababab")
 
@@ -160,7 +164,7 @@ async def test_b_builds_and_reports_the_artifact(scripted: Build) -> None:
 async def test_p_pushes_with_a_progress_bar_then_reconciles(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     services.hold = threading.Event()
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("p")
         bar = app.query_one("#push-progress", ProgressBar)
@@ -168,22 +172,22 @@ async def test_p_pushes_with_a_progress_bar_then_reconciles(scripted: Build) -> 
         assert bar.display and bar.total == 4096
         assert "uploading" in text_of(app, "#loop-message")
         services.hold.set()
-        await wait_until(pilot, lambda: not app.busy, "push and reconcile")
+        await wait_until(pilot, lambda: not app.jobs.busy, "push and reconcile")
         assert services.calls == [("push", "app"), ("apply", "app"), ("reconcile", ["app"])]
         assert not bar.display
-        assert app.model.pushed["app"] == "0.2.0@" + services.scene.artifacts["app"][0].digest
+        assert app.dashboard.model.pushed["app"] == "0.2.0@" + services.scene.artifacts["app"][0].digest
         assert any("app pushed 0.2.0@sha256:9f8e7d6c5b4a; reconciling" in n for n in notifications(app))
 
 
 async def test_w_turns_watch_mode_on_shows_each_phase_and_off(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("w")
-        await wait_until(pilot, lambda: app.watched == "app", "watch mode")
-        assert services.calls == [("watch", "app")] and services.watching is not None
+        await wait_until(pilot, lambda: app.dashboard.devloop_workload == "app", "watch mode")
+        assert services.calls == [("start_devloop", "app")] and services.devloop is not None
         assert "watch app ● watching" in text_of(app, "#watch-mode")
-        report = services.watching.on_state
+        report = services.devloop.on_state
 
         report(LoopState("app", Phase.PUSHING, "pushing 0.2.1-dev.1", dev_version="0.2.1-dev.1"))
         await wait_until(pilot, lambda: "pushing" in text_of(app, "#watch-mode"), "the pushing phase")
@@ -192,7 +196,7 @@ async def test_w_turns_watch_mode_on_shows_each_phase_and_off(scripted: Build) -
             "0.2.1-dev.1", revision, pushed=True, ok=True, message="applied", save_to_ready=0.8
         )
         report(LoopState("app", Phase.IDLE, dev_version="0.2.1-dev.1", last_result=done))
-        await wait_until(pilot, lambda: app.model.pushed.get("app") == revision, "the result")
+        await wait_until(pilot, lambda: app.dashboard.model.pushed.get("app") == revision, "the result")
         assert "watching" in text_of(app, "#watch-mode")
         log = app.query_one(ActivityLog)
         runs = "watch: app runs 0.2.1-dev.1@"
@@ -209,8 +213,8 @@ async def test_w_turns_watch_mode_on_shows_each_phase_and_off(scripted: Build) -
         assert len([line for line in log.lines if runs in line.text]) == 1
 
         await pilot.press("w")
-        await wait_until(pilot, lambda: services.watching is not None and services.watching.stopped, "stop")
-        assert app.watched is None and "watch off" in text_of(app, "#watch-mode")
+        await wait_until(pilot, lambda: services.devloop is not None and services.devloop.stopped, "stop")
+        assert app.dashboard.devloop_workload is None and "watch off" in text_of(app, "#watch-mode")
         report(LoopState("app", Phase.BUILDING))  # a late report of the stopped loop changes nothing
         await pilot.pause()
         assert "watch off" in text_of(app, "#watch-mode")
@@ -218,7 +222,7 @@ async def test_w_turns_watch_mode_on_shows_each_phase_and_off(scripted: Build) -
 
 async def test_s_asks_then_suspends_and_the_table_shows_it(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("s")
         assert isinstance(app.screen, ConfirmScreen)
@@ -233,9 +237,25 @@ async def test_s_asks_then_suspends_and_the_table_shows_it(scripted: Build) -> N
         assert "Resume app?" in text_of(app, "#confirm-message")
 
 
+async def test_the_dashboard_keys_do_nothing_behind_an_open_dialog(scripted: Build) -> None:
+    """The actions are the dashboard screen's: r under the confirm dialog neither reconciles nor
+    answers it (they were the app's, and ran behind the dialog)."""
+    app, services = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("r", "p", "C")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and services.calls == [] and not app.jobs.busy
+        await pilot.press("n")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: services.calls == [("reconcile", ["app"])], "the reconcile")
+
+
 async def test_d_describes_with_yaml_and_conditions(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, BROKEN)
         await pilot.press("d")
         assert isinstance(app.screen, DescribeScreen)
@@ -249,7 +269,7 @@ async def test_d_describes_with_yaml_and_conditions(scripted: Build) -> None:
 
 async def test_e_lists_the_events_of_the_selected_object(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, BROKEN)
         await pilot.press("e")
         assert isinstance(app.screen, EventsScreen)
@@ -263,12 +283,12 @@ async def test_e_lists_the_events_of_the_selected_object(scripted: Build) -> Non
 
 async def test_slash_filters_the_table_and_escape_clears_it(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         await pilot.press(*"fail")
         table = app.query_one("#flux-table", DataTable)
-        assert table.row_count == 1 and app.selected_key == BROKEN
+        assert table.row_count == 1 and str(app.dashboard.selected) == BROKEN
         assert app.query_one(FluxPane).border_subtitle == "1 of 6 objects · /fail"
         await pilot.press("enter")
         assert app.focused is table and table.row_count == 1
@@ -278,7 +298,7 @@ async def test_slash_filters_the_table_and_escape_clears_it(scripted: Build) -> 
 
 async def test_question_mark_shows_help_with_every_action(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = "".join(text_of(app, f"#{s.id}") for s in app.screen.query(Static) if s.id)
@@ -291,21 +311,21 @@ async def test_question_mark_shows_help_with_every_action(scripted: Build) -> No
 @pytest.mark.parametrize("opener", ["colon", "ctrl+p"])
 async def test_the_command_palette_runs_any_action(scripted: Build, opener: str) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await pilot.press(opener)
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"reconcile all")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_until(pilot, lambda: services.calls == [("reconcile", None)], "the palette's action")
-        await wait_until(pilot, lambda: not app.busy, "the outcomes")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the outcomes")
         shown = notifications(app)
         assert any(n.startswith("app applied") for n in shown) and any(n.startswith("broken:") for n in shown)
 
 
 async def test_number_keys_and_tab_move_between_panes(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         for key, focused in (("1", "cluster"), ("2", "registry"), ("3", "artifacts-table"), ("5", "details")):
             await pilot.press(key)
             assert app.focused is not None and app.focused.id == focused
@@ -319,7 +339,7 @@ async def test_number_keys_and_tab_move_between_panes(scripted: Build) -> None:
 
 async def test_compact_layout_shows_one_extra_pane_on_demand(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run(app, (80, 24)) as pilot:
         await pilot.pause()
         assert app.dashboard.compact
         assert not app.query_one("#cluster").display or not app.query_one("#top-row").display
@@ -332,7 +352,7 @@ async def test_compact_layout_shows_one_extra_pane_on_demand(scripted: Build) ->
 
 async def test_ctrl_d_deletes_only_after_confirming(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, BROKEN)
         await pilot.press("ctrl+d")
         assert isinstance(app.screen, ConfirmScreen)
@@ -340,7 +360,7 @@ async def test_ctrl_d_deletes_only_after_confirming(scripted: Build) -> None:
         await pilot.press("enter")  # the default is Cancel
         assert services.calls == []
         await pilot.press("ctrl+d", "y")
-        await wait_until(pilot, lambda: not app.busy and services.calls != [], "the delete")
+        await wait_until(pilot, lambda: not app.jobs.busy and services.calls != [], "the delete")
         assert (
             services.calls[0][0] == "delete"
             and str(services.calls[0][1]) == "Kustomization/flux-system/broken"
@@ -351,13 +371,13 @@ async def test_ctrl_d_deletes_only_after_confirming(scripted: Build) -> None:
 async def test_P_prunes_old_versions_after_showing_them(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     app.settings = app.settings.model_copy(update={"prune_keep": 1})
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("P")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         assert "Delete 1 version of app: 0.1.0?" in text_of(app, "#confirm-message")
         await pilot.press("y")
-        await wait_until(pilot, lambda: not app.busy and len(services.calls) == 2, "the prune")
+        await wait_until(pilot, lambda: not app.jobs.busy and len(services.calls) == 2, "the prune")
         shown = next(a.digest for a in failing_scene().artifacts["app"] if a.tag == "0.1.0")
         # The preview, then a prune of only what the user saw; the protection rule is the core's.
         assert services.calls == [("prune", ("app", 1, True, None)), ("prune", ("app", 1, False, (shown,)))]
@@ -369,21 +389,21 @@ async def test_the_keymap_remaps_actions_by_binding_id() -> None:
     config = scene_config()
     services = ScriptedServices(config, failing_scene())
     app = scene_app(failing_scene(), services=services, keymap={"reconcile": "x"})
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("r")
         await pilot.pause()
-        assert not app.busy and "reconciling" not in text_of(app, "#loop-message")
+        assert not app.jobs.busy and "reconciling" not in text_of(app, "#loop-message")
         await pilot.press("x")
         await wait_until(pilot, lambda: services.calls == [("reconcile", ["app"])], "the remapped key")
-        await wait_until(pilot, lambda: not app.busy, "the outcome")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the outcome")
         assert services.calls == [("reconcile", ["app"])]
         assert "app applied 0.2.0@sha256:9f8e7d6c5b4a in 1.2s" in notifications(app)
 
 
 async def test_q_quits(scripted: Build) -> None:
     app, _ = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
@@ -394,13 +414,16 @@ async def test_editing_the_config_restarts_the_watches_on_the_new_context(tmp_pa
     path.write_text(CONFIG_TEXT)
     config = scene_config(tmp_path)
     services = ScriptedServices(config, failing_scene())
-    app = make_app(config, services=services, config_path=path, clock=lambda: NOW, animate=False)
-    async with app.run_test(size=SIZE) as pilot:
+    app = make_app(config, services=services, config_path=path, clock=lambda: NOW, animations_enabled=False)
+    async with run(app, SIZE) as pilot:
         first_live = services.live_source
         await pilot.pause(0.5)  # the file watch is set up
         path.write_text(CONFIG_TEXT.replace("context: ksail-demo", "context: kind-other"))
         await wait_until(
-            pilot, lambda: app.model.config.spec.cluster.connection.context == "kind-other", "reload", 10
+            pilot,
+            lambda: app.dashboard.model.config.spec.cluster.connection.context == "kind-other",
+            "reload",
+            10,
         )
         assert first_live is not None and not first_live.running
         assert isinstance(app.services, ScriptedServices) and app.services.live_source is not None
@@ -415,13 +438,13 @@ async def test_a_broken_config_edit_is_reported_and_the_watches_carry_on(tmp_pat
     path.write_text(CONFIG_TEXT)
     config = scene_config(tmp_path)
     services = ScriptedServices(config, failing_scene())
-    app = make_app(config, services=services, config_path=path, clock=lambda: NOW, animate=False)
-    async with app.run_test(size=SIZE) as pilot:
+    app = make_app(config, services=services, config_path=path, clock=lambda: NOW, animations_enabled=False)
+    async with run(app, SIZE) as pilot:
         first_live = services.live_source
         await pilot.pause(0.5)  # the file watch is set up
         path.write_text(CONFIG_TEXT.replace("metadata: {name: demo}", "metadata: {name: [demo"))
-        await wait_until(pilot, lambda: bool(app._notifications), "the error", 10)
-        [error] = app._notifications
+        await wait_until(pilot, lambda: bool(notices(app).posted), "the error", 10)
+        [error] = notices(app).posted
         assert error.severity == "error" and error.title == "reloading the configuration failed"
         assert str(path) in error.message
         assert app.services is services and first_live is not None and first_live.running
@@ -431,7 +454,7 @@ async def test_a_broken_config_edit_is_reported_and_the_watches_carry_on(tmp_pat
 async def test_the_watch_of_the_previous_context_is_not_heard_after_a_switch(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     ghost = kustomization("api", "1.0.0") | {"metadata": {"name": "ghost", "namespace": "flux-system"}}
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         table = app.query_one("#flux-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 6, "the first cluster's objects")
         old = services.live_source
@@ -441,13 +464,13 @@ async def test_the_watch_of_the_previous_context_is_not_heard_after_a_switch(scr
         app.switch_config(parse_config(other, path=Path("/demo/ksail.yaml"), base_dir=Path("/demo")))
         old.send(ghost)  # the last batch of a watch thread that was stopping
         await wait_until(pilot, lambda: APP in table.rows, "the new cluster's objects")
-        assert table.row_count == 6 and "Kustomization/flux-system/ghost" not in app.model.flux
+        assert table.row_count == 6 and "Kustomization/flux-system/ghost" not in app.dashboard.model.flux
         assert "context kind-other" in text_of(app, "#header")
 
 
 async def test_live_updates_while_a_dialog_is_open_reach_the_table(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await select(pilot, APP)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -461,7 +484,7 @@ async def test_live_updates_while_a_dialog_is_open_reach_the_table(scripted: Bui
 
 async def test_ctrl_r_refreshes_the_registry_pane_and_an_outage_shows_its_reason(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await wait_until(pilot, lambda: "Running" in text_of(app, "#registry-body"), "the registry")
         services.scene.registry = None
         services.scene.registry_error = "the registry on localhost:5050 is not answering"
@@ -473,7 +496,7 @@ async def test_ctrl_r_refreshes_the_registry_pane_and_an_outage_shows_its_reason
 
 async def test_a_retrying_failure_is_logged_once_until_it_says_something_new(scripted: Build) -> None:
     app, services = scripted(failing_scene())
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         log = app.query_one(ActivityLog)
         await pilot.pause()
         before = len(log.lines)
@@ -488,3 +511,26 @@ async def test_a_retrying_failure_is_logged_once_until_it_says_something_new(scr
         assert [line.text.split(" ", 1)[1] for line in log.lines[before:]] == [
             "flux  Kustomization broken ReconciliationSucceeded: applied"
         ]
+
+
+async def test_ages_tick_on_screen_and_a_row_scrolled_into_view_shows_its_own() -> None:
+    objects = []
+    for index in range(60):
+        obj = kustomization("app", "0.2.0", minutes=11)
+        obj["metadata"] = {**obj["metadata"], "name": f"k-{index:02}"}
+        objects.append(obj)
+    clock = [NOW]
+    services = ScriptedServices(scene_config(), Scene(objects=objects))
+    app = make_app(services.config, services=services, clock=lambda: clock[0], animations_enabled=False)
+    first, last = "Kustomization/flux-system/k-00", "Kustomization/flux-system/k-59"
+    async with run(app, SIZE) as pilot:
+        table = app.query_one("#flux-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 60, "the rows")
+        assert cell(app, first, "age") == cell(app, last, "age") == "11m"
+        clock[0] = NOW + timedelta(hours=2)
+        pane = app.query_one(FluxPane)
+        pane.refresh_ages(clock[0])
+        assert cell(app, first, "age") == "2h"  # on screen
+        assert cell(app, last, "age") == "11m"  # not drawn, so not rewritten
+        table.move_cursor(row=59)
+        await wait_until(pilot, lambda: cell(app, last, "age") == "2h", "the row scrolled into view")

@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from ksail_tui.cli.main import main
 from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.ui.app import KsailApp
+from ksail_tui.ui.settings import DashboardSettings, load_settings
 
 
 def test_settings_path_follows_the_environment(
@@ -42,6 +43,38 @@ def test_an_unknown_binding_id_in_the_settings_names_the_file_and_the_ids(
     assert "reconcile-all" in error
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("- reconcile\n", "must be a mapping of setting: value"),
+        ("keymap: [\n", "cannot read the dashboard settings"),
+        ("prune_keep: 0\n", "prune_keep: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_settings_file_that_is_not_settings_is_bad_input_naming_the_file(
+    text: str, says: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "ksail.yaml"
+    config.write_text("apiVersion: ksail.io/v1alpha1\nkind: Cluster\nmetadata: {name: t}\n")
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(text)
+    monkeypatch.setenv("KSAIL_TUI_SETTINGS", str(settings))
+    assert main(["dashboard", "-c", str(config)]) == 2
+    error = capsys.readouterr().err
+    assert f"{settings}: " in error and says in error
+    assert "Traceback" not in error
+
+
+def test_the_settings_come_from_the_file_only_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("prune_keep: 5\n")
+    monkeypatch.setenv("PRUNE_KEEP", "9")
+    assert load_settings(settings).prune_keep == 5
+    assert load_settings(tmp_path / "missing.yaml") == DashboardSettings()
+
+
 def test_ksail_tui_alone_opens_the_dashboard_on_the_config(
     apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,10 +93,12 @@ def test_ksail_tui_alone_opens_the_dashboard_on_the_config(
         app = pilot.app
         assert isinstance(app, KsailApp)
         for _ in range(200):
-            if app.model.connection is not None:
+            if app.dashboard.model.connection is not None:
                 break
             await pilot.pause(0.02)
-        seen["connected"] = app.model.connection.connected if app.model.connection else None
+        seen["connected"] = (
+            app.dashboard.model.connection.connected if app.dashboard.model.connection else None
+        )
         seen["config"] = app.config_path
         await pilot.press("q")
 

@@ -20,8 +20,9 @@ from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.services import ClusterServices
 from tests.fixtures import ui
+from tests.fixtures.kube_real import KUBE_TARGETS, context_of, kubeconfig_for
 from tests.fixtures.sim_flux import IN_CLUSTER_REGISTRY
-from tests.fixtures.ui import cell, text_of
+from tests.fixtures.ui import cell, notices, run, text_of
 
 pytestmark = pytest.mark.anyio
 SIZE = (160, 48)
@@ -36,7 +37,7 @@ def cluster_config(base_dir: Path, kubeconfig: Path, registry_port: int = 5999) 
         "metadata: {name: t}\n"
         "spec:\n"
         "  cluster:\n"
-        f"    connection: {{kubeconfig: {kubeconfig}, context: ksail-sim, timeout: 30s}}\n"
+        f"    connection: {{kubeconfig: {kubeconfig}, context: {context_of(kubeconfig)}, timeout: 30s}}\n"
         f"    localRegistry: {{port: {registry_port}, clusterEndpoint: '{IN_CLUSTER_REGISTRY}'}}\n"
         "  workloads:\n"
         "    - {name: app, sourceDirectory: app, targetNamespace: apps, version: 0.1.0}\n"
@@ -45,7 +46,9 @@ def cluster_config(base_dir: Path, kubeconfig: Path, registry_port: int = 5999) 
 
 
 def real_app(config: ClusterConfig) -> KsailApp:
-    return make_app(config, services=ClusterServices(config, registry_backend="process"), animate=False)
+    return make_app(
+        config, services=ClusterServices(config, registry_backend="process"), animations_enabled=False
+    )
 
 
 def flux_objects(name: str) -> list[dict[str, Any]]:
@@ -69,12 +72,19 @@ def flux_objects(name: str) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.fixture
+def kubeconfig(request: pytest.FixtureRequest) -> Path:
+    """The emulator's, or for tests parametrized with KUBE_TARGETS also a real kube-apiserver's."""
+    return kubeconfig_for(request)
+
+
 @pytest.fixture(autouse=True)
 def _private_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The registry service's process backend keeps its records under XDG_DATA_HOME.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
+@pytest.mark.parametrize("kubeconfig", KUBE_TARGETS, indirect=True)
 async def test_a_status_written_into_the_cluster_updates_its_cell_in_place(
     flux_cluster: KubeClient, kubeconfig: Path, tmp_path: Path
 ) -> None:
@@ -82,7 +92,7 @@ async def test_a_status_written_into_the_cluster_updates_its_cell_in_place(
     for obj in flux_objects("app") + flux_objects("other"):
         kube.apply(obj)
     app = real_app(cluster_config(tmp_path, kubeconfig))
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         table = app.query_one("#flux-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 4, "the four objects")
         table.move_cursor(row=table.get_row_index(KS_APP))
@@ -111,7 +121,7 @@ async def test_a_status_written_into_the_cluster_updates_its_cell_in_place(
         )
         await wait_until(pilot, lambda: cell(app, KS_APP, "ready") == "✗ Failing", "the Failing cell")
         assert cell(app, KS_APP, "reason") == "BuildFailed"
-        assert table.row_count == 4 and app.selected_key == KS_APP  # updated in place, cursor kept
+        assert table.row_count == 4 and str(app.dashboard.selected) == KS_APP  # updated in place, cursor kept
         assert "kustomize build failed" in text_of(app, "#details-body")
         assert "simulated" in text_of(app, "#cluster-body")
 
@@ -121,7 +131,7 @@ async def test_an_unreachable_cluster_shows_in_its_pane_and_recovers(
     apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
 ) -> None:
     app = real_app(cluster_config(tmp_path, kubeconfig))
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await wait_until(pilot, lambda: "connected" in text_of(app, "#cluster-body"), "connected")
         apiserver.set_unavailable(True)
         await wait_until(pilot, lambda: "503" in text_of(app, "#cluster-body"), "unreachable with the reason")
@@ -133,7 +143,7 @@ async def test_an_unreachable_cluster_shows_in_its_pane_and_recovers(
 
 async def test_a_cluster_that_does_not_exist_yet_is_reported_not_raised(tmp_path: Path) -> None:
     app = real_app(cluster_config(tmp_path, tmp_path / "missing-kubeconfig"))
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await wait_until(pilot, lambda: "unreachable" in text_of(app, "#cluster-body"), "unreachable")
         assert "does not exist" in text_of(app, "#cluster-body")
         await pilot.press("r")  # an action on nothing explains itself
@@ -144,18 +154,18 @@ async def test_before_the_cluster_exists_b_builds_the_only_workload(tmp_path: Pa
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
     app = real_app(cluster_config(tmp_path, tmp_path / "missing-kubeconfig"))
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await wait_until(pilot, lambda: "unreachable" in text_of(app, "#cluster-body"), "unreachable")
-        assert app.selected_key is None  # the table is empty: nothing to select
+        assert app.dashboard.selected is None  # the table is empty: nothing to select
         await pilot.press("b")
-        await wait_until(pilot, lambda: bool(app._notifications), "the build's outcome")
-        (notice,) = [n.message for n in app._notifications]
+        await wait_until(pilot, lambda: bool(notices(app).posted), "the build's outcome")
+        (notice,) = [n.message for n in notices(app).posted]
         assert notice.startswith("app 0.1.0: 1 files")
 
 
 async def test_a_cluster_without_flux_says_so(apiserver: ApiServer, kubeconfig: Path, tmp_path: Path) -> None:
     app = real_app(cluster_config(tmp_path, kubeconfig))
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await wait_until(pilot, lambda: "Flux is not installed" in text_of(app, "#cluster-body"), "no Flux")
         assert "flux not installed" in text_of(app, "#header")
 
@@ -181,15 +191,15 @@ async def test_push_then_reconcile_runs_the_whole_loop(
 ) -> None:
     config, _ = workload_on_the_simulated_flux(tmp_path, kubeconfig, flux_cluster, registry_process.port)
     app = real_app(config)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         table = app.query_one("#flux-table", DataTable)
         await wait_until(pilot, lambda: KS_APP in table.rows, "the Kustomization row")
         table.move_cursor(row=table.get_row_index(KS_APP))
         await pilot.press("p")
-        await wait_until(pilot, lambda: not app.busy, "push and reconcile", seconds=30)
-        pushed = app.model.pushed["app"]
-        assert any("app applied" in n.message for n in app._notifications), [
-            n.message for n in app._notifications
+        await wait_until(pilot, lambda: not app.jobs.busy, "push and reconcile", seconds=30)
+        pushed = app.dashboard.model.pushed["app"]
+        assert any("app applied" in n.message for n in notices(app).posted), [
+            n.message for n in notices(app).posted
         ]
         await wait_until(pilot, lambda: cell(app, KS_APP, "ready") == "● Ready", "Ready")
         assert cell(app, KS_APP, "revision") == "0.1.0@" + pushed.split("@")[1][:15]
@@ -208,17 +218,23 @@ async def test_watch_mode_applies_every_save(
         tmp_path, kubeconfig, flux_cluster, registry_process.port
     )
     app = real_app(config)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         table = app.query_one("#flux-table", DataTable)
         await wait_until(pilot, lambda: KS_APP in table.rows, "the Kustomization row")
         table.move_cursor(row=table.get_row_index(KS_APP))
         await pilot.press("w")
         await wait_until(
-            pilot, lambda: "-dev.1@" in app.model.pushed.get("app", ""), "the first cycle", seconds=30
+            pilot,
+            lambda: "-dev.1@" in app.dashboard.model.pushed.get("app", ""),
+            "the first cycle",
+            seconds=30,
         )
         manifest.write_text(manifest.read_text().replace("hello", "hello again"))
         await wait_until(
-            pilot, lambda: "-dev.2@" in app.model.pushed.get("app", ""), "the save applied", seconds=30
+            pilot,
+            lambda: "-dev.2@" in app.dashboard.model.pushed.get("app", ""),
+            "the save applied",
+            seconds=30,
         )
         await wait_until(pilot, lambda: "-dev.2@" in cell(app, KS_APP, "revision"), "the table")
         assert cell(app, KS_APP, "ready") == "● Ready"

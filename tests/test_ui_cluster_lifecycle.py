@@ -36,7 +36,9 @@ from tests.fixtures.ui import (
     ScriptedServices,
     all_ready_scene,
     not_created_scene,
+    notices,
     notifications,
+    run,
     scene_app,
     scene_config,
     settle,
@@ -65,7 +67,7 @@ async def test_the_cluster_pane_lists_the_clusters_in_docker_the_configured_one_
     scripted: Build,
 ) -> None:
     app, services = scripted(all_ready_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         lines = pane_text(app).splitlines()
         listed = lines[lines.index("Clusters in Docker") + 1 :]
@@ -83,7 +85,7 @@ async def test_the_list_refreshes_on_its_own_timer() -> None:
     scene = all_ready_scene()
     services = ScriptedServices(scene_config(), scene)
     app = scene_app(scene, services=services, simulated=False, clusters_refresh_seconds=0.2)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         scene.clusters = (DEMO_CLUSTER,)
         await wait_until(pilot, lambda: "edge" not in pane_text(app), "the next listing")
@@ -91,7 +93,7 @@ async def test_the_list_refreshes_on_its_own_timer() -> None:
 
 async def test_docker_not_answering_is_one_reason_line_and_the_app_carries_on(scripted: Build) -> None:
     app, _ = scripted(unreachable_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         lines = pane_text(app).splitlines()
         reason = lines[lines.index("Clusters in Docker") + 1 :]
@@ -102,7 +104,7 @@ async def test_docker_not_answering_is_one_reason_line_and_the_app_carries_on(sc
 async def test_the_not_created_line_names_the_key_the_user_mapped() -> None:
     scene = not_created_scene()
     app = scene_app(scene, simulated=False, keymap={"create-cluster": "ctrl+n"})
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         assert "▸ demo  Kind  not created: ^n creates it" in pane_text(app)
 
@@ -113,7 +115,7 @@ async def test_the_not_created_line_names_the_key_the_user_mapped() -> None:
 async def test_C_creates_the_cluster_with_its_progress_then_watches_it(scripted: Build) -> None:
     app, services = scripted(not_created_scene(), simulated=False)
     services.hold = threading.Event()
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         first_watch = services.live_source
         await pilot.press("C")
@@ -127,7 +129,7 @@ async def test_C_creates_the_cluster_with_its_progress_then_watches_it(scripted:
         assert "already busy" in notifications(app)[-1]
 
         services.hold.set()
-        await wait_until(pilot, lambda: not app.busy, "the outcome")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the outcome")
         assert services.calls == [("create_cluster", None)]
         assert notifications(app)[-1] == (
             "Kind cluster demo created (context ksail-demo); registry demo-registry on network kind; "
@@ -146,11 +148,11 @@ async def test_C_creates_the_cluster_with_its_progress_then_watches_it(scripted:
 
 async def test_C_on_an_existing_cluster_reuses_it_and_says_so(scripted: Build) -> None:
     app, services = scripted(all_ready_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         watch = services.live_source
         await pilot.press("C")
-        await wait_until(pilot, lambda: services.calls != [] and not app.busy, "the outcome")
+        await wait_until(pilot, lambda: services.calls != [] and not app.jobs.busy, "the outcome")
         assert notifications(app)[-1].startswith("Kind cluster demo already existed: reused it")
         assert "Kind cluster demo already exists: reusing it" in log_text(app)
         assert services.live_source is watch and watch.running  # connected already: nothing to restart
@@ -161,7 +163,7 @@ async def test_C_on_an_existing_cluster_reuses_it_and_says_so(scripted: Build) -
 
 async def test_X_asks_first_and_cancel_deletes_nothing(scripted: Build) -> None:
     app, services = scripted(all_ready_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         await pilot.press("X")
         assert isinstance(app.screen, DeleteClusterScreen)
@@ -175,16 +177,16 @@ async def test_X_asks_first_and_cancel_deletes_nothing(scripted: Build) -> None:
         await pilot.press("X", "n")
         await pilot.press("X", "escape")
         await pilot.pause()
-        assert services.calls == [] and not app.busy
+        assert services.calls == [] and not app.jobs.busy
         assert "▸ demo  Kind  ● running  registry" in pane_text(app)
 
 
 async def test_X_then_y_deletes_the_cluster_and_keeps_the_registry_data(scripted: Build) -> None:
     app, services = scripted(all_ready_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         await pilot.press("X", "y")
-        await wait_until(pilot, lambda: not app.busy and services.calls != [], "the delete")
+        await wait_until(pilot, lambda: not app.jobs.busy and services.calls != [], "the delete")
         assert services.calls == [("delete_cluster", False)]
         assert notifications(app)[-1] == (
             f"Kind cluster demo deleted; the registry's data is kept in {REGISTRY_VOLUME}"
@@ -195,7 +197,7 @@ async def test_X_then_y_deletes_the_cluster_and_keeps_the_registry_data(scripted
 
 async def test_X_with_purge_ticked_deletes_the_registry_data_too(scripted: Build) -> None:
     app, services = scripted(all_ready_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         await pilot.press("X")
         await pilot.click("#purge")
@@ -204,24 +206,28 @@ async def test_X_with_purge_ticked_deletes_the_registry_data_too(scripted: Build
         await pilot.press("p", "p")  # the key toggles it too: off, and on again
         assert app.screen.query_one("#purge", Checkbox).value
         await pilot.press("y")
-        await wait_until(pilot, lambda: not app.busy and services.calls != [], "the delete")
+        await wait_until(pilot, lambda: not app.jobs.busy and services.calls != [], "the delete")
         assert services.calls == [("delete_cluster", True)]
         assert notifications(app)[-1] == "Kind cluster demo deleted; the registry's data is deleted too"
 
 
 async def test_deleting_the_cluster_stops_watch_mode(scripted: Build) -> None:
     app, services = scripted(all_ready_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         table = app.query_one("#flux-table", DataTable)
         table.move_cursor(row=table.get_row_index("Kustomization/flux-system/app"))
         await pilot.press("w")
-        await wait_until(pilot, lambda: app.watched == "app", "watch mode")
+        await wait_until(pilot, lambda: app.dashboard.devloop_workload == "app", "watch mode")
         await pilot.press("X", "y")
         await wait_until(
-            pilot, lambda: not app.busy and ("delete_cluster", False) in services.calls, "delete"
+            pilot, lambda: not app.jobs.busy and ("delete_cluster", False) in services.calls, "delete"
         )
-        assert app.watched is None and services.watching is not None and services.watching.stopped
+        assert (
+            app.dashboard.devloop_workload is None
+            and services.devloop is not None
+            and services.devloop.stopped
+        )
         assert "watch mode off for app: the cluster is being deleted" in notifications(app)
 
 
@@ -230,7 +236,7 @@ async def test_deleting_the_cluster_stops_watch_mode(scripted: Build) -> None:
 
 async def test_help_lists_the_cluster_actions_with_their_keys(scripted: Build) -> None:
     app, _ = scripted(all_ready_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         keys = pane_text(app, "#help-keys")
@@ -245,7 +251,7 @@ async def test_help_lists_the_cluster_actions_with_their_keys(scripted: Build) -
 @pytest.mark.parametrize(("query", "effect"), [("create cluster", "create"), ("delete cluster", "delete")])
 async def test_the_palette_runs_the_cluster_actions(scripted: Build, query: str, effect: str) -> None:
     app, services = scripted(all_ready_scene(), simulated=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await settle(pilot)
         await pilot.press("colon")
         assert isinstance(app.screen, CommandPalette)
@@ -292,11 +298,11 @@ async def test_create_then_delete_run_the_real_cluster_service(
         return ClusterService(config, registry_factory=process_registries.factory)
 
     services = ClusterServices(config, registry_backend="process", cluster_service=cluster_service)
-    app = make_app(config, services=services, animate=False)
-    async with app.run_test(size=SIZE) as pilot:
+    app = make_app(config, services=services, animations_enabled=False)
+    async with run(app, SIZE) as pilot:
         await wait_until(pilot, lambda: "Docker is not answering" in pane_text(app), "the Docker reason")
         await pilot.press("C")
-        await wait_until(pilot, lambda: bool(app._notifications), "the create", seconds=60)
+        await wait_until(pilot, lambda: bool(notices(app).posted), "the create", seconds=60)
         assert notifications(app)[-1] == (
             "Kind cluster dev created (context ksail-sim); registry dev-registry on network kind; "
             "Flux v2.9.0 is installed (simulated controllers)"
@@ -334,16 +340,18 @@ async def test_a_missing_kind_is_an_error_with_its_install_hint(
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     config = write_cluster_config(tmp_path, "dev", kubeconfig=tmp_path / "missing-kubeconfig")
-    app = make_app(config, services=ClusterServices(config, registry_backend="process"), animate=False)
-    async with app.run_test(size=SIZE) as pilot:
+    app = make_app(
+        config, services=ClusterServices(config, registry_backend="process"), animations_enabled=False
+    )
+    async with run(app, SIZE) as pilot:
         for keys, title in ((("C",), "create cluster failed"), (("X", "y"), "delete cluster failed")):
             await pilot.press(*keys)
-            await wait_until(pilot, lambda: any(n.severity == "error" for n in app._notifications), title)
-            [error] = [n for n in app._notifications if n.severity == "error"]
+            await wait_until(pilot, lambda: bool(notices(app).errors()), title)
+            [error] = notices(app).errors()
             assert error.title == title
             assert error.message.startswith("`kind` is not installed (not found on PATH)\nhint: install kind")
-            assert not app.busy and not app.query_one(Spinner).running
-            app.clear_notifications()
+            assert not app.jobs.busy and not app.query_one(Spinner).running
+            notices(app).posted.clear()
         assert app.is_running
 
 
@@ -359,8 +367,10 @@ async def test_the_list_comes_from_the_real_docker(
         start=True,
     )
     config = write_cluster_config(tmp_path, name, kubeconfig=tmp_path / "missing-kubeconfig")
-    app = make_app(config, services=ClusterServices(config, registry_backend="process"), animate=False)
-    async with app.run_test(size=SIZE) as pilot:
+    app = make_app(
+        config, services=ClusterServices(config, registry_backend="process"), animations_enabled=False
+    )
+    async with run(app, SIZE) as pilot:
         await wait_until(pilot, lambda: f"▸ {name}" in pane_text(app), "the labelled cluster", seconds=15)
         [line] = [line for line in pane_text(app).splitlines() if name in line]
         assert line.split() == ["▸", name, "Kind", "●", "running", "no", "registry"]
@@ -372,11 +382,14 @@ async def test_the_demo_refuses_to_create_or_delete_its_simulated_cluster(
 ) -> None:
     config = write_cluster_config(tmp_path, "demo", kubeconfig=kubeconfig, port=5050)
     app = make_app(
-        config, services=ClusterServices(config, registry_backend="process"), simulated=True, animate=False
+        config,
+        services=ClusterServices(config, registry_backend="process"),
+        simulated=True,
+        animations_enabled=False,
     )
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await pilot.press("C")
-        await wait_until(pilot, lambda: bool(app._notifications), "the refusal")
+        await wait_until(pilot, lambda: bool(notices(app).posted), "the refusal")
         assert "the demo's cluster is simulated, so it cannot be created here" in notifications(app)[-1]
         await pilot.press("X")
         await pilot.pause()
@@ -387,6 +400,6 @@ async def test_the_demo_refuses_to_create_or_delete_its_simulated_cluster(
 
 async def test_the_demo_does_not_offer_to_create_its_cluster(scripted: Build) -> None:
     app, _ = scripted(not_created_scene())  # the demo: simulated
-    async with app.run_test(size=SIZE) as pilot:
+    async with run(app, SIZE) as pilot:
         await wait_until(pilot, lambda: "simulated by the demo" in pane_text(app), "the demo's cluster line")
         assert "creates it" not in pane_text(app)  # no offer that C would refuse

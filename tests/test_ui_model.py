@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ksail_tui.display import short_revision
 from ksail_tui.live import ConnectionUpdate, FluxEventUpdate, FluxObjectUpdate, parse_flux_object
-from ksail_tui.ui.format import age, human_size
+from ksail_tui.models import ObjectRef
+from ksail_tui.ui.format import age, age_changes_at, human_size
 from ksail_tui.ui.inbox import MAX_PENDING_EVENTS, LiveInbox
 from ksail_tui.ui.model import DashboardModel
 from tests.fixtures.ui import (
@@ -17,6 +21,10 @@ from tests.fixtures.ui import (
     scene_config,
 )
 
+K = ObjectRef(kind="Kustomization", namespace="flux-system", name="k")
+KS_APP = ObjectRef(kind="Kustomization", namespace="flux-system", name="app")
+SOURCE_APP = ObjectRef(kind="OCIRepository", namespace="flux-system", name="app")
+
 
 def test_the_inbox_posts_once_per_burst_and_keeps_the_newest_state_per_object() -> None:
     posted: list[int] = []
@@ -25,15 +33,15 @@ def test_the_inbox_posts_once_per_burst_and_keeps_the_newest_state_per_object() 
     old = parse_flux_object(kustomization("app", "0.1.0"))
     new = parse_flux_object(kustomization("app", "0.2.0"))
     event = failing_scene().events[0]
-    put([FluxObjectUpdate("k", old), ConnectionUpdate(connected=False, reason="down")])
-    put([FluxObjectUpdate("k", new), ConnectionUpdate(connected=True), FluxEventUpdate(event)])
+    put([FluxObjectUpdate(K, old), ConnectionUpdate(connected=False, reason="down")])
+    put([FluxObjectUpdate(K, new), ConnectionUpdate(connected=True), FluxEventUpdate(event)])
     assert posted == [1]
     assert inbox.take() == [
-        FluxObjectUpdate("k", new),
+        FluxObjectUpdate(K, new),
         ConnectionUpdate(connected=True),
         FluxEventUpdate(event),
     ]
-    put([FluxObjectUpdate("k", None)])
+    put([FluxObjectUpdate(K, None)])
     assert posted == [1, 1]
 
 
@@ -42,7 +50,7 @@ def test_a_new_sender_silences_the_one_before_and_drops_what_it_left() -> None:
     old = inbox.sender()
     old([ConnectionUpdate(connected=True)])  # not taken yet when the watches restart
     new = inbox.sender()
-    old([FluxObjectUpdate("k", None)])  # the last batch of a stopped watch thread
+    old([FluxObjectUpdate(K, None)])  # the last batch of a stopped watch thread
     assert inbox.take() == []
     new([ConnectionUpdate(connected=False, reason="down")])
     assert inbox.take() == [ConnectionUpdate(connected=False, reason="down")]
@@ -64,27 +72,34 @@ def test_a_source_change_redraws_the_kustomizations_that_use_it() -> None:
     model = DashboardModel(scene_config())
     model.apply(
         [
-            FluxObjectUpdate(
-                "Kustomization/flux-system/app", parse_flux_object(kustomization("app", "0.1.0"))
-            ),
-            FluxObjectUpdate(
-                "OCIRepository/flux-system/app", parse_flux_object(oci_repository("app", "0.1.0"))
-            ),
+            FluxObjectUpdate(KS_APP, parse_flux_object(kustomization("app", "0.1.0"))),
+            FluxObjectUpdate(SOURCE_APP, parse_flux_object(oci_repository("app", "0.1.0"))),
         ]
     )
-    changes = model.apply(
-        [FluxObjectUpdate("OCIRepository/flux-system/app", parse_flux_object(oci_repository("app", "0.2.0")))]
-    )
-    assert changes.flux_keys == {"OCIRepository/flux-system/app", "Kustomization/flux-system/app"}
+    changes = model.apply([FluxObjectUpdate(SOURCE_APP, parse_flux_object(oci_repository("app", "0.2.0")))])
+    assert changes.flux_refs == {SOURCE_APP, KS_APP}
     status = model.status_of("app")
     assert not status.current and status.artifact_revision == "0.2.0@" + DIGESTS["app-0.2.0"]
 
 
+def test_a_kustomization_gone_or_moved_to_another_source_is_no_longer_its_dependent() -> None:
+    model = DashboardModel(scene_config())
+    model.apply([FluxObjectUpdate(KS_APP, parse_flux_object(kustomization("app", "0.1.0")))])
+    assert model.dependents(SOURCE_APP) == {KS_APP}
+    moved = kustomization("app", "0.1.0")
+    moved["spec"]["sourceRef"]["name"] = "api"
+    model.apply([FluxObjectUpdate(KS_APP, parse_flux_object(moved))])
+    assert model.dependents(SOURCE_APP) == set()
+    assert model.dependents(SOURCE_APP.model_copy(update={"name": "api"})) == {KS_APP}
+    model.apply([FluxObjectUpdate(KS_APP, None)])
+    assert model.dependents(SOURCE_APP.model_copy(update={"name": "api"})) == set()
+
+
 def test_only_objects_named_after_a_workload_in_the_flux_namespace_are_workloads() -> None:
     model = DashboardModel(scene_config())
-    assert model.workload_of("Kustomization/flux-system/app") is not None
-    assert model.workload_of("Kustomization/other/app") is None
-    assert model.workload_of("Kustomization/flux-system/infra") is None
+    assert model.workload_of(KS_APP) is not None
+    assert model.workload_of(KS_APP.model_copy(update={"namespace": "other"})) is None
+    assert model.workload_of(KS_APP.model_copy(update={"name": "infra"})) is None
 
 
 def test_the_header_says_why_there_is_no_flux_version() -> None:
@@ -119,3 +134,14 @@ def test_values_are_shown_short() -> None:
         "5.0 MB",
         "3.0 GB",
     ]
+
+
+@given(st.integers(min_value=0, max_value=40 * 86400), st.integers(min_value=0, max_value=3 * 86400))
+def test_an_age_reads_the_same_until_the_moment_it_is_due_to_change(elapsed: int, later: int) -> None:
+    since = datetime(2025, 1, 1, tzinfo=UTC)
+    now = since + timedelta(seconds=elapsed)
+    due = age_changes_at(since, now)
+    assert due > now and age(since, due) != age(since, now)
+    moment = now + timedelta(seconds=later)
+    if moment < due:
+        assert age(since, moment) == age(since, now)

@@ -69,7 +69,7 @@ def test_reconcile_in_progress(
         await selecting(APP)(pilot)
         await pilot.press("r")
         for _ in range(200):
-            if "requested" in str(app.busy.get("reconcile", "")):
+            if "requested" in str(app.jobs.busy.get("reconcile", "")):
                 break
             await pilot.pause(0.02)
 
@@ -96,7 +96,7 @@ def test_cluster_create_in_progress(snap_compare: Compare) -> None:
         await settle(pilot)
         await pilot.press("C")
         for _ in range(200):
-            if "Creating" in app.busy.get("cluster", ""):
+            if "Creating" in app.jobs.busy.get("cluster", ""):
                 break
             await pilot.pause(0.02)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -236,8 +237,11 @@ class FluxService:
         timeout: float | None = None,
         resume: bool = False,
         on_progress: Progress | None = None,
+        cancel: threading.Event | None = None,
     ) -> list[ReconcileOutcome]:
-        """Reconcile each workload now, source first, and wait for the revision-aware outcome."""
+        """Reconcile each workload now, source first, and wait for the revision-aware outcome.
+
+        Once ``cancel`` is set the waits stop: the outcomes not known by then are failures."""
         limit = timeout if timeout is not None else self.config.spec.cluster.connection.timeout_seconds
         # One deadline for everything below, requests included: a frozen API server cannot make
         # a request outlast it.
@@ -247,12 +251,18 @@ class FluxService:
         workloads = self._workloads(names)
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(workloads)))) as pool:
             futures = [
-                pool.submit(bounded._reconcile_one, w, deadline, resume, on_progress) for w in workloads
+                pool.submit(bounded._reconcile_one, w, deadline, resume, on_progress, cancel)
+                for w in workloads
             ]
             return [future.result() for future in futures]
 
     def _reconcile_one(
-        self, workload: Workload, deadline: Deadline, resume: bool, on_progress: Progress | None
+        self,
+        workload: Workload,
+        deadline: Deadline,
+        resume: bool,
+        on_progress: Progress | None,
+        cancel: threading.Event | None = None,
     ) -> ReconcileOutcome:
         started = time.monotonic()
 
@@ -261,8 +271,10 @@ class FluxService:
                 on_progress(f"{workload.name}: {message}")
 
         try:
-            source_revision = self._reconcile_source(workload, deadline, resume, report)
-            applied = self._reconcile_kustomization(workload, source_revision, deadline, resume, report)
+            source_revision = self._reconcile_source(workload, deadline, resume, report, cancel)
+            applied = self._reconcile_kustomization(
+                workload, source_revision, deadline, resume, report, cancel
+            )
         except KsailError as error:
             return ReconcileOutcome(
                 workload=workload.name,
@@ -302,6 +314,7 @@ class FluxService:
         deadline: Deadline,
         resume: bool,
         report: Progress,
+        cancel: threading.Event | None,
     ) -> None:
         """Annotate with a fresh token and watch until the controller has handled it and either
         failed (final) or ``settled`` says done."""
@@ -331,12 +344,18 @@ class FluxService:
             what=what,
             initial=patched,
             on_progress=report,
+            cancel=cancel,
         )
         if verdict.state == "failed":
             raise OperationFailed(verdict.message)
 
     def _reconcile_source(
-        self, workload: Workload, deadline: Deadline, resume: bool, report: Progress
+        self,
+        workload: Workload,
+        deadline: Deadline,
+        resume: bool,
+        report: Progress,
+        cancel: threading.Event | None,
     ) -> str:
         revision: list[str] = []
 
@@ -356,12 +375,19 @@ class FluxService:
             deadline=deadline,
             resume=resume,
             report=report,
+            cancel=cancel,
         )
         report(f"source ready at {revision[0]}")
         return revision[0]
 
     def _reconcile_kustomization(
-        self, workload: Workload, revision: str, deadline: Deadline, resume: bool, report: Progress
+        self,
+        workload: Workload,
+        revision: str,
+        deadline: Deadline,
+        resume: bool,
+        report: Progress,
+        cancel: threading.Event | None,
     ) -> str:
         def settled(kustomization: FluxKustomization, health: ObjectHealth) -> Verdict:
             if health.health is not Health.READY:
@@ -380,6 +406,7 @@ class FluxService:
             deadline=deadline,
             resume=resume,
             report=report,
+            cancel=cancel,
         )
         return revision
 

@@ -524,7 +524,11 @@ class WatchStream:
                 f"the {self._resource.kind} watch sent something that is not a watch event: {_quote(line)}"
             )
         obj = event["object"]
-        if event.get("type") != "ERROR":
+        # A BOOKMARK carries only metadata.resourceVersion; an ERROR carries a Status.
+        if event.get("type") == "BOOKMARK":
+            if not isinstance(obj.get("metadata"), dict):
+                raise BadResponse(f"the {self._resource.kind} watch sent a bookmark without metadata")
+        elif event.get("type") != "ERROR":
             if not _is_object(obj):
                 raise BadResponse(f"the {self._resource.kind} watch sent an object without metadata.name")
             obj.setdefault("kind", self._resource.kind)

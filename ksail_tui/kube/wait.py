@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ksail_tui.deadline import Deadline
-from ksail_tui.errors import TimedOut, Unavailable
+from ksail_tui.errors import OperationFailed, TimedOut, Unavailable
 from ksail_tui.kube.client import KubeClient, Resource
 from ksail_tui.kube.watch import DELETED, SYNC, Watcher, WatchEvent, WatchState
+
+# How often a wait with a cancel event looks at it between watch events.
+CANCEL_CHECK_SECONDS = 0.2
+
+
+class Cancelled(OperationFailed):
+    """The caller stopped waiting (e.g. the dashboard is closing)."""
 
 
 @dataclass(frozen=True)
@@ -45,12 +53,14 @@ def wait_for(
     what: str,
     initial: dict[str, Any] | None = None,
     on_progress: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[Verdict, dict[str, Any] | None]:
     """Watch ``name`` until ``judge`` says done or failed; TimedOut (exit 3) at the deadline.
 
     ``timeout`` is seconds from now or the command's deadline; the watch's own requests are
     bounded by it too. With ``initial`` (e.g. the object a patch returned) the watch starts at
-    its resourceVersion, so no change after it can be missed; without, it lists first.
+    its resourceVersion, so no change after it can be missed; without, it lists first. Once
+    ``cancel`` is set it raises :class:`Cancelled` (within CANCEL_CHECK_SECONDS) and closes the watch.
     """
     deadline = timeout if isinstance(timeout, Deadline) else Deadline.after(timeout)
     updates: queue.Queue[WatchEvent | WatchState] = queue.Queue()
@@ -72,13 +82,17 @@ def wait_for(
     disconnected: str | None = None
     try:
         while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"stopped waiting for {what}")
             remaining = deadline.remaining()
             if remaining <= 0:
                 if disconnected is not None:
                     raise Unavailable(f"lost the cluster while waiting for {what}: {disconnected}")
                 raise TimedOut(f"timed out after {deadline.seconds:g}s waiting for {what}: {verdict.message}")
             try:
-                update = updates.get(timeout=remaining)
+                update = updates.get(
+                    timeout=remaining if cancel is None else min(remaining, CANCEL_CHECK_SECONDS)
+                )
             except queue.Empty:
                 continue
             if isinstance(update, WatchState):

@@ -431,9 +431,10 @@ def prune_versions(
         raise InvalidInput(f"--keep must be 0 or more, not {keep}")
     workload = config.workload(name)
     repository = config.repository_of(workload)
-    references = () if ignore_cluster_references else _cluster_references(config, repository)
     with RegistryClient(config.registry_endpoint) as client:
         manifests = _fetch_manifests(client, repository)
+        # Asked after the listing, so what the cluster uses is as fresh as it can be at deletion.
+        references = () if ignore_cluster_references else _cluster_references(config, repository)
         in_use = protected_versions(references, {tag: manifest.digest for tag, manifest in manifests})
         in_use.update({tag: "asked to keep it" for tag in protected_tags if tag not in in_use})
         versions = [(tag, manifest) for tag, manifest in manifests if _semver(tag) is not None]

@@ -6,12 +6,43 @@ discovery, CRUD with the real status codes and ``Status`` errors, the four patch
 finalizers, the ``/status`` subresource, label and field selectors, watches (resume from a
 resourceVersion, 410 Expired, bookmarks, timeouts) and ``Table`` output for ``kubectl get``.
 
+Like a real server, it refuses objects in a namespace that does not exist (404 ``namespaces "x"
+not found``), applies the structural defaults of a CRD's schema (Flux's ``provider: generic``,
+``timeout: 60s``, ``force: false``, and ``status: {observedGeneration: -1}`` for a status never
+written) and deletes an object whose ownerReferences name only deleted owners.
+
 What it does not do: authentication, admission, schema validation and OpenAPI schemas (so no
 ``kubectl explain``), aggregated discovery (clients fall back to the legacy endpoints),
 protobuf beyond the request bodies of ``kubectl create namespace|configmap|secret|
 serviceaccount``, pagination (``limit`` is ignored, lists come whole), managedFields, and
 controllers other than the clearly simulated deployment controller in
 :mod:`ksail_tui.sim.controllers`.
+
+tests/test_kube_contract.py holds it to a real kube-apiserver v1.20.2 with its controller
+manager. The differences that remain, none of which the product relies on:
+
+- Validation: a real server validates built-in kinds and custom resources against their schemas
+  (422 ``Invalid``), and server-side apply there needs every key of an associative list (a
+  Service port without ``protocol`` fails with 500); the emulator checks names only.
+- Namespaces: deletion is immediate here; a real namespace is ``Terminating`` (with
+  ``spec.finalizers: [kubernetes]``) until the namespace controller has emptied it, and refuses
+  new objects meanwhile (403). A real cluster also has a ``kube-root-ca.crt`` ConfigMap in
+  every namespace.
+- Garbage collection happens at once here and only as background deletion of an object whose
+  owners are all gone; a real controller manager does it asynchronously, also honours the
+  foreground and orphan propagation policies, and strips dangling references from an object
+  that keeps another owner.
+- Workloads: the simulated deployment controller marks a Deployment available at once; a real
+  one creates a ReplicaSet and Pods, which stay Pending without a scheduler and kubelet.
+- ``metadata.generation`` is set on every object here; a real server sets it only for kinds
+  with a spec it tracks (custom resources, Deployments, ...), not for ConfigMaps or Secrets.
+- Secrets keep ``stringData`` as written; a real server folds it into base64 ``data``.
+- Watches: the emulator keeps one history for all kinds (``history_size`` changes), a real
+  server one watch cache per resource, started with it; bookmarks come every
+  ``bookmark_interval`` here, and on a real server 2 s before a watch's timeout (or each
+  minute) and only once the resource changed after the watch began.
+- The version it reports (1.32) is newer than the contract's reference (1.20): behaviour added
+  since, such as the ``kubernetes.io/metadata.name`` namespace label, is not checked there.
 
 Usage::
 
@@ -435,6 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
             if len(parts) == 1:
                 self._get_only(method)
                 host, port = self.server.server_address[:2]
+                host = host.decode() if isinstance(host, bytes) else host  # typeshed allows bytes
                 address = {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{host}:{port}"}
                 self._send_json(
                     200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [address]}

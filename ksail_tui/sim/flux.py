@@ -78,14 +78,19 @@ def _controller_deployment(name: str, version: str) -> dict[str, Any]:
 
 
 def install_simulated_flux(
-    kube: KubeClient, version: str = "v2.9.0", *, timeout: float = 10.0
+    kube: KubeClient,
+    version: str = "v2.9.0",
+    *,
+    timeout: float = 10.0,
+    crds: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Register Flux's CRDs, the flux-system Namespace and the (simulated) controller Deployments.
 
     Server-side apply, like ``flux install``, so it is idempotent. Returns the applied objects.
+    ``crds`` replaces the bundled CRDs (a test tier on an old Kubernetes strips what it rejects).
     """
     applied: list[dict[str, Any]] = []
-    for crd in flux_crds():
+    for crd in flux_crds() if crds is None else crds:
         crd["metadata"].setdefault("labels", {}).update(_flux_labels(version))
         applied.append(kube.apply(crd, field_manager=INSTALL_FIELD_MANAGER))
     applied.append(

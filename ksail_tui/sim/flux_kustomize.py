@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ksail_tui.errors import InvalidInput
-from ksail_tui.kube.client import KUSTOMIZATIONS, NAMESPACES, OCI_REPOSITORIES, ApiError, KubeClient, Resource
+from ksail_tui.kube.client import (
+    APPLY_PATCH,
+    KUSTOMIZATIONS,
+    OCI_REPOSITORIES,
+    ApiError,
+    KubeClient,
+    Resource,
+)
 from ksail_tui.oci.artifact_format import sha256_digest
 from ksail_tui.sim.flux_artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
 from ksail_tui.sim.flux_registry import RegistryError, RegistryReader, UrlInvalid, parse_oci_url
@@ -373,7 +380,11 @@ class _Attempt:
             raise Failure(BUILD_FAILED, str(error)) from None
 
     def _apply(self, objects: list[dict[str, Any]]) -> tuple[list[Applied], list[str]]:
-        """Server-side apply in two stages; returns what was applied and a change log."""
+        """Server-side apply in two stages; returns what was applied and a change log.
+
+        Like Flux's ApplyAll, each stage is dry-run whole before any of it is written, so one
+        invalid object (or a missing namespace) leaves every object of its stage unwritten.
+        """
         stages = [
             [o for o in objects if o["kind"] in FIRST_STAGE_KINDS],
             [o for o in objects if o["kind"] not in FIRST_STAGE_KINDS],
@@ -381,13 +392,9 @@ class _Attempt:
         applied: list[Applied] = []
         changes: list[str] = []
         seen: set[str] = set()
-        namespaces: set[str] = set()
         for stage in stages:
-            # Check the whole stage first, so a missing kind or namespace fails before anything is written.
             prepared = [self._prepare(obj) for obj in stage]
             for target, _ in prepared:
-                self._require_namespace(target, namespaces)
-            for target, obj in prepared:
                 entry_id = target.entry["id"]
                 if entry_id in seen:
                     raise Failure(
@@ -396,6 +403,9 @@ class _Attempt:
                         f"{target}",
                     )
                 seen.add(entry_id)
+            for target, obj in prepared:
+                self._server_apply(target, obj, dry_run=True)
+            for target, obj in prepared:
                 changes += self._apply_one(target, obj)
                 applied.append(target)
         return applied, changes
@@ -431,26 +441,27 @@ class _Attempt:
         labels.update({NAME_LABEL: self.name, NAMESPACE_LABEL: self.namespace, SIMULATED_LABEL: "true"})
         return Applied(resource, namespace, name), obj
 
-    def _require_namespace(self, target: Applied, known: set[str]) -> None:
-        """Like the API server (the emulator is more lenient): a namespace must exist first."""
-        if not target.namespace or target.namespace in known:
-            return
-        if self.kube.get_or_none(NAMESPACES, target.namespace) is None:
-            raise Failure(
-                RECONCILIATION_FAILED,
-                f'{target} dry-run failed (NotFound): namespaces "{target.namespace}" not found',
-            )
-        known.add(target.namespace)
-
-    def _apply_one(self, target: Applied, obj: dict[str, Any]) -> list[str]:
+    def _server_apply(self, target: Applied, obj: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
         try:
-            before = self.kube.get_or_none(target.resource, target.name, target.namespace or None)
-            after = self.kube.apply(obj, field_manager=FIELD_MANAGER)
+            return self.kube.request(
+                "PATCH",
+                target.resource.path(target.namespace or None, target.name),
+                query={"fieldManager": FIELD_MANAGER, "force": "true", "dryRun": "All" if dry_run else None},
+                body=obj,
+                content_type=APPLY_PATCH,
+            )
         except ApiError as error:
             raise Failure(
                 RECONCILIATION_FAILED,
                 f"{target} dry-run failed ({error.reason or error.status}): {error.api_message}",
             ) from None
+
+    def _apply_one(self, target: Applied, obj: dict[str, Any]) -> list[str]:
+        try:
+            before = self.kube.get_or_none(target.resource, target.name, target.namespace or None)
+        except ApiError as error:
+            raise Failure(RECONCILIATION_FAILED, f"{target} get failed: {error}") from None
+        after = self._server_apply(target, obj, dry_run=False)
         if before is None:
             return [f"{target} created"]
         if before["metadata"].get("resourceVersion") != after.get("metadata", {}).get("resourceVersion"):

@@ -153,7 +153,7 @@ class Conditions:
             "message": message,
             "observedGeneration": self.generation,
             "lastTransitionTime": now_rfc3339()
-            if changed
+            if previous is None or changed
             else previous.get("lastTransitionTime", now_rfc3339()),
         }
 

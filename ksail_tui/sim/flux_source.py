@@ -91,7 +91,8 @@ class SourceController(Controller):
         try:
             repository = parse_oci_url(url, insecure=bool(spec.get("insecure")))
         except UrlInvalid as error:
-            return self._stall(obj, status, conditions, f"URL validation failed for '{url}': {error}")
+            self._stall(obj, status, conditions, f"URL validation failed for '{url}': {error}")
+            return None  # stalled: no retry until the object changes
         conditions.delete(STALLED)
         observed = int(status.get("observedGeneration") or 0)
         if observed != generation:

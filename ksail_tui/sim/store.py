@@ -12,6 +12,7 @@ write stores a new dict), so watchers may serialize them outside the lock.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import enum
 import queue
@@ -30,6 +31,8 @@ from ksail_tui.sim.query import Selector, SelectorError, compile_jsonpath
 
 Obj = dict[str, Any]
 
+# What a new cluster has; the product writes into kube-public (the local-registry-hosting ConfigMap).
+INITIAL_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 STATUS_VERBS = ("get", "patch", "update")
 
@@ -350,6 +353,34 @@ def crd_types(crd: Obj) -> tuple[ResourceType, ...]:
     return tuple(types)
 
 
+def crd_schemas(crd: Obj) -> dict[str, Obj]:
+    """Each served version's openAPIV3Schema, by version name."""
+    return {
+        str(version.get("name")): (version.get("schema") or {}).get("openAPIV3Schema") or {}
+        for version in (crd.get("spec") or {}).get("versions") or []
+    }
+
+
+def apply_schema_defaults(value: Any, schema: Obj) -> None:
+    """Structural defaulting as the API server does it: a missing property with a ``default`` gets
+    a copy of it, top-down, so defaults inside a defaulted object apply too."""
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        for key, sub in properties.items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                apply_schema_defaults(value[key], sub)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                if key not in properties:
+                    apply_schema_defaults(item, extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            apply_schema_defaults(item, schema["items"])
+
+
 def _crd_status(crd: Obj, previous: Obj | None) -> Obj:
     """A CRD is accepted and established the moment it is written: no controller to wait for."""
     spec = crd["spec"]
@@ -390,6 +421,8 @@ class Store:
         self._lock = threading.RLock()
         self._watchers_changed = threading.Condition(self._lock)
         self._types: dict[tuple[str, str, str], ResourceType] = {}
+        self._schemas: dict[tuple[str, str, str], Obj] = {}  # of custom resources, for defaults
+        self._owners_seen = False  # no object had ownerReferences yet: deletes need no GC scan
         self._objects: defaultdict[tuple[str, str], dict[tuple[str, str], Obj]] = defaultdict(dict)
         self._rv = 0
         self._history: deque[Change] = deque()
@@ -399,7 +432,7 @@ class Store:
         self._listeners: list[Callable[[Change], None]] = []
         for rt in BUILTIN_TYPES:
             self._types[(rt.group, rt.version, rt.plural)] = rt
-        for namespace in ("default", "kube-system"):
+        for namespace in INITIAL_NAMESPACES:
             self.create(NAMESPACES, "", {"metadata": {"name": namespace}})
 
     # -- types -----------------------------------------------------------------------------
@@ -544,7 +577,7 @@ class Store:
 
     def delete_collection(
         self, rt: ResourceType, namespace: str, selector: Selector, *, dry_run: bool = False
-    ) -> list[Obj]:
+    ) -> builtins.list[Obj]:  # builtins: inside the class, "list" is Store.list
         with self._lock:
             victims = [
                 obj
@@ -565,6 +598,8 @@ class Store:
                     "the namespace of the provided object does not match the namespace sent on the request"
                 )
             meta["namespace"] = namespace
+            if namespace and ("", namespace) not in self._objects[NAMESPACES.storage_key]:
+                raise not_found(NAMESPACES, namespace)
         else:
             meta.pop("namespace", None)
         storage = self._objects[rt.storage_key]
@@ -632,6 +667,7 @@ class Store:
                 result["status"] = new["status"]
             else:
                 result.pop("status", None)
+            self._apply_schema_defaults(rt, result)
         else:
             result = new
             result["apiVersion"], result["kind"] = rt.api_version, rt.kind
@@ -674,6 +710,7 @@ class Store:
 
     def _apply_defaults(self, rt: ResourceType, obj: Obj, previous: Obj | None) -> None:
         """The few defaults and derived fields clients of this product look at."""
+        self._apply_schema_defaults(rt, obj)
         if rt is NAMESPACES:
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
             obj.setdefault("status", {}).setdefault("phase", "Active")
@@ -688,6 +725,11 @@ class Store:
         elif rt.storage_key == CRDS.storage_key:
             crd_types(obj)  # validates before anything is stored
             obj["status"] = _crd_status(obj, previous)
+
+    def _apply_schema_defaults(self, rt: ResourceType, obj: Obj) -> None:
+        schema = self._schemas.get((rt.group, rt.version, rt.plural)) if rt.custom else None
+        if schema:
+            apply_schema_defaults(obj, schema)
 
     def _commit(
         self, rt: ResourceType, obj: Obj, change_type: ChangeType, old: Obj | None, dry_run: bool
@@ -710,11 +752,33 @@ class Store:
             watcher.offer(change)
         for listener in self._listeners:
             listener(change)
+        if obj["metadata"].get("ownerReferences"):
+            self._owners_seen = True
         if rt.storage_key == CRDS.storage_key:
             self._sync_crd(obj, change_type)
         elif rt is NAMESPACES and change_type is ChangeType.DELETED:
             self._purge_namespace(obj["metadata"]["name"])
+        if change_type is ChangeType.DELETED and self._owners_seen:
+            self._collect_dependents(obj["metadata"]["uid"])
         return self._out(rt, obj)
+
+    def _collect_dependents(self, owner_uid: str) -> None:
+        """The garbage collector's background deletion, done at once: an object whose
+        ownerReferences name only owners that no longer exist is deleted."""
+        by_key = {rt.storage_key: rt for rt in self._types.values()}
+        live: set[str] | None = None
+        for storage_key, objects in list(self._objects.items()):
+            rt = by_key.get(storage_key)
+            for obj in list(objects.values()):
+                references = obj["metadata"].get("ownerReferences") or []
+                if rt is None or not any(ref.get("uid") == owner_uid for ref in references):
+                    continue
+                if live is None:
+                    live = {
+                        o["metadata"]["uid"] for stored in self._objects.values() for o in stored.values()
+                    }
+                if not any(ref.get("uid") in live for ref in references):
+                    self._delete(rt, obj, False)
 
     def _sync_crd(self, crd: Obj, change_type: ChangeType) -> None:
         spec = crd["spec"]
@@ -723,9 +787,12 @@ class Store:
             key for key, rt in self._types.items() if rt.custom and rt.storage_key == storage_key
         ]:
             del self._types[type_key]
+            self._schemas.pop(type_key, None)
         if change_type is not ChangeType.DELETED:
+            schemas = crd_schemas(crd)
             for rt in crd_types(crd):
                 self._types[(rt.group, rt.version, rt.plural)] = rt
+                self._schemas[(rt.group, rt.version, rt.plural)] = schemas.get(rt.version) or {}
             return
         # Deleting a CRD deletes its objects and ends the watches on them.
         served = next(iter(crd_types(crd)))

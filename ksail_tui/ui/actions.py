@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
 class ActionSpec:
     id: str  # the binding id, used in the keymap
     keys: str  # Textual key names, comma-separated
-    action: str  # the app's action
+    action: str  # the dashboard screen's action (``app.`` ones are the app's)
     title: str
     help: str
     footer: bool = True
@@ -39,7 +39,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("push", "p", "push", "Push", "build and push the selected workload, then reconcile it"),
     ActionSpec(
-        "watch", "w", "toggle_watch", "Watch", "watch mode for the selected workload: every save is applied"
+        "watch", "w", "toggle_devloop", "Watch", "watch mode for the selected workload: every save is applied"
     ),
     ActionSpec("suspend", "s", "toggle_suspend", "Suspend", "suspend or resume the selected workload"),
     ActionSpec("describe", "d", "describe", "Describe", "YAML and conditions of the selected object"),
@@ -87,8 +87,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         footer=False,
     ),
     ActionSpec("help", "question_mark", "help", "Help", "keys, colours and settings"),
-    ActionSpec("palette", "colon,ctrl+p", "command_palette", "Commands", "search every action"),
-    ActionSpec("quit", "q", "quit", "Quit", "leave the dashboard", in_palette=False),
+    ActionSpec("palette", "colon,ctrl+p", "app.command_palette", "Commands", "search every action"),
+    ActionSpec("quit", "q", "app.quit", "Quit", "leave the dashboard", in_palette=False),
     ActionSpec(
         "focus-cluster",
         "1",
@@ -120,7 +120,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 
-def bindings() -> list[Binding]:
+def bindings() -> list[BindingType]:
     return [
         Binding(
             spec.keys,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -18,15 +19,17 @@ class ActionCommands(Provider):
         app = cast("KsailApp", self.app)
         return [(f"{spec.title} ({app.keys_of(spec)})", spec) for spec in ACTIONS if spec.in_palette]
 
+    def _runner(self, spec: ActionSpec) -> partial[Coroutine[Any, Any, bool]]:
+        # The actions are the dashboard screen's, whichever screen is on top when the palette closes.
+        return partial(self.app.run_action, spec.action, cast("KsailApp", self.app).dashboard)
+
     async def discover(self) -> Hits:
         for name, spec in self._commands():
-            yield DiscoveryHit(name, partial(self.app.run_action, spec.action), help=spec.help)
+            yield DiscoveryHit(name, self._runner(spec), help=spec.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, spec in self._commands():
             score = max(matcher.match(name), matcher.match(spec.help) * 0.5)
             if score > 0:
-                yield Hit(
-                    score, matcher.highlight(name), partial(self.app.run_action, spec.action), help=spec.help
-                )
+                yield Hit(score, matcher.highlight(name), self._runner(spec), help=spec.help)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
@@ -39,16 +39,29 @@ def ok_text(ok: bool, label: str) -> Text:
     return health_text(Health.READY if ok else Health.FAILING, label)
 
 
+AGE_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+NEVER = datetime.max.replace(tzinfo=UTC)
+
+
 def age(since: datetime | str | None, now: datetime) -> str:
     """Kubernetes-style age: 45s, 12m, 3h, 5d."""
     moment = parse_time(since) if isinstance(since, str) else since
     if moment is None:
         return "-"
     seconds = max(0, int((now - moment).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    for unit, size in AGE_UNITS:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def age_changes_at(since: datetime | None, now: datetime) -> datetime:
+    """The first moment after ``now`` at which :func:`age` of ``since`` reads differently."""
+    if since is None:
+        return NEVER
+    seconds = max(0, int((now - since).total_seconds()))
+    size = next((size for _, size in AGE_UNITS if seconds >= size), 1)
+    return since + timedelta(seconds=(seconds // size + 1) * size)
 
 
 def human_size(size: int | None) -> str:

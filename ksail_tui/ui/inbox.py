@@ -27,9 +27,9 @@ from ksail_tui.live import (
 MAX_PENDING_EVENTS = 200
 
 
-def _slot(update: LiveUpdate) -> tuple[str, str]:
+def _slot(update: LiveUpdate) -> tuple[str, object]:
     if isinstance(update, FluxObjectUpdate):
-        return ("flux", update.key)
+        return ("flux", update.ref)
     if isinstance(update, NodeUpdate):
         return ("node", update.name)
     if isinstance(update, ControllerUpdate):
@@ -43,7 +43,7 @@ class LiveInbox:
     def __init__(self, on_ready: Callable[[], None]) -> None:
         self._on_ready = on_ready
         self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str], LiveUpdate] = {}
+        self._pending: dict[tuple[str, object], LiveUpdate] = {}
         self._events: list[FluxEventUpdate] = []
         self._scheduled = False
         self._sender = 0  # the number of the latest sender: the only one heard

@@ -23,13 +23,13 @@ from ksail_tui.live import (
     LiveUpdate,
     NodeInfo,
     NodeUpdate,
-    object_key,
 )
 from ksail_tui.models import (
     KUSTOMIZATION_KIND,
     OCI_REPOSITORY_KIND,
     FluxKustomization,
     FluxOCIRepository,
+    ObjectRef,
     OCIArtifact,
 )
 from ksail_tui.ui.services import RegistryView
@@ -39,7 +39,7 @@ from ksail_tui.ui.services import RegistryView
 class Changes:
     """What one batch of live updates changed, so that only those parts are redrawn."""
 
-    flux_keys: set[str] = field(default_factory=set)
+    flux_refs: set[ObjectRef] = field(default_factory=set)
     nodes: bool = False
     controllers: bool = False
     connection: bool = False
@@ -50,7 +50,7 @@ class Changes:
 class DashboardModel:
     config: ClusterConfig
     simulated: bool = False
-    flux: dict[str, FluxObject] = field(default_factory=dict)
+    flux: dict[ObjectRef, FluxObject] = field(default_factory=dict)
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     controllers: dict[str, ControllerInfo] = field(default_factory=dict)
     connection: ConnectionUpdate | None = None
@@ -61,6 +61,8 @@ class DashboardModel:
     pushed: dict[str, str] = field(default_factory=dict)  # workload -> revision pushed this session
     clusters: list[DiscoveredCluster] | None = None  # every Kind and K3d cluster in Docker; None: not known
     clusters_error: str = ""  # why they could not be listed (Docker not answering)
+    # source -> the Kustomizations that apply it, so that a source's update finds them at once.
+    _users: dict[ObjectRef, set[ObjectRef]] = field(default_factory=dict, init=False, repr=False)
 
     # --- live updates ---------------------------------------------------------------------
 
@@ -68,12 +70,9 @@ class DashboardModel:
         changes = Changes()
         for update in updates:
             if isinstance(update, FluxObjectUpdate):
-                if update.obj is None:
-                    self.flux.pop(update.key, None)
-                else:
-                    self.flux[update.key] = update.obj
-                changes.flux_keys.add(update.key)
-                changes.flux_keys.update(self.dependents(update.key))
+                self._store(update.ref, update.obj)
+                changes.flux_refs.add(update.ref)
+                changes.flux_refs.update(self.dependents(update.ref))
             elif isinstance(update, NodeUpdate):
                 if update.node is None:
                     self.nodes.pop(update.name, None)
@@ -93,38 +92,44 @@ class DashboardModel:
                 changes.events.append(update.event)
         return changes
 
-    def dependents(self, key: str) -> list[str]:
+    def _store(self, ref: ObjectRef, obj: FluxObject | None) -> None:
+        old = self.flux.pop(ref, None)
+        if isinstance(old, FluxKustomization):
+            users = self._users.get(old.source_ref)
+            if users is not None:
+                users.discard(ref)
+                if not users:
+                    del self._users[old.source_ref]
+        if obj is None:
+            return
+        self.flux[ref] = obj
+        if isinstance(obj, FluxKustomization):
+            self._users.setdefault(obj.source_ref, set()).add(ref)
+
+    def dependents(self, ref: ObjectRef) -> set[ObjectRef]:
         """Kustomizations whose row shows this source's revision."""
-        if not key.startswith(OCI_REPOSITORY_KIND + "/"):
-            return []
-        return [
-            other_key
-            for other_key, obj in self.flux.items()
-            if isinstance(obj, FluxKustomization)
-            and object_key(obj.source_kind, obj.source_namespace, obj.source_name) == key
-        ]
+        return set(self._users.get(ref, ()))
 
     # --- workloads ------------------------------------------------------------------------
 
-    def workload_of(self, key: str | None) -> Workload | None:
+    def workload_ref(self, kind: str, workload: str) -> ObjectRef:
+        """The workload's OCIRepository or Kustomization: named after it, in the Flux namespace."""
+        return ObjectRef(kind=kind, namespace=self.config.flux_namespace, name=workload)
+
+    def workload_of(self, ref: ObjectRef | None) -> Workload | None:
         """The configured workload a Flux object belongs to (same name, in the Flux namespace)."""
-        if not key:
+        if ref is None or ref.namespace != self.config.flux_namespace:
             return None
-        _, namespace, name = key.split("/", 2)
-        if namespace != self.config.flux_namespace:
-            return None
-        return next((w for w in self.config.workloads if w.name == name), None)
+        return next((w for w in self.config.workloads if w.name == ref.name), None)
 
     def source_of(self, kustomization: FluxKustomization) -> FluxOCIRepository | None:
-        source = self.flux.get(
-            object_key(kustomization.source_kind, kustomization.source_namespace, kustomization.source_name)
-        )
+        source = self.flux.get(kustomization.source_ref)
         return source if isinstance(source, FluxOCIRepository) else None
 
     def status_of(self, workload: str) -> WorkloadStatus:
         namespace = self.config.flux_namespace
-        source = self.flux.get(object_key(OCI_REPOSITORY_KIND, namespace, workload))
-        kustomization = self.flux.get(object_key(KUSTOMIZATION_KIND, namespace, workload))
+        source = self.flux.get(self.workload_ref(OCI_REPOSITORY_KIND, workload))
+        kustomization = self.flux.get(self.workload_ref(KUSTOMIZATION_KIND, workload))
         return workload_status(
             workload,
             namespace,
@@ -134,7 +139,7 @@ class DashboardModel:
         )
 
     def running_revision(self, workload: str) -> str | None:
-        kustomization = self.flux.get(object_key(KUSTOMIZATION_KIND, self.config.flux_namespace, workload))
+        kustomization = self.flux.get(self.workload_ref(KUSTOMIZATION_KIND, workload))
         return kustomization.last_applied_revision if isinstance(kustomization, FluxKustomization) else None
 
     # --- clusters ---------------------------------------------------------------------------

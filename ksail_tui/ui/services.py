@@ -4,7 +4,7 @@ The dashboard never talks to Kubernetes, Docker or the registry itself: it calls
 :class:`DashboardServices`, whose real implementation, :class:`ClusterServices`, is a thin adapter
 over the core services (FluxService, the registry service, the OCI service, ClusterService and
 LiveCluster). Tests and the screenshot script pass a scripted implementation instead, so that every
-state is reproducible. Every method may block: the app calls them from thread workers only.
+state is reproducible. Every method may block: the dashboard calls them from its jobs (threads) only.
 
 This module does not import Textual.
 """
@@ -45,11 +45,11 @@ class LiveSource(Protocol):
 
     def stop(self) -> None: ...
 
-    def raw(self, key: str) -> dict[str, Any] | None: ...
+    def raw(self, ref: ObjectRef) -> dict[str, Any] | None: ...
 
 
-class WatchHandle(Protocol):
-    """A running watch mode (a :class:`~ksail_tui.devloop.DevLoop`)."""
+class DevloopHandle(Protocol):
+    """A running dev loop (a :class:`~ksail_tui.devloop.DevLoop`): watch mode, to the user."""
 
     def stop(self, timeout: float = ...) -> None: ...
 
@@ -63,7 +63,11 @@ class DashboardServices(Protocol):
 
     def live(self, on_updates: OnUpdates) -> LiveSource: ...
 
-    def reconcile(self, names: list[str] | None, on_progress: Progress) -> list[ReconcileOutcome]: ...
+    def reconcile(
+        self, names: list[str] | None, on_progress: Progress, cancel: threading.Event
+    ) -> list[ReconcileOutcome]:
+        """Reconcile and wait for the outcome; returns early once ``cancel`` is set (the app closes)."""
+        ...
 
     def apply(self, workload: str) -> None:
         """Apply the workload's OCIRepository and Kustomization (after a push of a new version)."""
@@ -90,8 +94,8 @@ class DashboardServices(Protocol):
         cannot be asked, and deleting only ``confirmed_digests`` (what the user saw) when given."""
         ...
 
-    def watch(self, workload: str, on_state: Callable[[LoopState], None]) -> WatchHandle:
-        """Start watch mode for a workload; ``on_state`` is called from its threads, must not block."""
+    def start_devloop(self, workload: str, on_state: Callable[[LoopState], None]) -> DevloopHandle:
+        """Start the dev loop for a workload; ``on_state`` is called from its threads, must not block."""
         ...
 
     def clusters(self) -> list[DiscoveredCluster]:
@@ -125,6 +129,7 @@ class ClusterServices:
         self._registry_data_dir = registry_data_dir
         self._cluster_service_factory = cluster_service
         self._flux: FluxService | None = None
+        self._live: LiveCluster | None = None
         self._registry_service: RegistryService | None = None
         self._lock = threading.Lock()
 
@@ -132,7 +137,9 @@ class ClusterServices:
         # Opened on first use, not at start: the cluster may not exist yet when the dashboard opens.
         with self._lock:
             if self._flux is None:
-                self._flux = FluxService.open(self.config)
+                # One client per cluster: the live view's, once it has connected.
+                client = self._live.client if self._live is not None else None
+                self._flux = FluxService(self.config, client) if client else FluxService.open(self.config)
             return self._flux
 
     def _forget_flux(self) -> None:
@@ -156,10 +163,13 @@ class ClusterServices:
         )
 
     def live(self, on_updates: OnUpdates) -> LiveCluster:
-        return LiveCluster(self.config, on_updates)
+        self._live = LiveCluster(self.config, on_updates)
+        return self._live
 
-    def reconcile(self, names: list[str] | None, on_progress: Progress) -> list[ReconcileOutcome]:
-        return self._flux_service().reconcile(names, on_progress=on_progress)
+    def reconcile(
+        self, names: list[str] | None, on_progress: Progress, cancel: threading.Event
+    ) -> list[ReconcileOutcome]:
+        return self._flux_service().reconcile(names, on_progress=on_progress, cancel=cancel)
 
     def apply(self, workload: str) -> None:
         self._flux_service().apply_sources([workload])
@@ -210,7 +220,7 @@ class ClusterServices:
             self.config, workload, keep=keep, dry_run=dry_run, confirmed_digests=confirmed_digests
         )
 
-    def watch(self, workload: str, on_state: Callable[[LoopState], None]) -> WatchHandle:
+    def start_devloop(self, workload: str, on_state: Callable[[LoopState], None]) -> DevloopHandle:
         from ksail_tui.devloop import DevLoop
 
         return DevLoop(self.config, [workload], on_state=on_state).start()

@@ -18,7 +18,13 @@ import os
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from ksail_tui.errors import ConfigError
 
@@ -33,8 +39,8 @@ def settings_path() -> Path:
     return base / "ksail-tui" / "settings.yaml"
 
 
-class DashboardSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DashboardSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
     keymap: dict[str, str] = {}
     registry_refresh_seconds: float = Field(default=30.0, gt=0)
@@ -53,18 +59,35 @@ class DashboardSettings(BaseModel):
             )
         return keymap
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what the caller passes (load_settings passes the file's): no environment, no .env.
+        return (init_settings,)
+
 
 def load_settings(path: Path | None = None) -> DashboardSettings:
     """The settings in ``path`` (default :func:`settings_path`); defaults when there is no file."""
     path = path or settings_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return DashboardSettings()
+        # A missing file reads as empty.
+        data = YamlConfigSettingsSource(DashboardSettings, yaml_file=path, yaml_file_encoding="utf-8")()
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read the dashboard settings: {error}", path=str(path)) from None
+    except (TypeError, ValueError, AttributeError):  # the YAML is a list or a scalar
+        raise ConfigError(
+            "the dashboard settings must be a mapping of setting: value",
+            path=str(path),
+            hint="see the settings documented by `?` in the dashboard",
+        ) from None
     try:
-        return DashboardSettings.model_validate(data or {})
+        return DashboardSettings(**data)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])

@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ksail_tui.models import ObjectRef
 from ksail_tui.ui.format import DIM
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.details import details_content
@@ -31,18 +32,20 @@ def manifest_yaml(raw: dict[str, Any]) -> str:
 class DescribeScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,d", "dismiss", "Close")]
 
-    def __init__(self, key: str, raw: dict[str, Any] | None, model: DashboardModel, now: datetime) -> None:
+    def __init__(
+        self, ref: ObjectRef, raw: dict[str, Any] | None, model: DashboardModel, now: datetime
+    ) -> None:
         super().__init__()
-        self._key = key
+        self._ref = ref
         self._raw = raw
         self._model = model
         self._now = now
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="describe-dialog", classes="dialog") as dialog:
-            dialog.border_title = f"describe {self._key}"
+            dialog.border_title = f"describe {self._ref}"
             dialog.border_subtitle = "esc close"
-            yield Static(details_content(self._key, self._model, self._now), id="describe-summary")
+            yield Static(details_content(self._ref, self._model, self._now), id="describe-summary")
             yield Static(Text("YAML", style="bold"))
             if self._raw is None:
                 yield Static(Text("the object is gone from the cluster", style=DIM))

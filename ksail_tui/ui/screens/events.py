@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on, work
@@ -19,9 +18,6 @@ from ksail_tui.flux.service import FluxEvent
 from ksail_tui.flux.status import Health
 from ksail_tui.models import ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE
-
-if TYPE_CHECKING:
-    from ksail_tui.ui.app import KsailApp
 
 EventLoader = Callable[[ObjectRef], list[FluxEvent]]
 
@@ -51,7 +47,7 @@ class EventsScreen(ModalScreen[None]):
 
     @work(thread=True, exit_on_error=False, group="events")
     def fetch(self) -> list[FluxEvent]:
-        return cast("KsailApp", self.app).run_blocking(self._load, self._ref)
+        return self._load(self._ref)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         event.stop()  # this screen reports its own worker's outcome

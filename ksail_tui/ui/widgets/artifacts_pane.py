@@ -14,7 +14,7 @@ from ksail_tui.flux.status import Health
 from ksail_tui.models import OCIArtifact
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, human_size
 from ksail_tui.ui.model import DashboardModel
-from ksail_tui.ui.widgets.table_sync import Cell, sync_rows
+from ksail_tui.ui.widgets.table_sync import Cell, same_cell, sync_rows
 
 COLUMNS = (("tag", "Tag"), ("digest", "Digest"), ("created", "Created"), ("size", "Size"), ("state", ""))
 
@@ -42,6 +42,7 @@ class ArtifactsPane(Vertical):
     def __init__(self) -> None:
         super().__init__(id="artifacts", classes="pane")
         self.border_title = "[3] Artifacts"
+        self._note: Text | None = None  # what the note shows, so that an unchanged one is not redrawn
 
     def compose(self) -> ComposeResult:
         yield Static(id="artifacts-note")
@@ -50,12 +51,17 @@ class ArtifactsPane(Vertical):
             table.add_column(label, key=key)
         yield table
 
+    def _show_note(self, note: Static, text: Text) -> None:
+        if self._note is None or not same_cell(self._note, text):
+            self._note = text
+            note.update(text)
+
     def refresh_from(self, model: DashboardModel, workload: str | None, now: datetime) -> None:
         note = self.query_one("#artifacts-note", Static)
         table = self.query_one("#artifacts-table", DataTable)
         artifacts = model.artifacts.get(workload or "", [])
         if workload is None:
-            note.update(Text("select a workload's row in the Flux table", style=DIM))
+            self._show_note(note, Text("select a workload's row in the Flux table", style=DIM))
         else:
             configured = model.config.workload(workload)
             repository = f"{model.config.registry_endpoint}/{model.config.repository_of(configured)}"
@@ -67,7 +73,7 @@ class ArtifactsPane(Vertical):
                 text.append("  listing…", style=DIM)
             elif not artifacts:
                 text.append("  nothing pushed yet: press p to push", style=DIM)
-            note.update(text)
+            self._show_note(note, text)
         status = model.status_of(workload) if workload else None
         running = status.applied_revision if status else None
         fetched = status.artifact_revision if status else None

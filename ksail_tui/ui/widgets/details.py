@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ksail_tui.display import short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
-from ksail_tui.models import FluxKustomization, FluxOCIRepository
+from ksail_tui.models import FluxKustomization, FluxOCIRepository, ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.pane import Pane
@@ -46,8 +46,8 @@ def _conditions(obj: FluxObject, now: datetime) -> list[Text]:
     return lines
 
 
-def details_content(key: str | None, model: DashboardModel, now: datetime) -> RenderableType:
-    obj = model.flux.get(key) if key else None
+def details_content(ref: ObjectRef | None, model: DashboardModel, now: datetime) -> RenderableType:
+    obj = model.flux.get(ref) if ref else None
     if obj is None:
         return Text("select a row in the Flux table", style=DIM)
     health = classify(obj)
@@ -59,12 +59,12 @@ def details_content(key: str | None, model: DashboardModel, now: datetime) -> Re
     parts.append(Text(""))
     if isinstance(obj, FluxOCIRepository):
         if obj.ref_tag:
-            ref = f"tag {obj.ref_tag}"
+            pulls = f"tag {obj.ref_tag}"
         else:
-            ref = f"semver {obj.ref_semver}" if obj.ref_semver else "latest"
+            pulls = f"semver {obj.ref_semver}" if obj.ref_semver else "latest"
         parts += [
             _field("url", obj.url + ("  (insecure)" if obj.insecure else "")),
-            _field("ref", ref),
+            _field("ref", pulls),
             _field("artifact", short_revision(obj.artifact_revision, DIGEST_SHOWN)),
         ]
         created = obj.artifact_metadata.get("org.opencontainers.image.created")
@@ -124,5 +124,5 @@ class DetailsPanel(Pane):
     def __init__(self) -> None:
         super().__init__("Details", 5, id="details")
 
-    def refresh_from(self, key: str | None, model: DashboardModel, now: datetime) -> None:
-        self.show(details_content(key, model, now))
+    def refresh_from(self, ref: ObjectRef | None, model: DashboardModel, now: datetime) -> None:
+        self.show(details_content(ref, model, now))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -12,11 +13,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowKey
 
-from ksail_tui.display import short_revision
+from ksail_tui.display import parse_time, short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
-from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
+from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization, ObjectRef
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, age_changes_at, health_text
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, remove_row, upsert_row
 
@@ -54,27 +56,28 @@ def revision_cell(obj: FluxObject, model: DashboardModel) -> Text:
     return text
 
 
-def age_of(obj: FluxObject, now: datetime) -> str:
-    """How long ago the Ready condition last changed (or the object was created)."""
+def age_since(obj: FluxObject) -> datetime | None:
+    """When the Ready condition last changed (or the object was created): what the Age counts from."""
     ready = obj.condition("Ready")
-    return age(ready.last_transition_time if ready else obj.creation_timestamp, now)
+    return parse_time(ready.last_transition_time if ready else obj.creation_timestamp)
 
 
-def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Cell]:
+def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Text]:
+    """The row's cells, all Text: a name or a message is shown as it is, never read as markup."""
     health = classify(obj)
     message = " ".join((health.message or "").split())
     if len(message) > MESSAGE_WIDTH:
         message = message[: MESSAGE_WIDTH - 1] + "…"
     return [
-        obj.name,
-        obj.kind,
+        Text(obj.name),
+        Text(obj.kind),
         health_text(health.health),
         revision_cell(obj, model),
         Text(health.reason, style=HEALTH_STYLE[health.health] if health.health is not Health.READY else ""),
-        age_of(obj, now),
+        Text(age(age_since(obj), now)),
         Text("yes", style=HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else Text("no", style=DIM),
-        obj.namespace,
-        message,
+        Text(obj.namespace),
+        Text(message),
     ]
 
 
@@ -103,16 +106,51 @@ def empty_reason(model: DashboardModel, filter_text: str) -> str:
     return "no OCIRepository or Kustomization yet: run `ksail-tui workload apply`, or push with p"
 
 
-def _order(values: tuple[str, str, str]) -> tuple[str, str, bool]:
+def _order(values: tuple[Text, Text, Text]) -> tuple[str, str, bool]:
     namespace, name, kind = values
-    return namespace, name, kind != OCI_REPOSITORY_KIND  # the source above its Kustomization
+    return (
+        namespace.plain,
+        name.plain,
+        kind.plain != OCI_REPOSITORY_KIND,
+    )  # the source above its Kustomization
 
 
 class FluxTable(DataTable[Cell]):
+    class Scrolled(Message):
+        """Other rows came into view (their ages may be due)."""
+
     def __init__(self) -> None:
         super().__init__(id="flux-table", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
             self.add_column(label, key=key)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Measure new rows by their cells' length: every cell is one line of Text, so that is its
+        width. DataTable renders every cell of every new row through the console to measure it,
+        which is most of a first render of 10,000 objects."""
+        columns = self.ordered_columns
+        for row_key in new_rows:
+            cells = self._data.get(row_key)
+            if cells is None:  # removed before the table was idle
+                continue
+            for column in columns:
+                value = cells.get(column.key)
+                if isinstance(value, Text):
+                    column.content_width = max(column.content_width, value.cell_len)
+                elif value is not None:
+                    column.content_width = max(column.content_width, cell_len(str(value)))
+        super()._update_dimensions(())
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.post_message(self.Scrolled())
+
+    def visible_row_keys(self) -> list[str]:
+        """The keys of the rows on screen now (every row is one line high)."""
+        first = int(self.scroll_y)
+        rows = self.ordered_rows[first : first + self.scrollable_content_region.height]
+        return [row.key.value for row in rows if row.key.value is not None]
 
 
 class FluxPane(Vertical):
@@ -123,16 +161,20 @@ class FluxPane(Vertical):
     class Selected(Message):
         """The row under the cursor now shows another object (or none)."""
 
-        def __init__(self, key: str | None) -> None:
+        def __init__(self, ref: ObjectRef | None) -> None:
             super().__init__()
-            self.key = key
+            self.ref = ref
 
     def __init__(self, *, cursor_blink: bool = True) -> None:
         super().__init__(id="flux", classes="pane")
         self.border_title = "[4] Flux"
         self.filter_text = ""
         self._cursor_blink = cursor_blink
-        self._selected: str | None = None
+        self._selected: ObjectRef | None = None
+        self._refs: dict[str, ObjectRef] = {}  # row key -> the object it shows
+        # row key -> when its Age counts from, and when the Age's text next changes.
+        self._ages: dict[str, tuple[datetime | None, datetime]] = {}
+        self._now: datetime | None = None  # the clock at the last redraw
 
     def compose(self) -> ComposeResult:
         yield FluxTable()
@@ -148,39 +190,54 @@ class FluxPane(Vertical):
         return self.query_one(FluxTable)
 
     @property
-    def selected_key(self) -> str | None:
-        return cursor_key(self.table)
+    def selected(self) -> ObjectRef | None:
+        key = cursor_key(self.table)
+        return self._refs.get(key) if key is not None else None
 
     def on_mount(self) -> None:
         self.query_one("#flux-filter", Input).cursor_blink = self._cursor_blink
 
-    def sync(self, keys: Iterable[str], model: DashboardModel, now: datetime) -> None:
-        """Redraw the rows of ``keys``: add, update only the changed cells, or remove."""
+    def sync(self, refs: Iterable[ObjectRef], model: DashboardModel, now: datetime) -> None:
+        """Redraw the rows of ``refs``: add, update only the changed cells, or remove."""
         table = self.table
         added = False
-        for key in keys:
-            obj = model.flux.get(key)
+        for ref in refs:
+            key = str(ref)
+            obj = model.flux.get(ref)
             if obj is None or not matches(obj, self.filter_text):
-                remove_row(table, key)
+                if remove_row(table, key):
+                    del self._refs[key], self._ages[key]
                 continue
             added = upsert_row(table, key, row_of(obj, model, now)) or added
+            self._refs[key] = ref
+            since = age_since(obj)
+            self._ages[key] = (since, age_changes_at(since, now))
+        self._now = now
         if added:
             selected = self._selected
             table.sort("namespace", "name", "kind", key=_order)
-            if selected is not None and selected in table.rows:
-                table.move_cursor(row=table.get_row_index(selected), animate=False)
+            if selected is not None and str(selected) in table.rows:
+                table.move_cursor(row=table.get_row_index(str(selected)), animate=False)
         self._announce_selection()
         self.show_state(model)
 
-    def refresh_ages(self, model: DashboardModel, now: datetime) -> None:
-        """Only the Age cells move with the clock; the rest changes through the watch."""
+    def refresh_ages(self, now: datetime) -> None:
+        """Only the Age cells move with the clock, only those on screen (others when they scroll
+        into view), and each only when its text changes (12m stays 12m for a minute, 5d for a day):
+        a tick touches a few cells, not every row."""
+        self._now = now
         table = self.table
-        for row_key in table.rows:
-            obj = model.flux.get(row_key.value or "")
-            if obj is not None:
-                text = age_of(obj, now)
-                if table.get_cell(row_key, "age") != text:
-                    table.update_cell(row_key, "age", text)
+        for key in table.visible_row_keys():
+            since, due = self._ages[key]
+            if due <= now:
+                table.update_cell(key, "age", Text(age(since, now)))
+                self._ages[key] = (since, age_changes_at(since, now))
+
+    @on(FluxTable.Scrolled)
+    def _scrolled(self, event: FluxTable.Scrolled) -> None:
+        event.stop()
+        if self._now is not None:
+            self.refresh_ages(self._now)
 
     def show_state(self, model: DashboardModel) -> None:
         """The row count on the border, and why the table is empty when it is."""
@@ -199,10 +256,10 @@ class FluxPane(Vertical):
         )
 
     def _announce_selection(self) -> None:
-        key = self.selected_key
-        if key != self._selected:
-            self._selected = key
-            self.post_message(self.Selected(key))
+        ref = self.selected
+        if ref != self._selected:
+            self._selected = ref
+            self.post_message(self.Selected(ref))
 
     @on(DataTable.RowHighlighted, "#flux-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -71,7 +71,7 @@ class LoopStatus(Horizontal):
     def hide_progress(self) -> None:
         self.query_one("#push-progress", ProgressBar).add_class("-hidden")
 
-    def show_watch_mode(self, workload: str | None, state: LoopState | None) -> None:
+    def show_devloop(self, workload: str | None, state: LoopState | None) -> None:
         """``watch off``, or the watched workload and what its loop does now."""
         label = Text("watch ", style=DIM)
         if workload is None:

@@ -12,7 +12,8 @@ Cell = str | Text
 Row = Sequence[Cell]
 
 
-def _same(old: object, new: Cell) -> bool:
+def same_cell(old: object, new: Cell) -> bool:
+    """Whether showing ``new`` instead of ``old`` would change nothing on screen."""
     if isinstance(new, Text) and isinstance(old, Text):
         return old.plain == new.plain and old.style == new.style and old.spans == new.spans
     return type(old) is type(new) and old == new
@@ -28,7 +29,7 @@ def upsert_row(table: DataTable[Cell], key: str, row: Row) -> bool:
         table.add_row(*row, key=key)
         return True
     for (column_key, column), value in zip(table.columns.items(), row, strict=True):
-        if not _same(table.get_cell(key, column_key), value):
+        if not same_cell(table.get_cell(key, column_key), value):
             # Re-measuring a column looks at every row: only when the new value does not fit.
             table.update_cell(key, column_key, value, update_width=_width(value) > column.content_width)
     return False

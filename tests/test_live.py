@@ -22,11 +22,15 @@ from ksail_tui.live import (
     NodeInfo,
     NodeUpdate,
 )
-from ksail_tui.models import FluxKustomization
+from ksail_tui.models import FluxKustomization, ObjectRef
 from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.sim.flux import install_simulated_flux
 
 WAIT_SECONDS = 10.0
+
+
+def ref(kind: str, name: str) -> ObjectRef:
+    return ObjectRef(kind=kind, namespace="flux-system", name=name)
 
 
 class Recorder:
@@ -120,7 +124,7 @@ def test_reports_what_exists_then_each_change_in_place(
 
     recorder.connection(True, flux_api=True)
     recorder.wait_for(
-        lambda u: isinstance(u, FluxObjectUpdate) and u.key == "Kustomization/flux-system/app", "ks"
+        lambda u: isinstance(u, FluxObjectUpdate) and u.ref == ref("Kustomization", "app"), "ks"
     )
     node = recorder.wait_for(lambda u: isinstance(u, NodeUpdate), "node")
     assert node == NodeUpdate("node-1", NodeInfo(name="node-1", ready=False, reason="no Ready"))
@@ -143,22 +147,22 @@ def test_reports_what_exists_then_each_change_in_place(
         ),
         "with the patched status",
     )
-    assert live.flux_objects()[patched.key] == patched.obj  # type: ignore[union-attr]
-    raw = live.raw("Kustomization/flux-system/app")
+    assert live.flux_objects()[patched.ref] == patched.obj  # type: ignore[union-attr]
+    raw = live.raw(ref("Kustomization", "app"))
     assert raw is not None and raw["status"]["lastAppliedRevision"] == "0.1.0@sha256:abc"
 
     flux_cluster.delete(OCI_REPOSITORIES, "app", "flux-system")
     recorder.wait_for(
-        lambda u: u == FluxObjectUpdate("OCIRepository/flux-system/app", None), "for the deleted source"
+        lambda u: u == FluxObjectUpdate(ref("OCIRepository", "app"), None), "for the deleted source"
     )
-    assert "OCIRepository/flux-system/app" not in live.flux_objects()
+    assert ref("OCIRepository", "app") not in live.flux_objects()
 
 
 def test_the_first_list_is_one_batch(live: LiveCluster, flux_cluster: KubeClient, recorder: Recorder) -> None:
     for index in range(50):
         flux_cluster.apply(source(f"app-{index}"))
     live.start()
-    recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.key.endswith("app-49"), "last")
+    recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.ref.name == "app-49", "last")
     sizes = {len([u for u in recorder.updates if isinstance(u, FluxObjectUpdate)])}
     assert sizes == {50}
     assert recorder.batches < 50
@@ -204,7 +208,7 @@ def test_an_outage_is_reported_and_recovered_from(
     apiserver.set_unavailable(False)
     flux_cluster.apply(source("written-after"))
     recorder.wait_for(
-        lambda u: isinstance(u, FluxObjectUpdate) and u.key == "OCIRepository/flux-system/written-after",
+        lambda u: isinstance(u, FluxObjectUpdate) and u.ref == ref("OCIRepository", "written-after"),
         "written after the outage",
         outage,
     )
@@ -251,7 +255,7 @@ def test_restart_on_another_cluster_removes_what_the_old_one_held(
 ) -> None:
     flux_cluster.apply(source("old"))
     live.start()
-    recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.key.endswith("/old"), "old object")
+    recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.ref.name == "old", "old object")
 
     other = ApiServer(port=0)
     other.start()
@@ -260,9 +264,9 @@ def test_restart_on_another_cluster_removes_what_the_old_one_held(
         install_simulated_flux(other_kube)
         other_kube.apply(source("new"))
         live.restart(other_kube)
-        recorder.wait_for(lambda u: u == FluxObjectUpdate("OCIRepository/flux-system/old", None), "removal")
-        recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.key.endswith("/new"), "new object")
-        assert list(live.flux_objects()) == ["OCIRepository/flux-system/new"]
+        recorder.wait_for(lambda u: u == FluxObjectUpdate(ref("OCIRepository", "old"), None), "removal")
+        recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.ref.name == "new", "new object")
+        assert list(live.flux_objects()) == [ref("OCIRepository", "new")]
     finally:
         live.stop()
         other.stop()
