@@ -120,12 +120,6 @@ def check_manifest_once(path: str, data: bytes, digest: str) -> tuple[int, list[
     return count, problems
 
 
-def forget_passed_files() -> None:
-    """Check every file again on the next build (what a new process does)."""
-    with _passed_lock:
-        _PASSED.clear()
-
-
 class _AliasBomb(Exception):
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
