@@ -26,7 +26,15 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The options of common_options() that take a value, which is not a command.
+_VALUED_OPTIONS = ("-c", "--config", "-o", "--output")
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the arguments, only of the command group they name (when they name one):
+    building the other groups' parsers and importing their modules would cost more than the
+    command's own work."""
+    named = _command_group(argv)
     parser = argparse.ArgumentParser(
         prog="ksail-tui",
         description="Dashboard and CLI for the local Flux + OCI GitOps loop. "
@@ -37,13 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ksail-tui {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in (named,) if named else COMMAND_MODULES:
         importlib.import_module(f"ksail_tui.cli.{name}").register(subparsers)
     return parser
 
 
+def _command_group(argv: list[str] | None) -> str | None:
+    tokens = iter(argv or ())
+    for token in tokens:
+        if token in _VALUED_OPTIONS:
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token if token in COMMAND_MODULES else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv if argv is not None else sys.argv[1:])
     try:
         args = parser.parse_args(argv)
         if args.command is None:

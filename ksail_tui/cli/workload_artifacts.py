@@ -24,7 +24,9 @@ from ksail_tui.cli.common import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ksail_tui.config import ClusterConfig
     from ksail_tui.models import OCIArtifact
+    from ksail_tui.oci.build import BuiltArtifact
     from ksail_tui.oci.service import PushProgress
 
 
@@ -102,35 +104,22 @@ def _add_version(parser: argparse.ArgumentParser, what: str = "the version to bu
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ksail_tui.errors import InvalidInput
-    from ksail_tui.oci.artifact_format import check_artifact
-    from ksail_tui.oci.service import build_workload
+    from ksail_tui.oci.build import build_workload
 
     config = load_config(args)
-    built = build_workload(config, args.name, version=args.version)
-    check_artifact(built.manifest, built.config, built.layer)
-    _warn_skipped(built.skipped_symlinks)
     out = Path(args.out).expanduser().resolve() if args.out else None
-    if out is not None:
-        if out == built.source_path or built.source_path in out.parents:
-            raise InvalidInput(
-                f"{out} is inside the source folder {built.source_path}, which is never modified",
-                hint="write the tarball somewhere else",
-            )
-        try:
-            out.write_bytes(built.layer)
-        except OSError as error:
-            raise InvalidInput(
-                f"cannot write the layer to {out}: {error.strerror or error}",
-                hint="give -O a file in a folder that exists and that you can write to",
-            ) from None
+    if out is None:  # only the digests are wanted: the layer is not kept
+        built = build_workload(config, args.name, version=args.version, layer_sink=len)
+    else:
+        built = _build_to_file(args, config, out)
+    _warn_skipped(built.skipped_symlinks)
     data = {
         "workload": config.workload(args.name).name,
         "version": built.version,
         "source": str(built.source_path),
         "files": [file.path for file in built.files],
         "size": built.size,
-        "layer_size": len(built.layer),
+        "layer_size": built.layer_size,
         "layer_digest": built.layer_digest,
         "manifest_digest": built.manifest_digest,
         "annotations": built.annotations,
@@ -148,6 +137,35 @@ def _build(args: argparse.Namespace) -> int:
         lines.append(f"  wrote the layer to {out}")
     emit(args, data, "\n".join(lines))
     return 0
+
+
+def _build_to_file(args: argparse.Namespace, config: ClusterConfig, out: Path) -> BuiltArtifact:
+    """Build with the layer streamed to a file beside ``out``, renamed over it once the build passed:
+    a failed build leaves ``out`` as it was."""
+    import os
+
+    from ksail_tui.errors import InvalidInput
+    from ksail_tui.oci.build import build_workload
+
+    source = Path(os.path.realpath(config.source_path(config.workload(args.name))))
+    if out == source or source in out.parents:
+        raise InvalidInput(
+            f"{out} is inside the source folder {source}, which is never modified",
+            hint="write the tarball somewhere else",
+        )
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("xb") as handle:
+            built = build_workload(config, args.name, version=args.version, layer_sink=handle.write)
+        partial.replace(out)
+    except OSError as error:
+        raise InvalidInput(
+            f"cannot write the layer to {out}: {error.strerror or error}",
+            hint="give -O a file in a folder that exists and that you can write to",
+        ) from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return built
 
 
 def _push(args: argparse.Namespace) -> int:
