@@ -151,6 +151,31 @@ async def test_a_service_error_shows_its_message_and_hint_and_the_app_carries_on
         assert "app applied" in notifications(app)[-1]
 
 
+async def test_a_suspended_workload_is_answered_with_the_key_not_a_cli_flag(scripted: Build) -> None:
+    from ksail_tui.flux.service import _suspended_error
+    from ksail_tui.models import ObjectRef
+
+    app, services = scripted(failing_scene())
+    services.reconcile_error = _suspended_error(
+        ObjectRef(kind="Kustomization", namespace="flux-system", name="app"), "app"
+    )
+    async with run(app, SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the failure")
+        [error] = notices(app).errors()
+        assert error.message.endswith("hint: press s (Suspend)")
+        assert "--resume" not in error.message
+
+
+async def test_x_in_the_demo_names_cluster_delete(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        await pilot.press("X")
+        await wait_until(pilot, lambda: bool(notices(app).posted), "the refusal")
+        assert "run `ksail-tui cluster delete` with your own ksail.yaml" in notifications(app)[-1]
+
+
 async def test_b_builds_and_reports_the_artifact(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     async with run(app, SIZE) as pilot:

@@ -350,9 +350,14 @@ class DashboardBase(Screen[None]):
         self.notify(message, title=title, severity=severity)
         self.query_one(ActivityLog).action(self.now(), message.replace("\n", " "), severity)
 
+    def key_hint(self, action_id: str) -> str:
+        spec = action_spec(action_id)
+        return f"press {self.ksail.keys_of(spec)} ({spec.title})"
+
     def report_error(self, error: BaseException | None, what: str) -> None:
         if isinstance(error, KsailError):
-            message = error.message + (f"\nhint: {error.hint}" if error.hint else "")
+            hint = self.key_hint(error.remedy_action) if error.remedy_action else error.hint
+            message = error.message + (f"\nhint: {hint}" if hint else "")
         else:
             message = f"internal error: {type(error).__name__}: {error}"
         self.report(message, "error", title=f"{what} failed")
