@@ -333,6 +333,20 @@ async def test_question_mark_shows_help_with_every_action(scripted: Build) -> No
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def test_the_command_palette_lists_only_the_dashboard_actions(scripted: Build) -> None:
+    from textual.widgets import OptionList
+
+    app, _ = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        options = app.screen.query_one(OptionList)
+        listed = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any(entry.startswith("Reconcile all") for entry in listed)
+        for builtin in ("Keys", "Theme", "Screenshot", "Maximize", "Quit"):
+            assert not any(entry.startswith(builtin) for entry in listed), builtin
+
+
 @pytest.mark.parametrize("opener", ["colon", "ctrl+p"])
 async def test_the_command_palette_runs_any_action(scripted: Build, opener: str) -> None:
     app, services = scripted(failing_scene())
