@@ -262,6 +262,19 @@ async def test_s_asks_then_suspends_and_the_table_shows_it(scripted: Build) -> N
         assert "Resume app?" in text_of(app, "#confirm-message")
 
 
+async def test_the_status_line_follows_the_workload_whichever_of_its_objects_is_selected(
+    scripted: Build,
+) -> None:
+    app, services = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        await select(pilot, "OCIRepository/flux-system/app")
+        assert "Suspended" not in text_of(app, "#loop-message")
+        assert services.live_source is not None
+        services.live_source.send(kustomization("app", "0.2.0", suspended=True))
+        await wait_until(pilot, lambda: cell(app, APP, "suspended") == "yes", "the suspended cell")
+        assert "Suspended" in text_of(app, "#loop-message")
+
+
 async def test_the_dashboard_keys_do_nothing_behind_an_open_dialog(scripted: Build) -> None:
     """The actions are the dashboard screen's: r under the confirm dialog neither reconciles nor
     answers it (they were the app's, and ran behind the dialog)."""

@@ -24,7 +24,7 @@ from textual.widgets import Footer
 from ksail_tui.cluster.models import DiscoveredCluster
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import KsailError
-from ksail_tui.models import OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
+from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.ui.actions import action_spec
 from ksail_tui.ui.inbox import LiveInbox
 from ksail_tui.ui.jobs import Job, JobFailed, JobProgress
@@ -226,7 +226,9 @@ class DashboardBase(Screen[None]):
                 self._refresh_header()
             if changes.connection:
                 self.query_one(FluxPane).show_state(self.model)
-            if self.selected in changes.flux_refs or self._selected_source() in changes.flux_refs:
+            if self.selected in changes.flux_refs or not self._selected_workload_refs().isdisjoint(
+                changes.flux_refs
+            ):
                 self._refresh_selection(now)
             log = self.query_one(ActivityLog)
             for event in changes.events:
@@ -238,9 +240,14 @@ class DashboardBase(Screen[None]):
                 else:
                     log.action(now, f"cluster unreachable: {connection.reason}; retrying", "error")
 
-    def _selected_source(self) -> ObjectRef | None:
+    def _selected_workload_refs(self) -> set[ObjectRef]:
+        """Both objects of the selected workload: the status line sums up the two."""
         workload = self.model.workload_of(self.selected)
-        return self.model.workload_ref(OCI_REPOSITORY_KIND, workload.name) if workload else None
+        if workload is None:
+            return set()
+        return {
+            self.model.workload_ref(kind, workload.name) for kind in (OCI_REPOSITORY_KIND, KUSTOMIZATION_KIND)
+        }
 
     # --- selection and panes --------------------------------------------------------------
 
