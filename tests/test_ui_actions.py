@@ -35,6 +35,7 @@ from tests.fixtures.ui import (
     NOW,
     Scene,
     ScriptedServices,
+    all_ready_scene,
     cell,
     failing_scene,
     kustomization,
@@ -273,6 +274,32 @@ async def test_the_status_line_follows_the_workload_whichever_of_its_objects_is_
         services.live_source.send(kustomization("app", "0.2.0", suspended=True))
         await wait_until(pilot, lambda: cell(app, APP, "suspended") == "yes", "the suspended cell")
         assert "Suspended" in text_of(app, "#loop-message")
+
+
+async def test_flux_columns_fit_the_width_and_shrink_back(scripted: Build) -> None:
+    app, services = scripted(all_ready_scene())
+    async with run(app, (200, 50)) as pilot:
+        table = app.query_one("#flux-table", DataTable)
+        await pilot.pause()
+
+        def widths() -> dict[str, int]:
+            return {str(column.key.value): column.get_render_width(table) for column in table.ordered_columns}
+
+        before = widths()
+        assert services.live_source is not None
+        long_reason = ("ProgressingWithRetry", "waiting for the rollout of every Deployment " * 8)
+        services.live_source.send(kustomization("app", "0.2.0", failure=long_reason))
+        await wait_until(pilot, lambda: cell(app, APP, "reason") == "ProgressingWithRetry", "progressing")
+        await pilot.pause()
+        shown = widths()
+        # Everything but the message is on screen; the message is cut to what is left.
+        assert sum(width for key, width in shown.items() if key != "message") + 20 <= table.size.width
+        assert sum(shown.values()) <= table.size.width
+        services.live_source.send(kustomization("app", "0.2.0"))
+        await wait_until(pilot, lambda: cell(app, APP, "reason") != "ProgressingWithRetry", "ready again")
+        await pilot.pause()
+        after = widths()
+        assert after == before, (before, after)
 
 
 async def test_the_dashboard_keys_do_nothing_behind_an_open_dialog(scripted: Build) -> None:
