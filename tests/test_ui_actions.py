@@ -302,6 +302,24 @@ async def test_flux_columns_fit_the_width_and_shrink_back(scripted: Build) -> No
         assert after == before, (before, after)
 
 
+async def test_the_artifacts_pane_says_which_version_runs_among_long_dev_tags(scripted: Build) -> None:
+    scene = all_ready_scene()
+    [newest, *older] = scene.artifacts["app"]
+    dev = [
+        newest.model_copy(update={"tag": f"0.2.1-dev.{n}", "digest": f"sha256:{n:064x}"})
+        for n in range(12, 0, -1)
+    ]
+    scene.artifacts["app"] = [*dev, newest, *older]
+    app, _ = scripted(scene)
+    async with run(app, (80, 24)) as pilot:
+        await select(pilot, APP)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: "runs" in text_of(app, "#artifacts-note"), "the running version")
+        assert "▶ runs 0.2.0" in text_of(app, "#artifacts-note")
+        table = app.query_one("#artifacts-table", DataTable)
+        assert str(table.get_cell("0.2.0", "state")) == "▶"
+
+
 async def test_the_dashboard_keys_do_nothing_behind_an_open_dialog(scripted: Build) -> None:
     """The actions are the dashboard screen's: r under the confirm dialog neither reconciles nor
     answers it (they were the app's, and ran behind the dialog)."""

@@ -198,7 +198,8 @@ async def test_push_then_reconcile_runs_the_whole_loop(
         assert "running 0.1.0@" in text_of(app, "#loop-message")
         artifacts = app.query_one("#artifacts-table", DataTable)
         await wait_until(pilot, lambda: artifacts.row_count == 1, "the pushed artifact")
-        assert "running" in str(artifacts.get_cell("0.1.0", "state"))
+        assert str(artifacts.get_cell("0.1.0", "state")) == "▶"
+        assert "▶ runs 0.1.0" in text_of(app, "#artifacts-note")
 
 
 @pytest.mark.needs_registry
