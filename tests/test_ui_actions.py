@@ -359,8 +359,13 @@ async def test_e_lists_the_events_of_the_selected_object(scripted: Build) -> Non
         table = app.screen.query_one("#events-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 1, "the events")
         assert str(table.get_cell("0", "reason")) == "BuildFailed"
+        assert str(table.get_cell("0", "last seen")) == "1m ago"  # not an ISO time
         assert "no matches for kind" in text_of(app, "#events-message")
         assert services.calls[-1][0] == "events"
+        await pilot.pause(0.1)
+        # The message fills the room left, cut with … rather than scrolling out of the dialog.
+        assert sum(column.get_render_width(table) for column in table.ordered_columns) <= table.size.width
+        assert table.ordered_columns[-1].width > 60
         await pilot.press("escape")
 
 

@@ -482,7 +482,7 @@ class DashboardBase(Screen[None]):
     def action_events(self) -> None:
         ref = self.selected_ref("see its events")
         if ref is not None:
-            self.app.push_screen(EventsScreen(ref, self.services.events))
+            self.app.push_screen(EventsScreen(ref, self.services.events, self.now()))
 
     def action_filter(self) -> None:
         if self.compact:
