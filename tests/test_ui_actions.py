@@ -615,6 +615,22 @@ async def test_a_retrying_failure_is_logged_once_until_it_says_something_new(scr
         ]
 
 
+async def test_a_save_reconciled_twice_logs_reconciliation_succeeded_once(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        log = app.query_one(ActivityLog)
+        [failure] = [e for e in services.scene.events if e.reason == "BuildFailed"]
+        assert services.live_source is not None
+        before = len(log.lines)
+        for took in ("1.204s", "312ms"):  # the new artifact's reconcile, then the requested one
+            message = f"Reconciliation finished in {took}, next run in 1m0s"
+            succeeded = failure.model_copy(update={"reason": "ReconciliationSucceeded", "message": message})
+            services.live_source.on_updates([FluxEventUpdate(succeeded)])
+        await wait_until(pilot, lambda: len(log.lines) > before, "the event")
+        await pilot.pause(0.1)
+        assert len([line for line in log.lines[before:] if "ReconciliationSucceeded" in line.text]) == 1
+
+
 async def test_ages_tick_on_screen_and_a_row_scrolled_into_view_shows_its_own() -> None:
     objects = []
     for index in range(60):
