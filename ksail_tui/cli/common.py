@@ -102,7 +102,7 @@ def add_group(
     parser = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common_options()])
 
     def usage(_: argparse.Namespace) -> int:
-        parser.error("a subcommand is required")
+        raise UsageError(parser, "a subcommand is required", f"see {parser.prog} --help")
 
     parser.set_defaults(func=usage)
     return parser.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")

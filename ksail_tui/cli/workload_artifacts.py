@@ -230,7 +230,7 @@ def _selected(config: ClusterConfig, names: list[str]) -> list[Workload]:
 def _version_table(artifacts: list[tuple[str, OCIArtifact]], *, by_workload: bool) -> str:
     from ksail_tui.display import short_digest
 
-    rows = [("WORKLOAD", "VERSION", "DIGEST", "CREATED", "SIZE", "REVISION")]
+    rows: list[tuple[str, ...]] = [("WORKLOAD", "VERSION", "DIGEST", "CREATED", "SIZE", "REVISION")]
     for workload, artifact in artifacts:
         created = artifact.created.strftime("%Y-%m-%d %H:%M:%S") if artifact.created else "-"
         digest = short_digest(artifact.digest)
