@@ -152,7 +152,7 @@ async def test_before_the_cluster_exists_b_builds_the_only_workload(tmp_path: Pa
         await pilot.press("b")
         await wait_until(pilot, lambda: bool(notices(app).posted), "the build's outcome")
         (notice,) = [n.message for n in notices(app).posted]
-        assert notice.startswith("app 0.1.0: 1 files")
+        assert notice.startswith("app 0.1.0: 1 file, ")
 
 
 async def test_a_cluster_without_flux_says_so(apiserver: ApiServer, kubeconfig: Path, tmp_path: Path) -> None:
