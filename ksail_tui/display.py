@@ -31,3 +31,8 @@ def parse_time(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``1 file``, ``2 files``: the count with the noun in the form it takes."""
+    return f"{count} {noun if count == 1 else plural_noun or noun + 's'}"
