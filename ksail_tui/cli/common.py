@@ -108,14 +108,6 @@ def add_group(
     return parser.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
 
 
-def handler(_: argparse.Namespace) -> int:
-        from ksail_tui.errors import InvalidInput
-
-        raise InvalidInput(f"this command is not implemented yet (tracked in issue {issue})")
-
-    return handler
-
-
 def duration(text: str) -> float:
     """An argparse type: seconds of a duration such as ``30s``, ``2m`` or ``1m30s``."""
     from ksail_tui.config import parse_duration
