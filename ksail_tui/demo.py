@@ -125,6 +125,7 @@ def start_demo(
     from ksail_tui.registry.service import open_registry_service
     from ksail_tui.sim.apiserver import ApiServer
     from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux
+    from ksail_tui.sim.jobs import SimulatedJobRunner
 
     report = on_progress or (lambda _: None)
     owns = workdir is None
@@ -163,6 +164,10 @@ def start_demo(
         )
         flux.start()
         env._stops.append(flux.stop)
+        # Build Jobs of the operator's Environments: the emulator has no kubelet to run them.
+        jobs = SimulatedJobRunner(kube, {config.registry_cluster_endpoint: config.registry_endpoint})
+        jobs.start()
+        env._stops.append(jobs.stop)
 
         for name in DEMO_WORKLOADS:
             report(f"pushing {name} 0.1.0")

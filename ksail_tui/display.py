@@ -45,3 +45,8 @@ def age(since: datetime | str | None, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``1 file``, ``2 files``: the count with the noun in the form it takes."""
+    return f"{count} {noun if count == 1 else plural_noun or noun + 's'}"

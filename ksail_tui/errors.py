@@ -12,10 +12,13 @@ class KsailError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, remedy_action: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # The dashboard action (its binding id) that fixes this: the dashboard names its key instead
+        # of the hint's command-line flags.
+        self.remedy_action = remedy_action
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"

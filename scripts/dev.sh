@@ -24,11 +24,12 @@ install_python_packages() {
 }
 
 install_system_packages() {
-  # The tests run the real registry, skopeo and tmux; Docker is expected to be running already.
+  # The demo runs the real registry; the tests also skopeo and tmux. Docker is expected to be running.
   local missing=()
   command -v docker-registry >/dev/null || command -v registry >/dev/null || missing+=(docker-registry)
-  command -v skopeo >/dev/null || missing+=(skopeo)
-  command -v tmux >/dev/null || missing+=(tmux)
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -56,12 +57,14 @@ build_kube() {
 case "${1:-}" in
   demo)
     shift
+    install_system_packages
     install_python_packages
+    echo "ksail-tui is installed in $venv: run $venv/bin/ksail-tui, or \`source $venv/bin/activate\` first" >&2
     exec "$venv/bin/ksail-tui" demo "$@"
     ;;
   test)
     shift
-    install_system_packages
+    install_system_packages skopeo tmux
     build_kube
     install_python_packages
     "$venv/bin/ruff" check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,6 +34,38 @@ def test_demo_settles_with_one_ready_and_one_failing_workload() -> None:
     finally:
         env.stop()
     assert not workdir.exists()  # nothing left behind
+
+
+@pytest.mark.needs_registry
+@pytest.mark.needs_docker  # cluster status lists the Kind and K3d clusters in Docker
+def test_cluster_status_against_the_demo_says_simulated(capsys: pytest.CaptureFixture[str]) -> None:
+    from ksail_tui.cli.main import main
+
+    env = start_demo(registry_backend="process")
+    try:
+        assert main(["-c", str(env.config.path), "cluster", "status"]) == 0
+        assert "the configured cluster demo is simulated by the ksail-tui demo" in capsys.readouterr().out
+    finally:
+        env.stop()
+
+
+@pytest.mark.needs_registry
+def test_the_headless_demo_says_its_folder_is_deleted_on_quit_unless_workdir(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "ksail_tui", "demo", "--headless", "--registry-backend", "process"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None and demo.stderr is not None
+        config = Path(demo.stdout.readline().strip())  # printed once the demo runs
+        demo.send_signal(signal.SIGINT)
+        _, err = demo.communicate(timeout=60)
+    finally:
+        demo.kill()
+    assert f"are in {config.parent} and are deleted on quit" in err
+    assert "ksail-tui demo --workdir DIR" in err
 
 
 def _pane(session: str) -> str:

@@ -440,3 +440,22 @@ def test_the_cli_watches_until_ctrl_c(
     assert "stopped watching (app at 0.1.0-dev.2)" in err
     assert "Traceback" not in err
     assert flux_cluster.get(CONFIGMAPS, "settings", "apps")["data"] == {"value": "cli"}
+
+
+def test_turning_watch_mode_on_pushes_nothing_while_the_cluster_runs_the_folder(
+    project: ClusterConfig, simulated_flux: SimulatedFlux, flux_cluster: KubeClient
+) -> None:
+    push_workload(project, "app")
+    flux = FluxService(project, flux_cluster)
+    flux.ensure_namespace()
+    flux.apply_sources(["app"])
+    [outcome] = flux.reconcile(["app"], timeout=20)
+    assert outcome.ok
+    recorder = Recorder()
+    with DevLoop(project, ["app"], on_state=recorder, debounce=DEBOUNCE) as loop:
+        recorder.wait(lambda s: s.message == "no change to the artifact", "the unchanged folder")
+        assert loop.state("app").pushes == 0
+        assert tags(project) == {"0.1.0"}
+        mark = recorder.mark()
+        (project.source_path(project.workload("app")) / "cm.yaml").write_text(configmap("v1"))
+        recorder.applied("0.1.0-dev.1", mark)  # a change is pushed as the first dev version

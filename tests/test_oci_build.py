@@ -70,7 +70,7 @@ def test_manifest_has_flux_media_types_and_annotations(source: Path) -> None:
     # Not in a git repository: the revision is the content digest.
     assert annotations["org.opencontainers.image.revision"] == built.layer_digest
     assert built.manifest_digest == sha256_digest(built.manifest)
-    check_artifact(built.manifest, built.config, built.layer)
+    check_artifact(built.manifest, built.config, built.layer_digest, built.layer_size)
 
 
 def test_same_content_gives_the_same_layer_digest(source: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -118,3 +119,19 @@ def test_an_unwritable_out_file_exits_2_naming_it(
     error = capsys.readouterr().err
     assert f"cannot write the layer to {tmp_path / target}" in error
     assert "internal error" not in error
+
+
+def test_build_out_writes_the_layer_whose_digest_it_prints_and_a_failed_build_keeps_the_old_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_project(tmp_path, free_port(), {"cm.yaml": CONFIGMAP})
+    out = tmp_path / "layer.tar.gz"
+    assert main(["-c", str(config), "-o", "json", "workload", "build", "-O", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    layer = out.read_bytes()
+    assert printed["layer_digest"] == "sha256:" + hashlib.sha256(layer).hexdigest()
+    assert printed["layer_size"] == len(layer)
+    (tmp_path / "app" / "broken.yaml").write_text("kind: [\n")
+    assert main(["-c", str(config), "workload", "build", "-O", str(out)]) == 2
+    assert out.read_bytes() == layer  # the streamed layer went to a file beside it, now removed
+    assert sorted(path.name for path in tmp_path.iterdir() if "layer" in path.name) == ["layer.tar.gz"]

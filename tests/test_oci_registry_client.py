@@ -14,7 +14,8 @@ import pytest
 from ksail_tui.cli.main import main
 from ksail_tui.errors import InvalidInput
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, find_credentials
-from tests.fixtures.registry import write_ksail_config
+from tests.fixtures.registry import RegistryProcess, write_ksail_config
+from tests.fixtures.registry_push import push_artifact
 
 
 class FakeRegistry(BaseHTTPRequestHandler):
@@ -182,3 +183,12 @@ def test_a_broken_auth_in_the_docker_config_is_named(tmp_path: Path, monkeypatch
     monkeypatch.delenv("KSAIL_REGISTRY_USERNAME", raising=False)
     with pytest.raises(InvalidInput, match=r"the auth of ghcr\.io in .*config\.json is not user:password"):
         find_credentials("ghcr.io")
+
+
+@pytest.mark.needs_registry
+def test_a_head_of_a_manifest_names_its_digest_or_none(registry_process: RegistryProcess) -> None:
+    pushed = push_artifact(registry_process.endpoint, "shop/web", "abc", b"layer")
+    with RegistryClient(registry_process.endpoint) as registry:
+        assert registry.manifest_digest("shop/web", "abc") == pushed.manifest_digest
+        assert registry.manifest_digest("shop/web", "missing") is None
+        assert registry.manifest_digest("shop/none", "abc") is None

@@ -77,21 +77,43 @@ def test_catalyst_shaped_objects_validate() -> None:
     validate(ENVIRONMENT)
 
 
+def as_flux_reports(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as the cluster holds it once Flux (or the rollout) reported success on it."""
+    if obj["kind"] not in ("OCIRepository", "Kustomization", "Deployment"):
+        return obj
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Succeeded",
+        "message": "ok",
+        "observedGeneration": 1,
+    }
+    status: dict[str, Any] = {"observedGeneration": 1, "conditions": [ready]}
+    if obj["kind"] == "OCIRepository":
+        status["artifact"] = {"revision": obj["spec"]["ref"]["digest"]}
+    if obj["kind"] == "Kustomization":
+        status["lastAppliedRevision"] = ENVIRONMENT["spec"]["artifact"]["digest"]
+    return obj | {"metadata": obj["metadata"] | {"generation": 1}, "status": status}
+
+
 def test_every_status_the_operator_writes_validates() -> None:
     namespaces: dict[str, Any] = {}
     owned: dict[tuple[str, str], Any] = {}
     env = ENVIRONMENT
     now = datetime(2026, 1, 2, 1, tzinfo=UTC)
-    for _ in range(4):
-        plan = reconcile(env, Observed(now=now, project=PROJECT, namespaces=namespaces, objects=owned))
+    images = {"local-registry:5000/shop/web-pr-7:0123abc": "sha256:" + "b" * 64}
+    for _ in range(6):
+        observed = Observed(now=now, project=PROJECT, namespaces=namespaces, objects=owned, images=images)
+        plan = reconcile(env, observed)
         env = env | {"status": plan.status}
         validate(env)
         for obj in plan.apply:
             if obj["kind"] == "Namespace":
                 namespaces[obj["metadata"]["name"]] = obj | {"status": {"phase": "Active"}}
             else:
-                owned[object_key(obj)] = obj
+                owned[object_key(obj)] = as_flux_reports(obj)
     assert env["status"]["phase"] == "Ready"
+    assert env["status"]["url"] == "http://a-shop-pr-7.localhost"
 
 
 @pytest.mark.parametrize(
@@ -168,4 +190,4 @@ def test_rbac_has_no_wildcards_and_no_secrets() -> None:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
         assert "secrets" not in rule["resources"]
     deletable = {r for rule in role["rules"] if "delete" in rule["verbs"] for r in rule["resources"]}
-    assert deletable == {"environments", "namespaces"}
+    assert deletable == {"environments", "namespaces", "kustomizations", "ocirepositories"}

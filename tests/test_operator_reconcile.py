@@ -211,6 +211,7 @@ def test_no_egress_rule_allows_every_port() -> None:
 
 
 def test_the_namespace_comes_first_then_the_policies_then_ready() -> None:
+    # A Project without templates: nothing to build or deploy, the later steps pass at once.
     first, second, third = run_until_converged(environment())
     assert [o["kind"] for o in first.apply] == ["Namespace"]
     assert states(first) == {
@@ -218,6 +219,11 @@ def test_the_namespace_comes_first_then_the_policies_then_ready() -> None:
         "quota": PENDING,
         "limits": PENDING,
         "network-policy": PENDING,
+        "image": PENDING,
+        "source": PENDING,
+        "deploy": PENDING,
+        "ingress": PENDING,
+        "reachable": PENDING,
     }
     assert first.status["phase"] == "Provisioning"
     assert condition(first, cond.RECONCILING)["status"] == cond.TRUE
@@ -225,7 +231,7 @@ def test_the_namespace_comes_first_then_the_policies_then_ready() -> None:
     assert [o["kind"] for o in second.apply] == ["ResourceQuota", "LimitRange", "NetworkPolicy"]
     assert condition(second, cond.NAMESPACE_READY)["status"] == cond.TRUE
     assert condition(second, cond.POLICIES_READY)["status"] == cond.FALSE
-    assert second.status["progress"] == {"done": 1, "total": 4}
+    assert second.status["progress"] == {"done": 3, "total": 9}  # namespace, source, ingress
 
     assert third.converged
     assert set(states(third).values()) == {SUCCEEDED}
@@ -235,11 +241,23 @@ def test_the_namespace_comes_first_then_the_policies_then_ready() -> None:
     assert {c["type"]: c["status"] for c in third.status["conditions"]} == {
         cond.NAMESPACE_READY: cond.TRUE,
         cond.POLICIES_READY: cond.TRUE,
+        cond.IMAGE_READY: cond.TRUE,
+        cond.SOURCE_READY: cond.TRUE,
+        cond.DEPLOY_READY: cond.TRUE,
+        cond.REACHABLE: cond.TRUE,
         cond.READY: cond.TRUE,
         cond.RECONCILING: cond.FALSE,
         cond.STALLED: cond.FALSE,
     }
-    assert [e.reason for e in third.events] == ["QuotaReady", "LimitsReady", "NetworkPolicyReady"]
+    assert "url" not in third.status  # nothing is served
+    assert [e.reason for e in third.events] == [
+        "QuotaReady",
+        "LimitsReady",
+        "NetworkPolicyReady",
+        "ImageReady",
+        "DeployReady",
+        "Reachable",
+    ]
 
 
 def test_steps_record_when_they_started_and_finished() -> None:

@@ -35,6 +35,7 @@ from tests.fixtures.ui import (
     NOW,
     Scene,
     ScriptedServices,
+    all_ready_scene,
     cell,
     failing_scene,
     kustomization,
@@ -151,6 +152,31 @@ async def test_a_service_error_shows_its_message_and_hint_and_the_app_carries_on
         assert "app applied" in notifications(app)[-1]
 
 
+async def test_a_suspended_workload_is_answered_with_the_key_not_a_cli_flag(scripted: Build) -> None:
+    from ksail_tui.flux.service import _suspended_error
+    from ksail_tui.models import ObjectRef
+
+    app, services = scripted(failing_scene())
+    services.reconcile_error = _suspended_error(
+        ObjectRef(kind="Kustomization", namespace="flux-system", name="app"), "app"
+    )
+    async with run(app, SIZE) as pilot:
+        await select(pilot, APP)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not app.jobs.busy, "the failure")
+        [error] = notices(app).errors()
+        assert error.message.endswith("hint: press s (Suspend)")
+        assert "--resume" not in error.message
+
+
+async def test_x_in_the_demo_names_cluster_delete(scripted: Build) -> None:
+    app, _ = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        await pilot.press("X")
+        await wait_until(pilot, lambda: bool(notices(app).posted), "the refusal")
+        assert "run `ksail-tui cluster delete` with your own ksail.yaml" in notifications(app)[-1]
+
+
 async def test_b_builds_and_reports_the_artifact(scripted: Build) -> None:
     app, services = scripted(failing_scene())
     async with run(app, SIZE) as pilot:
@@ -237,6 +263,63 @@ async def test_s_asks_then_suspends_and_the_table_shows_it(scripted: Build) -> N
         assert "Resume app?" in text_of(app, "#confirm-message")
 
 
+async def test_the_status_line_follows_the_workload_whichever_of_its_objects_is_selected(
+    scripted: Build,
+) -> None:
+    app, services = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        await select(pilot, "OCIRepository/flux-system/app")
+        assert "Suspended" not in text_of(app, "#loop-message")
+        assert services.live_source is not None
+        services.live_source.send(kustomization("app", "0.2.0", suspended=True))
+        await wait_until(pilot, lambda: cell(app, APP, "suspended") == "yes", "the suspended cell")
+        assert "Suspended" in text_of(app, "#loop-message")
+
+
+async def test_flux_columns_fit_the_width_and_shrink_back(scripted: Build) -> None:
+    app, services = scripted(all_ready_scene())
+    async with run(app, (200, 50)) as pilot:
+        table = app.query_one("#flux-table", DataTable)
+        await pilot.pause()
+
+        def widths() -> dict[str, int]:
+            return {str(column.key.value): column.get_render_width(table) for column in table.ordered_columns}
+
+        before = widths()
+        assert services.live_source is not None
+        long_reason = ("ProgressingWithRetry", "waiting for the rollout of every Deployment " * 8)
+        services.live_source.send(kustomization("app", "0.2.0", failure=long_reason))
+        await wait_until(pilot, lambda: cell(app, APP, "reason") == "ProgressingWithRetry", "progressing")
+        await pilot.pause()
+        shown = widths()
+        # Everything but the message is on screen; the message is cut to what is left.
+        assert sum(width for key, width in shown.items() if key != "message") + 20 <= table.size.width
+        assert sum(shown.values()) <= table.size.width
+        services.live_source.send(kustomization("app", "0.2.0"))
+        await wait_until(pilot, lambda: cell(app, APP, "reason") != "ProgressingWithRetry", "ready again")
+        await pilot.pause()
+        after = widths()
+        assert after == before, (before, after)
+
+
+async def test_the_artifacts_pane_says_which_version_runs_among_long_dev_tags(scripted: Build) -> None:
+    scene = all_ready_scene()
+    [newest, *older] = scene.artifacts["app"]
+    dev = [
+        newest.model_copy(update={"tag": f"0.2.1-dev.{n}", "digest": f"sha256:{n:064x}"})
+        for n in range(12, 0, -1)
+    ]
+    scene.artifacts["app"] = [*dev, newest, *older]
+    app, _ = scripted(scene)
+    async with run(app, (80, 24)) as pilot:
+        await select(pilot, APP)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: "runs" in text_of(app, "#artifacts-note"), "the running version")
+        assert "▶ runs 0.2.0" in text_of(app, "#artifacts-note")
+        table = app.query_one("#artifacts-table", DataTable)
+        assert str(table.get_cell("0.2.0", "state")) == "▶"
+
+
 async def test_the_dashboard_keys_do_nothing_behind_an_open_dialog(scripted: Build) -> None:
     """The actions are the dashboard screen's: r under the confirm dialog neither reconciles nor
     answers it (they were the app's, and ran behind the dialog)."""
@@ -276,8 +359,13 @@ async def test_e_lists_the_events_of_the_selected_object(scripted: Build) -> Non
         table = app.screen.query_one("#events-table", DataTable)
         await wait_until(pilot, lambda: table.row_count == 1, "the events")
         assert str(table.get_cell("0", "reason")) == "BuildFailed"
+        assert str(table.get_cell("0", "last seen")) == "1m ago"  # not an ISO time
         assert "no matches for kind" in text_of(app, "#events-message")
         assert services.calls[-1][0] == "events"
+        await pilot.pause(0.1)
+        # The message fills the room left, cut with … rather than scrolling out of the dialog.
+        assert sum(column.get_render_width(table) for column in table.ordered_columns) <= table.size.width
+        assert table.ordered_columns[-1].width > 60
         await pilot.press("escape")
 
 
@@ -306,6 +394,20 @@ async def test_question_mark_shows_help_with_every_action(scripted: Build) -> No
             assert title in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_the_command_palette_lists_only_the_dashboard_actions(scripted: Build) -> None:
+    from textual.widgets import OptionList
+
+    app, _ = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        options = app.screen.query_one(OptionList)
+        listed = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any(entry.startswith("Reconcile all") for entry in listed)
+        for builtin in ("Keys", "Theme", "Screenshot", "Maximize", "Quit"):
+            assert not any(entry.startswith(builtin) for entry in listed), builtin
 
 
 @pytest.mark.parametrize("opener", ["colon", "ctrl+p"])
@@ -511,6 +613,22 @@ async def test_a_retrying_failure_is_logged_once_until_it_says_something_new(scr
         assert [line.text.split(" ", 1)[1] for line in log.lines[before:]] == [
             "flux  Kustomization broken ReconciliationSucceeded: applied"
         ]
+
+
+async def test_a_save_reconciled_twice_logs_reconciliation_succeeded_once(scripted: Build) -> None:
+    app, services = scripted(failing_scene())
+    async with run(app, SIZE) as pilot:
+        log = app.query_one(ActivityLog)
+        [failure] = [e for e in services.scene.events if e.reason == "BuildFailed"]
+        assert services.live_source is not None
+        before = len(log.lines)
+        for took in ("1.204s", "312ms"):  # the new artifact's reconcile, then the requested one
+            message = f"Reconciliation finished in {took}, next run in 1m0s"
+            succeeded = failure.model_copy(update={"reason": "ReconciliationSucceeded", "message": message})
+            services.live_source.on_updates([FluxEventUpdate(succeeded)])
+        await wait_until(pilot, lambda: len(log.lines) > before, "the event")
+        await pilot.pause(0.1)
+        assert len([line for line in log.lines[before:] if "ReconciliationSucceeded" in line.text]) == 1
 
 
 async def test_ages_tick_on_screen_and_a_row_scrolled_into_view_shows_its_own() -> None:

@@ -44,6 +44,36 @@ def test_an_unknown_binding_id_in_the_settings_names_the_file_and_the_ids(
 
 
 @pytest.mark.parametrize(
+    ("keymap", "both"),
+    [
+        ("{reconcile: ctrl+r}", "ctrl+r is bound to both reconcile and refresh"),
+        ("{push: P}", "P is bound to both push and prune"),
+    ],
+)
+def test_a_keymap_binding_a_key_twice_is_refused_naming_both_ids(
+    keymap: str,
+    both: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "ksail.yaml"
+    config.write_text("apiVersion: ksail.io/v1alpha1\nkind: Cluster\nmetadata: {name: t}\n")
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"keymap: {keymap}\n")
+    monkeypatch.setenv("KSAIL_TUI_SETTINGS", str(settings))
+    assert main(["dashboard", "-c", str(config)]) == 2
+    assert both in capsys.readouterr().err
+
+
+def test_the_readme_keymap_example_is_a_valid_keymap() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = readme.split("```yaml\nkeymap:\n", 1)[1].split("```", 1)[0]
+    keymap = dict(line.strip().split(": ", 1) for line in example.splitlines() if line.strip())
+    assert DashboardSettings(keymap=keymap).keymap == keymap
+
+
+@pytest.mark.parametrize(
     ("text", "says"),
     [
         ("- reconcile\n", "must be a mapping of setting: value"),

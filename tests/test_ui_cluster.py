@@ -160,7 +160,7 @@ async def test_before_the_cluster_exists_b_builds_the_only_workload(tmp_path: Pa
         await pilot.press("b")
         await wait_until(pilot, lambda: bool(notices(app).posted), "the build's outcome")
         (notice,) = [n.message for n in notices(app).posted]
-        assert notice.startswith("app 0.1.0: 1 files")
+        assert notice.startswith("app 0.1.0: 1 file, ")
 
 
 async def test_a_cluster_without_flux_says_so(apiserver: ApiServer, kubeconfig: Path, tmp_path: Path) -> None:
@@ -206,7 +206,8 @@ async def test_push_then_reconcile_runs_the_whole_loop(
         assert "running 0.1.0@" in text_of(app, "#loop-message")
         artifacts = app.query_one("#artifacts-table", DataTable)
         await wait_until(pilot, lambda: artifacts.row_count == 1, "the pushed artifact")
-        assert "running" in str(artifacts.get_cell("0.1.0", "state"))
+        assert str(artifacts.get_cell("0.1.0", "state")) == "▶"
+        assert "▶ runs 0.1.0" in text_of(app, "#artifacts-note")
 
 
 @pytest.mark.needs_registry

@@ -96,7 +96,7 @@ def _status(args: argparse.Namespace) -> int:
         },
         partial(_describe_status, configured, clusters),
     )
-    return 0 if configured.exists else Unavailable.exit_code
+    return 0 if configured.exists or configured.simulated else Unavailable.exit_code
 
 
 def _describe_status(configured: ClusterInfo, clusters: list[DiscoveredCluster]) -> str:
@@ -124,6 +124,11 @@ def _describe_status(configured: ClusterInfo, clusters: list[DiscoveredCluster])
     kind = configured.distribution.value
     if configured.exists:
         lines.append(f"* the configured {kind} cluster {configured.name} (context {configured.context})")
+    elif configured.simulated:
+        lines.append(
+            f"the configured cluster {configured.name} is simulated by the ksail-tui demo "
+            f"(context {configured.context}): it runs in the Kubernetes API emulator, not in Docker"
+        )
     else:
         lines.append(
             f"the configured {kind} cluster {configured.name} does not exist: run `ksail-tui cluster create`"

@@ -11,7 +11,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from ksail_tui.config import ClusterConfig
@@ -19,6 +19,50 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace], int]
 
 DEFAULT_CONFIG_NAME = "ksail.yaml"
+
+
+class UsageError(Exception):
+    """argparse refused the command line; ``main`` reports it as text or as JSON."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str, hint: str | None) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+        self.hint = hint
+
+
+class Parser(argparse.ArgumentParser):
+    """Raises ``UsageError`` instead of printing, so ``-o json`` gets its errors as JSON too.
+
+    Subparsers are made of the parent's class, so every command's parser is one of these.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message, hint=_did_you_mean(message) or f"see {self.prog} --help")
+
+
+def _did_you_mean(message: str) -> str | None:
+    """For argparse's "invalid choice: 'x' (choose from 'a', 'b')", the closest choice."""
+    import difflib
+    import re
+
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if found is None:
+        return None
+    choices = re.findall(r"'([^']*)'", found.group(2))
+    close = difflib.get_close_matches(found.group(1), choices, n=1)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def report_error(message: str, hint: str | None, exit_code: int, *, as_json: bool) -> int:
+    """An error as ``{"error", "hint", "exit"}`` on stdout with ``-o json``, else on stderr."""
+    if as_json:
+        json.dump({"error": message, "hint": hint, "exit": exit_code}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    else:
+        print(f"error: {message}" + (f"\n  hint: {hint}" if hint else ""), file=sys.stderr)
+    return exit_code
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -58,23 +102,10 @@ def add_group(
     parser = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common_options()])
 
     def usage(_: argparse.Namespace) -> int:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: a subcommand is required", file=sys.stderr)
-        return 2
+        raise UsageError(parser, "a subcommand is required", f"see {parser.prog} --help")
 
     parser.set_defaults(func=usage)
     return parser.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
-
-
-def not_implemented(issue: int) -> Handler:
-    """Honest placeholder for a command whose issue has not landed yet."""
-
-    def handler(_: argparse.Namespace) -> int:
-        from ksail_tui.errors import InvalidInput
-
-        raise InvalidInput(f"this command is not implemented yet (tracked in issue {issue})")
-
-    return handler
 
 
 def duration(text: str) -> float:
@@ -153,6 +184,16 @@ def load_config(args: argparse.Namespace) -> ClusterConfig:
 
 def wants_json(args: argparse.Namespace) -> bool:
     return getattr(args, "output", "text") == "json"
+
+
+def argv_wants_json(argv: list[str]) -> bool:
+    """``-o json`` anywhere on a command line argparse may have refused."""
+    for index, word in enumerate(argv):
+        if word in ("-o", "--output") and argv[index + 1 : index + 2] == ["json"]:
+            return True
+        if word in ("-ojson", "--output=json"):
+            return True
+    return False
 
 
 def emit(args: argparse.Namespace, data: Any, text: str | Callable[[], str]) -> None:

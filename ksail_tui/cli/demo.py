@@ -37,6 +37,8 @@ def run_demo(args: argparse.Namespace) -> int:
         on_progress=lambda message: progress(args, message),
         registry_backend=args.registry_backend,
     )
+    if args.workdir is None:
+        progress(args, _deleted_on_quit(env.workdir))
     try:
         if args.headless:
             return _wait_for_interrupt(args, env.config.path)
@@ -73,6 +75,15 @@ def run_demo(args: argparse.Namespace) -> int:
         return app.return_code or 0
     finally:
         env.stop()
+        if args.workdir is None and not args.headless:  # the dashboard covered the notice at start
+            progress(args, _deleted_on_quit(env.workdir))
+
+
+def _deleted_on_quit(workdir: Path) -> str:
+    return (
+        f"the demo's files (ksail.yaml, k8s/) are in {workdir} and are deleted on quit; "
+        "to keep your edits, run `ksail-tui demo --workdir DIR`"
+    )
 
 
 def _wait_for_interrupt(args: argparse.Namespace, config_path: Path | None) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ksail_tui.cli.common import add_command, add_group, config_path, load_config, progress
 from ksail_tui.errors import InvalidInput, Unavailable
+from ksail_tui.operator.settings import Settings
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -29,6 +30,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--ingress-namespace", default="ingress-nginx", help="namespace of the ingress controller"
     )
     run.add_argument("--registry-port", type=int, default=5000, help="the registry's port as Pods reach it")
+    run.add_argument(
+        "--registry-endpoint",
+        default=Settings.registry_endpoint,
+        metavar="HOST:PORT",
+        help="the registry as Pods and Flux name it, in image and artifact URLs "
+        f"(default: {Settings.registry_endpoint})",
+    )
+    run.add_argument(
+        "--registry-access",
+        metavar="HOST:PORT",
+        help="the same registry as the operator reaches it, e.g. localhost:5050 "
+        "(default: --registry-endpoint)",
+    )
+    run.add_argument(
+        "--builder-image",
+        default=Settings.builder_image,
+        help="the build Jobs' image (a Project may name another)",
+    )
+    run.add_argument(
+        "--ingress-class", default=Settings.ingress_class, help="the Environments' Ingress class"
+    )
+    run.add_argument(
+        "--preview-domain", help="hosts <env>.<domain>; default <namespace>.localhost (local routing)"
+    )
+    run.add_argument(
+        "--ingress-address",
+        metavar="HOST:PORT",
+        help="where readiness probes go, with the Environment's host as Host (default: the URL itself)",
+    )
     run.add_argument(
         "--resync", type=float, default=60.0, metavar="SECONDS", help="reconcile everything this often"
     )
@@ -103,7 +133,6 @@ def run_operator(args: argparse.Namespace) -> int:
     from ksail_tui.kube.client import KubeClient
     from ksail_tui.operator import kopf_app
     from ksail_tui.operator.service import check_crds
-    from ksail_tui.operator.settings import Settings
 
     kubeconfig, context = _connection(args)
     client = KubeClient(kubeconfig, context)
@@ -117,6 +146,12 @@ def run_operator(args: argparse.Namespace) -> int:
             ingress_namespace=args.ingress_namespace,
             registry_port=args.registry_port,
             resync_seconds=args.resync,
+            registry_endpoint=args.registry_endpoint,
+            registry_access=args.registry_access,
+            builder_image=args.builder_image,
+            ingress_class=args.ingress_class,
+            preview_domain=args.preview_domain,
+            ingress_address=args.ingress_address,
         ),
         kopf_app.WatchTimeouts(server=args.watch_timeout),
         args.liveness,

@@ -24,8 +24,10 @@ from ksail_tui.cli.common import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ksail_tui.config import ClusterConfig, Workload
     from ksail_tui.models import OCIArtifact
-    from ksail_tui.oci.service import PushProgress
+    from ksail_tui.oci.build import BuiltArtifact
+    from ksail_tui.oci.service import PruneResult, PushProgress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,9 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
 
     listing = add_command(
-        subparsers, "list", within_registry_timeout(_list), "list a workload's pushed versions, newest first"
+        subparsers, "list", within_registry_timeout(_list), "list workloads' pushed versions, newest first"
     )
-    _add_name(listing)
+    _add_names(listing)
 
     diff = add_command(
         subparsers,
@@ -72,9 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers,
         "prune",
         within_registry_timeout(_prune),
-        "delete old versions from the registry, keeping the newest",
+        "delete old versions from the registry, keeping the newest of each workload",
     )
-    _add_name(prune)
+    _add_names(prune)
     prune.add_argument(
         "--keep", type=int, required=True, metavar="N", help="how many of the newest versions to keep"
     )
@@ -94,6 +96,10 @@ def _add_name(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="the workload (default: the only one configured)")
 
 
+def _add_names(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME", help="workloads (default: all)")
+
+
 def _add_version(parser: argparse.ArgumentParser, what: str = "the version to build") -> None:
     parser.add_argument("--version", help=f"{what} (default: the workload's version in ksail.yaml)")
 
@@ -102,35 +108,23 @@ def _add_version(parser: argparse.ArgumentParser, what: str = "the version to bu
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ksail_tui.errors import InvalidInput
-    from ksail_tui.oci.artifact_format import check_artifact
-    from ksail_tui.oci.service import build_workload
+    from ksail_tui.display import plural
+    from ksail_tui.oci.build import build_workload
 
     config = load_config(args)
-    built = build_workload(config, args.name, version=args.version)
-    check_artifact(built.manifest, built.config, built.layer)
-    _warn_skipped(built.skipped_symlinks)
     out = Path(args.out).expanduser().resolve() if args.out else None
-    if out is not None:
-        if out == built.source_path or built.source_path in out.parents:
-            raise InvalidInput(
-                f"{out} is inside the source folder {built.source_path}, which is never modified",
-                hint="write the tarball somewhere else",
-            )
-        try:
-            out.write_bytes(built.layer)
-        except OSError as error:
-            raise InvalidInput(
-                f"cannot write the layer to {out}: {error.strerror or error}",
-                hint="give -O a file in a folder that exists and that you can write to",
-            ) from None
+    if out is None:  # only the digests are wanted: the layer is not kept
+        built = build_workload(config, args.name, version=args.version, layer_sink=len)
+    else:
+        built = _build_to_file(args, config, out)
+    _warn_skipped(built.skipped_symlinks)
     data = {
         "workload": config.workload(args.name).name,
         "version": built.version,
         "source": str(built.source_path),
         "files": [file.path for file in built.files],
         "size": built.size,
-        "layer_size": len(built.layer),
+        "layer_size": built.layer_size,
         "layer_digest": built.layer_digest,
         "manifest_digest": built.manifest_digest,
         "annotations": built.annotations,
@@ -139,7 +133,7 @@ def _build(args: argparse.Namespace) -> int:
     }
     lines = [
         f"built {data['workload']} {built.version} from {built.source_path}: "
-        f"{len(built.files)} files, {_size(built.size)}",
+        f"{plural(len(built.files), 'file')}, {_size(built.size)}",
         f"  layer     {built.layer_digest}",
         f"  manifest  {built.manifest_digest}",
         f"  revision  {built.revision}",
@@ -148,6 +142,35 @@ def _build(args: argparse.Namespace) -> int:
         lines.append(f"  wrote the layer to {out}")
     emit(args, data, "\n".join(lines))
     return 0
+
+
+def _build_to_file(args: argparse.Namespace, config: ClusterConfig, out: Path) -> BuiltArtifact:
+    """Build with the layer streamed to a file beside ``out``, renamed over it once the build passed:
+    a failed build leaves ``out`` as it was."""
+    import os
+
+    from ksail_tui.errors import InvalidInput
+    from ksail_tui.oci.build import build_workload
+
+    source = Path(os.path.realpath(config.source_path(config.workload(args.name))))
+    if out == source or source in out.parents:
+        raise InvalidInput(
+            f"{out} is inside the source folder {source}, which is never modified",
+            hint="write the tarball somewhere else",
+        )
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("xb") as handle:
+            built = build_workload(config, args.name, version=args.version, layer_sink=handle.write)
+        partial.replace(out)
+    except OSError as error:
+        raise InvalidInput(
+            f"cannot write the layer to {out}: {error.strerror or error}",
+            hint="give -O a file in a folder that exists and that you can write to",
+        ) from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return built
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -191,29 +214,51 @@ def _list(args: argparse.Namespace) -> int:
     from ksail_tui.oci.service import list_versions
 
     config = load_config(args)
-    workload = config.workload(args.name)
-    artifacts = list_versions(config, workload.name)
-    empty = f"no versions of {workload.name} in {config.registry_endpoint}/{config.repository_of(workload)}"
+    rows = [(workload, list_versions(config, workload.name)) for workload in _selected(config, args.names)]
+
+    def text() -> str:
+        if len(rows) == 1 and rows[0][1]:
+            return _version_table([("", artifact) for artifact in rows[0][1]], by_workload=False)
+        tables = [(workload.name, artifact) for workload, artifacts in rows for artifact in artifacts]
+        empty = [
+            f"no versions of {workload.name} in {config.registry_endpoint}/{config.repository_of(workload)}"
+            for workload, artifacts in rows
+            if not artifacts
+        ]
+        return "\n".join(([_version_table(tables, by_workload=len(rows) > 1)] if tables else []) + empty)
+
     emit(
         args,
-        [artifact.model_dump(mode="json") for artifact in artifacts],
-        lambda: _version_table(artifacts) if artifacts else empty,
+        [
+            {"workload": workload.name, **artifact.model_dump(mode="json")}
+            for workload, artifacts in rows
+            for artifact in artifacts
+        ],
+        text,
     )
     return 0
 
 
-def _version_table(artifacts: list[OCIArtifact]) -> str:
+def _selected(config: ClusterConfig, names: list[str]) -> list[Workload]:
+    """The named workloads, or every configured one (as ``workload status`` does)."""
+    return [config.workload(name) for name in names] if names else list(config.workloads)
+
+
+def _version_table(artifacts: list[tuple[str, OCIArtifact]], *, by_workload: bool) -> str:
     from ksail_tui.display import short_digest
 
-    rows = [("VERSION", "DIGEST", "CREATED", "SIZE", "REVISION")]
-    for artifact in artifacts:
+    rows: list[tuple[str, ...]] = [("WORKLOAD", "VERSION", "DIGEST", "CREATED", "SIZE", "REVISION")]
+    for workload, artifact in artifacts:
         created = artifact.created.strftime("%Y-%m-%d %H:%M:%S") if artifact.created else "-"
         digest = short_digest(artifact.digest)
-        rows.append((artifact.tag, digest, created, _size(artifact.size or 0), artifact.revision or "-"))
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+        size = _size(artifact.size or 0)
+        rows.append((workload, artifact.tag, digest, created, size, artifact.revision or "-"))
+    if not by_workload:
+        rows = [row[1:] for row in rows]
+    *padded, last = range(len(rows[0]))
+    widths = [max(len(row[column]) for row in rows) for column in padded]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
-        for row in rows
+        "  ".join(row[column].ljust(widths[column]) for column in padded) + "  " + row[last] for row in rows
     )
 
 
@@ -234,69 +279,90 @@ def _diff(args: argparse.Namespace) -> int:
         return "\n".join(lines)
 
     emit(args, diff.to_json(), text)
-    return 0
+    return 0 if diff.identical else 1  # as diff(1) does, so that scripts can test it
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from ksail_tui.display import short_digest
     from ksail_tui.errors import InvalidInput
-    from ksail_tui.oci.service import prune_versions
 
     config = load_config(args)
-    repository = config.repository_of(config.workload(args.name))
-    ignore = args.ignore_cluster_references
-    if ignore:
+    workloads = _selected(config, args.names)
+    if args.ignore_cluster_references:
         _warn("the cluster is not consulted: versions Flux uses are protected only by --keep")
+    if not args.dry_run and not args.yes and (not sys.stdin.isatty() or wants_json(args)):
+        raise InvalidInput("prune deletes versions: pass --yes to confirm, or --dry-run to preview")
+    results = [_prune_one(args, config, workload) for workload in workloads]
+    done = [result for result in results if result is not None]
+    emit(
+        args,
+        [{"workload": workload, **result.to_json()} for workload, result in done],
+        lambda: "\n".join(
+            _pruned_text(workload, result, titled=len(workloads) > 1) for workload, result in done
+        ),
+    )
+    return 0 if len(done) == len(results) else 1
+
+
+def _prune_one(
+    args: argparse.Namespace, config: ClusterConfig, workload: Workload
+) -> tuple[str, PruneResult] | None:
+    """Prune one workload, asking first unless --yes or --dry-run; None when the answer is no."""
+    from ksail_tui.display import plural
+    from ksail_tui.oci.service import prune_versions
+
+    ignore = args.ignore_cluster_references
     dry_run = args.dry_run
     confirmed: tuple[str, ...] | None = None
     if not dry_run and not args.yes:
-        if not sys.stdin.isatty() or wants_json(args):
-            raise InvalidInput("prune deletes versions: pass --yes to confirm, or --dry-run to preview")
         preview = prune_versions(
-            config, args.name, keep=args.keep, dry_run=True, ignore_cluster_references=ignore
+            config, workload.name, keep=args.keep, dry_run=True, ignore_cluster_references=ignore
         )
         if not preview.deleted:
             dry_run = True
         else:
             tags = ", ".join(artifact.tag for artifact in preview.deleted)
+            repository = config.repository_of(workload)
             try:
-                answer = input(f"delete {len(preview.deleted)} version(s) of {repository} ({tags})? [y/N] ")
+                answer = input(
+                    f"delete {plural(len(preview.deleted), 'version')} of {repository} ({tags})? [y/N] "
+                )
             except EOFError:  # Ctrl-D: no
                 answer = ""
             if answer.strip().lower() not in ("y", "yes"):
-                print("nothing deleted", file=sys.stderr)
-                return 1
+                print(f"nothing deleted in {repository}", file=sys.stderr)
+                return None
             confirmed = preview.deleted_digests
     result = prune_versions(
         config,
-        args.name,
+        workload.name,
         keep=args.keep,
         dry_run=dry_run,
         confirmed_digests=confirmed,
         ignore_cluster_references=ignore,
     )
+    return workload.name, result
 
-    def text() -> str:
-        verb = "would delete" if result.dry_run else "deleted"
-        lines = [f"{verb} {artifact.tag} ({short_digest(artifact.digest)})" for artifact in result.deleted]
-        if not result.deleted:
-            lines.append(f"nothing to prune in {repository}")
-        lines.append(f"kept: {', '.join(result.kept) or 'none'}")
-        lines += [
-            f"kept {tag}: {why}" for tag, why in zip(result.protected, result.protected_by, strict=True)
-        ]
-        if result.shared:
-            lines.append(f"kept, same manifest as a kept tag: {', '.join(result.shared)}")
-        if result.deleted:
-            can = "could reclaim" if result.dry_run else "can now reclaim"
-            lines.append(
-                f"the registry's garbage collection {can} up to {_size(result.reclaimable_bytes)} "
-                "(`ksail-tui registry gc`)"
-            )
-        return "\n".join(lines)
 
-    emit(args, result.to_json(), text)
-    return 0
+def _pruned_text(workload: str, result: PruneResult, *, titled: bool) -> str:
+    from ksail_tui.display import short_digest
+
+    repository = result.repository
+    verb = "would delete" if result.dry_run else "deleted"
+    lines = [f"{workload} ({repository}):"] if titled else []
+    lines += [f"{verb} {artifact.tag} ({short_digest(artifact.digest)})" for artifact in result.deleted]
+    if not result.deleted:
+        lines.append(f"nothing to prune in {repository}")
+    lines.append(f"kept: {', '.join(result.kept) or 'none'}")
+    lines += [f"kept {tag}: {why}" for tag, why in zip(result.protected, result.protected_by, strict=True)]
+    if result.shared:
+        lines.append(f"kept, same manifest as a kept tag: {', '.join(result.shared)}")
+    if result.deleted:
+        can = "could reclaim" if result.dry_run else "can now reclaim"
+        lines.append(
+            f"the registry's garbage collection {can} up to {_size(result.reclaimable_bytes)} "
+            "(`ksail-tui registry gc`)"
+        )
+    return "\n".join(lines)
 
 
 # --- output helpers --------------------------------------------------------------------------------

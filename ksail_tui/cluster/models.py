@@ -57,6 +57,7 @@ class ClusterInfo(_Value):
     context_exists: bool
     cluster: DiscoveredCluster | None  # None: no containers carry the cluster's label
     registry: OCIRegistry | None = None  # None when the local registry is disabled
+    simulated: bool = False  # no containers, but the context answers with simulated nodes (the demo)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

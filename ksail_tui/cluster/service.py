@@ -36,10 +36,10 @@ from ksail_tui.cluster.kind import KindProvisioner
 from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, ClusterInfo, DiscoveredCluster
 from ksail_tui.cluster.provisioner import Provisioner, default_context, local_registry_hosting
 from ksail_tui.config import ClusterConfig, Distribution
-from ksail_tui.errors import InvalidInput
-from ksail_tui.flux.install import FluxInstallation, install
+from ksail_tui.errors import InvalidInput, KsailError
+from ksail_tui.flux.install import SIMULATED_LABEL, FluxInstallation, install
 from ksail_tui.flux.service import FluxService
-from ksail_tui.kube.client import KubeClient
+from ksail_tui.kube.client import NODES, KubeClient
 from ksail_tui.models import ObjectRef, OCIRegistry
 from ksail_tui.registry.service import open_registry_service
 
@@ -264,11 +264,23 @@ class ClusterService:
             if self.config.registry.enabled
             else None
         )
+        context_exists = self.context in kube_contexts(self.kubeconfig)
         return ClusterInfo(
             name=self.config.name,
             distribution=self.distribution,
             context=self.context,
-            context_exists=self.context in kube_contexts(self.kubeconfig),
+            context_exists=context_exists,
             cluster=cluster,
             registry=registry,
+            simulated=cluster is None and context_exists and self._simulated(),
         )
+
+    def _simulated(self) -> bool:
+        """Whether the context's API server is the demo's emulator: its nodes say they are simulated."""
+        try:
+            nodes = self._kube_factory(self.config, self.context).list(
+                NODES, label_selector=f"{SIMULATED_LABEL}=true"
+            )
+        except KsailError:  # no API server there: simply not simulated
+            return False
+        return bool(nodes["items"])

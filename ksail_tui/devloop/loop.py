@@ -320,6 +320,8 @@ class WorkloadLoop:
     def _build_push_reconcile(self, changed_at: float) -> bool:
         built = build_workload(self.config, self.name)
         self._sync_with_registry()
+        if self._current is None:
+            self._adopt_running(built.layer_digest)
         pushed_at: float | None = None
         if self._current is None or built.layer_digest != self._current.layer_digest:
             version = self._series.version(self._next_number)
@@ -333,6 +335,20 @@ class WorkloadLoop:
             self._publish(phase=Phase.IDLE, message="no change to the artifact", last_error=None)
             return False
         return self._reconcile(self._current, changed_at, pushed_at)
+
+    def _adopt_running(self, layer_digest: str) -> None:
+        """Without a dev version yet, take the version the cluster runs as the current one when the
+        folder builds to the same layer: turning watch mode on pushes nothing until a change."""
+        try:
+            if self._flux is None:
+                self._flux = self._new_flux_service()
+            applied = self._flux.statuses([self.name])[0].applied_revision
+            versions = list_versions(self.config, self.name) if applied else []
+        except KsailError:  # asked again when the cycle needs the cluster and the registry
+            return
+        running = next((artifact for artifact in versions if artifact.flux_revision == applied), None)
+        if running is not None and running.layer_digest == layer_digest:
+            self._current, self._applied = running, applied
 
     def _sync_with_registry(self) -> None:
         """Continue the registry's dev series, knowing the content of its newest version.

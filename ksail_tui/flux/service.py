@@ -85,6 +85,7 @@ def _suspended_error(ref: ObjectRef, workload: str) -> OperationFailed:
     return OperationFailed(
         f"{ref} is suspended, so Flux will not reconcile it",
         hint=f"run `ksail-tui workload resume {workload}` or pass --resume",
+        remedy_action="suspend",
     )
 
 

@@ -28,42 +28,71 @@ def _metadata(config: ClusterConfig, workload: Workload) -> dict[str, Any]:
     }
 
 
-def oci_repository(config: ClusterConfig, workload: Workload, *, tag: str | None = None) -> dict[str, Any]:
-    """The OCIRepository; ``tag`` overrides the configured version (the dev loop's pre-releases)."""
-    ref = {"semver": workload.follow} if workload.follow else {"tag": tag or workload.version}
-    spec: dict[str, Any] = {
-        "interval": config.interval_of(workload),
-        # Pods cannot reach the workstation's localhost: pull by the registry's in-cluster name.
-        "url": f"oci://{config.registry_cluster_endpoint}/{config.repository_of(workload)}",
-        "ref": ref,
-    }
-    if config.registry.enabled:
-        spec["insecure"] = True  # the local registry speaks plain HTTP
-    return {
-        "apiVersion": SOURCE_API_VERSION,
-        "kind": OCI_REPOSITORY_KIND,
-        "metadata": _metadata(config, workload),
-        "spec": spec,
-    }
+def oci_repository_object(
+    metadata: dict[str, Any], *, url: str, ref: dict[str, str], interval: str, insecure: bool
+) -> dict[str, Any]:
+    """An OCIRepository of ``url`` (``oci://host/repository``) at ``ref`` (tag, semver or digest)."""
+    spec: dict[str, Any] = {"interval": interval, "url": url, "ref": ref}
+    if insecure:
+        spec["insecure"] = True  # a local registry speaks plain HTTP
+    return {"apiVersion": SOURCE_API_VERSION, "kind": OCI_REPOSITORY_KIND, "metadata": metadata, "spec": spec}
 
 
-def kustomization(config: ClusterConfig, workload: Workload) -> dict[str, Any]:
+def kustomization_object(
+    metadata: dict[str, Any],
+    *,
+    source: dict[str, str],
+    interval: str,
+    prune: bool,
+    wait: bool,
+    timeout: str,
+    path: str = "./",
+    target_namespace: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A Kustomization of the OCIRepository ``source`` (its name, and namespace if another);
+    ``extra`` adds further spec fields (images, postBuild)."""
     spec: dict[str, Any] = {
-        "interval": config.interval_of(workload),
-        "sourceRef": {"kind": OCI_REPOSITORY_KIND, "name": workload.name, "namespace": config.flux_namespace},
-        "path": "./",
-        "prune": workload.prune,
-        "wait": workload.wait,
-        "timeout": workload.timeout,
+        "interval": interval,
+        "sourceRef": {"kind": OCI_REPOSITORY_KIND, **source},
+        "path": path,
+        "prune": prune,
+        "wait": wait,
+        "timeout": timeout,
     }
-    if workload.target_namespace:
-        spec["targetNamespace"] = workload.target_namespace
+    if target_namespace:
+        spec["targetNamespace"] = target_namespace
+    spec.update(extra)
     return {
         "apiVersion": KUSTOMIZE_API_VERSION,
         "kind": KUSTOMIZATION_KIND,
-        "metadata": _metadata(config, workload),
+        "metadata": metadata,
         "spec": spec,
     }
+
+
+def oci_repository(config: ClusterConfig, workload: Workload, *, tag: str | None = None) -> dict[str, Any]:
+    """The OCIRepository; ``tag`` overrides the configured version (the dev loop's pre-releases)."""
+    return oci_repository_object(
+        _metadata(config, workload),
+        # Pods cannot reach the workstation's localhost: pull by the registry's in-cluster name.
+        url=f"oci://{config.registry_cluster_endpoint}/{config.repository_of(workload)}",
+        ref={"semver": workload.follow} if workload.follow else {"tag": tag or workload.version},
+        interval=config.interval_of(workload),
+        insecure=config.registry.enabled,
+    )
+
+
+def kustomization(config: ClusterConfig, workload: Workload) -> dict[str, Any]:
+    return kustomization_object(
+        _metadata(config, workload),
+        source={"name": workload.name, "namespace": config.flux_namespace},
+        interval=config.interval_of(workload),
+        prune=workload.prune,
+        wait=workload.wait,
+        timeout=workload.timeout,
+        target_namespace=workload.target_namespace,
+    )
 
 
 def workload_sources(

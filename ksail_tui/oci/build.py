@@ -16,16 +16,21 @@ the artifact would silently differ from what the folder shows.
 from __future__ import annotations
 
 import errno
-import gzip
+import hashlib
 import io
 import os
+import queue
 import stat
+import struct
 import subprocess
 import tarfile
-from collections.abc import Iterator, Sequence
+import threading
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import semver
 
@@ -37,12 +42,16 @@ from ksail_tui.oci.artifact_format import (
     SOURCE_ANNOTATION,
     VERSION_ANNOTATION,
     LayerFile,
+    check_artifact,
     manifest_bytes,
     sha256_digest,
 )
 from ksail_tui.oci.ignore import SOURCEIGNORE_FILE, IgnoreRules, PathParts
 from ksail_tui.oci.manifests import ManifestProblem, check_manifest_once, is_manifest, raise_for_problems
 from ksail_tui.urls import without_credentials
+
+if TYPE_CHECKING:
+    from ksail_tui.config import ClusterConfig
 
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o755
@@ -51,16 +60,31 @@ DIRECTORY_MODE = 0o755
 COMPRESS_LEVEL = 6
 _GIT_TIMEOUT_SECONDS = 5
 
+# What gzip.GzipFile(filename="", mtime=0) writes first: no name, no time, "unknown" OS (255).
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+_TAR_BLOCK = tarfile.BLOCKSIZE
+_TAR_RECORD = tarfile.RECORDSIZE
+# The tar stream goes to the compressing thread in chunks of about this size, at most a few ahead:
+# the memory a build needs does not grow with the tree.
+_CHUNK_BYTES = 1 << 20
+_CHUNKS_AHEAD = 4
+# Larger files that are not manifests are streamed rather than read whole.
+_READ_WHOLE_BYTES = 8 << 20
+
+LayerSink = Callable[[bytes], object]
+
 
 @dataclass(frozen=True, slots=True)
 class BuiltArtifact:
-    """A built artifact held in memory: the three blobs a push uploads, and what went into them."""
+    """A built artifact: the three blobs a push uploads (the layer unless it was streamed elsewhere),
+    and what went into them."""
 
     source_path: Path
     version: str
     manifest: bytes
     config: bytes
-    layer: bytes
+    layer: bytes | None  # None when the build streamed the layer to a sink
+    layer_size: int
     manifest_digest: str
     config_digest: str
     layer_digest: str
@@ -71,7 +95,7 @@ class BuiltArtifact:
     @property
     def size(self) -> int:
         """Bytes of manifest, config and layer: what the registry stores for this version."""
-        return len(self.manifest) + len(self.config) + len(self.layer)
+        return len(self.manifest) + len(self.config) + self.layer_size
 
     @property
     def created(self) -> str:
@@ -96,6 +120,27 @@ def validate_version(version: str) -> str:
     return version
 
 
+def build_workload(
+    config: ClusterConfig,
+    name: str | None = None,
+    *,
+    version: str | None = None,
+    validate_manifests: bool = True,
+    layer_sink: LayerSink | None = None,
+) -> BuiltArtifact:
+    """Build the workload's source folder as its configured version (or ``version``); the layer is
+    kept in memory or streamed to ``layer_sink``. Here rather than in the service, so that a build
+    never loads the HTTP stack."""
+    workload = config.workload(name)
+    return build_artifact(
+        config.source_path(workload),
+        version=version or workload.version,
+        ignore=workload.ignore,
+        validate_manifests=validate_manifests,
+        layer_sink=layer_sink,
+    )
+
+
 def build_artifact(
     source: Path,
     *,
@@ -103,11 +148,14 @@ def build_artifact(
     ignore: Sequence[str] = (),
     created: datetime | None = None,
     validate_manifests: bool = True,
+    layer_sink: LayerSink | None = None,
 ) -> BuiltArtifact:
     """Validate ``source`` and pack it as a Flux artifact tagged ``version``.
 
     ``validate_manifests=False`` packs whatever is there (a diff must work on a folder mid-edit);
     the ignore rules and the refusal of escaping symlinks and special files apply either way.
+    The layer is kept in memory, or written, as it is compressed, to ``layer_sink`` (which then
+    holds a partial layer if the build fails).
     """
     version = validate_version(version)
     if _is_symlink_loop(str(source)):
@@ -123,16 +171,23 @@ def build_artifact(
             hint="create it, or fix sourceDirectory in ksail.yaml (relative to the file's folder)",
         )
     rules = IgnoreRules(ignore)
+    kept = io.BytesIO()
+    stream = _GzipStream(layer_sink if layer_sink is not None else kept.write)
     try:
-        layer, files, skipped, problems, manifest_count = _pack(source, rules, validate_manifests)
+        files, skipped, problems, manifest_count = _pack(source, rules, validate_manifests, stream)
     except OSError as error:
+        stream.abort()
         raise InvalidInput(
             f"cannot read {error.filename or source}: {error.strerror or error}",
             hint="check the permissions of the source folder",
         ) from None
+    except BaseException:
+        stream.abort()
+        raise
+    stream.close()
     if validate_manifests:
         raise_for_problems(problems, manifest_count=manifest_count, source=str(source))
-    layer_digest = sha256_digest(layer)
+    layer_digest = stream.digest
     revision, source_url = _git_metadata(source)
     annotations = {
         CREATED_ANNOTATION: _rfc3339(created or datetime.now(UTC)),
@@ -140,13 +195,15 @@ def build_artifact(
         REVISION_ANNOTATION: revision or layer_digest,
         VERSION_ANNOTATION: version,
     }
-    manifest = manifest_bytes(EMPTY_CONFIG, layer_digest, len(layer), annotations)
+    manifest = manifest_bytes(EMPTY_CONFIG, layer_digest, stream.size, annotations)
+    check_artifact(manifest, EMPTY_CONFIG, layer_digest, stream.size)
     return BuiltArtifact(
         source_path=source,
         version=version,
         manifest=manifest,
         config=EMPTY_CONFIG,
-        layer=layer,
+        layer=kept.getvalue() if layer_sink is None else None,
+        layer_size=stream.size,
         manifest_digest=sha256_digest(manifest),
         config_digest=sha256_digest(EMPTY_CONFIG),
         layer_digest=layer_digest,
@@ -157,41 +214,163 @@ def build_artifact(
 
 
 def _pack(
-    source: Path, rules: IgnoreRules, validate_manifests: bool
-) -> tuple[bytes, list[LayerFile], list[str], list[ManifestProblem], int]:
-    """One pass over the folder: each file is read once, checked, hashed and streamed into the tar."""
+    source: Path, rules: IgnoreRules, validate_manifests: bool, stream: _GzipStream
+) -> tuple[list[LayerFile], list[str], list[ManifestProblem], int]:
+    """One pass over the folder: each file is read once, checked, hashed and written as a tar entry.
+
+    The tar stream is what ``tarfile`` writes (its own header encoding, 512-byte blocks, two zero
+    blocks and a full last record), so the layer digest is the one earlier builds gave. Reading and
+    checking happen here while another thread compresses what came before.
+    """
     files: list[LayerFile] = []
     skipped: list[str] = []
     problems: list[ManifestProblem] = []
     manifest_count = 0
-    buffer = io.BytesIO()
-    # filename="" and mtime=0 keep the gzip header free of anything that varies between builds.
-    with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=buffer, compresslevel=COMPRESS_LEVEL, mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as archive,
-    ):
-        for relative, full_path, is_dir in _walk(source, rules, skipped):
-            info = tarfile.TarInfo(relative)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mtime = 0
-            if is_dir:
-                info.type = tarfile.DIRTYPE
-                info.mode = DIRECTORY_MODE
-                archive.addfile(info)
-                continue
-            with open(full_path, "rb") as handle:
+    offset = 0
+    for relative, full_path, is_dir in _walk(source, rules, skipped):
+        info = tarfile.TarInfo(relative)
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.mtime = 0
+        if is_dir:
+            info.type = tarfile.DIRTYPE
+            info.mode = DIRECTORY_MODE
+            offset += _write_entry(stream, info, ())
+            continue
+        info.mode = FILE_MODE
+        check = validate_manifests and is_manifest(relative.rsplit("/", 1)[-1])
+        with open(full_path, "rb") as handle:
+            if check or os.fstat(handle.fileno()).st_size <= _READ_WHOLE_BYTES:
                 data = handle.read()
-            digest = sha256_digest(data)
-            if validate_manifests and is_manifest(relative.rsplit("/", 1)[-1]):
-                documents, found = check_manifest_once(relative, data, digest)
-                manifest_count += documents
-                problems.extend(found)
-            info.mode = FILE_MODE
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-            files.append(LayerFile(relative, len(data), digest))
-    return buffer.getvalue(), files, skipped, problems, manifest_count
+                digest = sha256_digest(data)
+                if check:
+                    documents, found = check_manifest_once(relative, data, digest)
+                    manifest_count += documents
+                    problems.extend(found)
+                info.size = len(data)
+                offset += _write_entry(stream, info, (data,))
+            else:
+                written, digest = _stream_entry(stream, info, handle)
+                offset += written
+        files.append(LayerFile(relative, info.size, digest))
+    end = b"\0" * (_TAR_BLOCK * 2)
+    offset += len(end)
+    stream.write(end + b"\0" * (-offset % _TAR_RECORD))
+    return files, skipped, problems, manifest_count
+
+
+def _write_entry(stream: _GzipStream, info: tarfile.TarInfo, chunks: Sequence[bytes]) -> int:
+    """One tar entry (header, content, padding to the block); the bytes it took."""
+    header = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+    stream.write(header)
+    for chunk in chunks:
+        stream.write(chunk)
+    padding = -info.size % _TAR_BLOCK
+    if padding:
+        stream.write(b"\0" * padding)
+    return len(header) + info.size + padding
+
+
+def _stream_entry(stream: _GzipStream, info: tarfile.TarInfo, handle: io.BufferedReader) -> tuple[int, str]:
+    """A large file as a tar entry, read a chunk at a time; the bytes it took, and its digest."""
+    size = os.fstat(handle.fileno()).st_size
+    info.size = size
+    header = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+    stream.write(header)
+    hasher = hashlib.sha256()
+    remaining = size
+    while remaining > 0:
+        chunk = handle.read(min(_CHUNK_BYTES, remaining))
+        if not chunk:
+            raise OSError(errno.EIO, "the file shrank while it was read", handle.name)
+        hasher.update(chunk)
+        stream.write(chunk)
+        remaining -= len(chunk)
+    if handle.read(1):
+        raise OSError(errno.EIO, "the file grew while it was read", handle.name)
+    padding = -size % _TAR_BLOCK
+    if padding:
+        stream.write(b"\0" * padding)
+    return len(header) + size + padding, "sha256:" + hasher.hexdigest()
+
+
+class _GzipStream:
+    """A gzip stream, byte for byte what ``gzip.GzipFile(filename="", mtime=0)`` writes, with its
+    sha256 and size; compressed on a thread of its own, since zlib lets go of the GIL.
+
+    ``write`` hands the compressing thread chunks of about a megabyte and waits when it is a few
+    chunks behind, so memory stays bounded. An error of the sink is raised by ``close``.
+    """
+
+    def __init__(self, sink: LayerSink) -> None:
+        self._sink = sink
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=_CHUNKS_AHEAD)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._aborted = False
+        self._error: BaseException | None = None
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._thread = threading.Thread(target=self._compress, name="layer-gzip", daemon=True)
+        self._thread.start()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _CHUNK_BYTES:
+            self._hand_over()
+
+    def close(self) -> None:
+        self._hand_over()
+        self._chunks.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Stop without finishing the stream (the build failed)."""
+        self._aborted = True
+        self._pending.clear()
+        self._chunks.put(None)
+        self._thread.join()
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            self._chunks.put(b"".join(self._pending))
+            self._pending.clear()
+            self._pending_bytes = 0
+
+    def _compress(self) -> None:
+        compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
+        crc = length = 0
+        try:
+            self._emit(_GZIP_HEADER)
+        except BaseException as error:
+            self._error = error
+        while (chunk := self._chunks.get()) is not None:
+            if self._error is not None or self._aborted:
+                continue  # keep taking chunks, so that write never waits for a thread that stopped
+            try:
+                crc = zlib.crc32(chunk, crc)
+                length += len(chunk)
+                self._emit(compressor.compress(chunk))
+            except BaseException as error:  # handed to close(), in the building thread
+                self._error = error
+        if not self._aborted and self._error is None:
+            try:
+                self._emit(compressor.flush() + struct.pack("<II", crc, length & 0xFFFFFFFF))
+            except BaseException as error:
+                self._error = error
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self._hash.update(data)
+            self.size += len(data)
+            self._sink(data)
 
 
 def _walk(source: Path, rules: IgnoreRules, skipped: list[str]) -> Iterator[tuple[str, str, bool]]:

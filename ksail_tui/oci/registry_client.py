@@ -374,6 +374,20 @@ class RegistryClient:
             media_type = response.headers.get("Content-Type", "").split(";")[0]
         return RemoteManifest(digest, media_type, response.content, data)
 
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """HEAD the manifest a tag names: its digest, or None when there is none."""
+        accept = {"Accept": ", ".join(ACCEPTED_MANIFEST_TYPES)}
+        response = self._request("HEAD", f"/v2/{repository}/manifests/{reference}", headers=accept)
+        if response.status_code == 404:
+            return None
+        self._check(response, f"check manifest {repository}:{reference}")
+        digest = response.headers.get("Docker-Content-Digest")
+        if not digest:
+            raise OperationFailed(
+                f"the registry at {self.endpoint} named no digest for {repository}:{reference}"
+            )
+        return digest
+
     def put_manifest(
         self, repository: str, reference: str, manifest: bytes, media_type: str = MANIFEST_MEDIA_TYPE
     ) -> str:

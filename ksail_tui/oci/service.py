@@ -33,10 +33,9 @@ from ksail_tui.oci.artifact_format import (
     REVISION_ANNOTATION,
     SOURCE_ANNOTATION,
     VERSION_ANNOTATION,
-    check_artifact,
     read_layer_files,
 )
-from ksail_tui.oci.build import BuiltArtifact, build_artifact
+from ksail_tui.oci.build import BuiltArtifact, build_workload
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
 from ksail_tui.urls import without_credentials
 
@@ -153,23 +152,6 @@ class PruneResult:
 # --- build and push -------------------------------------------------------------------------------
 
 
-def build_workload(
-    config: ClusterConfig,
-    name: str | None = None,
-    *,
-    version: str | None = None,
-    validate_manifests: bool = True,
-) -> BuiltArtifact:
-    """Build the workload's source folder as its configured version (or ``version``)."""
-    workload = config.workload(name)
-    return build_artifact(
-        config.source_path(workload),
-        version=version or workload.version,
-        ignore=workload.ignore,
-        validate_manifests=validate_manifests,
-    )
-
-
 def push_workload(
     config: ClusterConfig,
     name: str | None = None,
@@ -187,7 +169,6 @@ def push_workload(
     repository = config.repository_of(workload)
     report(PushProgress(PushPhase.BUILDING, message=f"building {config.source_path(workload)}"))
     built = build_workload(config, workload.name, version=version)
-    check_artifact(built.manifest, built.config, built.layer)
     tag = built.version
     with RegistryClient(config.registry_endpoint) as client, _version_lock(client, repository, tag):
         report(
@@ -245,9 +226,12 @@ def _already_pushed(
 
 
 def _upload(client: RegistryClient, repository: str, built: BuiltArtifact, report: ProgressCallback) -> None:
+    layer = built.layer
+    if layer is None:
+        raise ValueError("push needs the layer in memory: build it without a layer_sink")
     total = built.size
     done = 0
-    for digest, data in ((built.config_digest, built.config), (built.layer_digest, built.layer)):
+    for digest, data in ((built.config_digest, built.config), (built.layer_digest, layer)):
         if client.blob_exists(repository, digest):
             done += len(data)
             message = f"{short_digest(digest)} already in the registry"

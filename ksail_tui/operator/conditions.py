@@ -13,15 +13,23 @@ RECONCILING = "Reconciling"
 STALLED = "Stalled"
 NAMESPACE_READY = "NamespaceReady"
 POLICIES_READY = "PoliciesReady"
+IMAGE_READY = "ImageReady"
+SOURCE_READY = "SourceReady"
+DEPLOY_READY = "DeployReady"
+REACHABLE = "Reachable"
 
 INVALID_SPEC = "InvalidSpec"
 DELETING = "Deleting"
 
 # While the condition is not True, the Environment is in this phase; the first such condition
-# in this order wins. Issue 14 inserts ImageReady -> Building and DeployReady -> Deploying.
+# in this order wins.
 PHASE_BY_CONDITION: tuple[tuple[str, str], ...] = (
     (NAMESPACE_READY, "Provisioning"),
     (POLICIES_READY, "Provisioning"),
+    (IMAGE_READY, "Building"),
+    (SOURCE_READY, "Deploying"),
+    (DEPLOY_READY, "Deploying"),
+    (REACHABLE, "Deploying"),
 )
 
 
@@ -65,7 +73,7 @@ def is_true(conditions: Iterable[Mapping[str, Any]], type_: str) -> bool:
 
 
 def phase(conditions: Iterable[Mapping[str, Any]]) -> str:
-    """Pending, Provisioning (and, later, Building, Deploying), Ready, Failed or Deleting."""
+    """Pending, Provisioning, Building, Deploying, Ready, Failed or Deleting."""
     listed = list(conditions)
     ready = status_of(listed, READY)
     if ready is None:

@@ -136,8 +136,9 @@ def build_registry(service: EnvironmentService) -> kopf.OperatorRegistry:
 
     @kopf.on.delete(*_ENVIRONMENTS, registry=registry)
     def environment_deleted(body: kopf.Body, **_: Any) -> None:
-        if not service.clean_up(dict(body)).done:
-            raise kopf.TemporaryError("waiting for the namespace to be deleted", delay=CLEANUP_POLL_SECONDS)
+        cleanup = service.clean_up(dict(body))
+        if not cleanup.done:
+            raise kopf.TemporaryError(cleanup.message, delay=CLEANUP_POLL_SECONDS)
 
     def child_changed(event: kopf.RawEvent, **_: Any) -> None:
         # Only hand edits and deletions matter; ADDED is our own apply, None the initial list.
@@ -203,6 +204,7 @@ class OperatorThread:
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
+        self.service.close()
 
     def __enter__(self) -> OperatorThread:
         return self.start()

@@ -10,7 +10,7 @@ import yaml
 
 from ksail_tui.operator import naming
 from ksail_tui.operator.crds import catalyst_crds
-from ksail_tui.operator.service import OWNED
+from ksail_tui.operator.service import DELETED_ON_CLEANUP, OWNED, PODS
 
 Obj = dict[str, Any]
 NAME = "ksail-tui-operator"
@@ -26,7 +26,8 @@ def _rules() -> list[Obj]:
     """Exactly what the operator and kopf do, nothing more."""
     owned_by_group: dict[str, list[str]] = {}
     for resource in OWNED:
-        owned_by_group.setdefault(resource.group, []).append(resource.plural)
+        if resource not in DELETED_ON_CLEANUP:
+            owned_by_group.setdefault(resource.group, []).append(resource.plural)
     return [
         {"apiGroups": [naming.GROUP], "resources": ["projects"], "verbs": _READ},
         # delete: an Environment whose spec.ttl has passed.
@@ -46,6 +47,13 @@ def _rules() -> list[Obj]:
             {"apiGroups": [group], "resources": plurals, "verbs": _OWN}
             for group, plurals in owned_by_group.items()
         ),
+        # delete: the Flux objects, first, when the Environment is deleted.
+        *(
+            {"apiGroups": [resource.group], "resources": [resource.plural], "verbs": [*_OWN, "delete"]}
+            for resource in DELETED_ON_CLEANUP
+        ),
+        # read: a failed build's Pods, for the last lines of its log.
+        {"apiGroups": [PODS.group], "resources": [PODS.plural], "verbs": ["get", "list"]},
         # kopf discovers the custom resources through their CRDs and posts step events.
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": _READ},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},

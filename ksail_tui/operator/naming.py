@@ -23,6 +23,8 @@ OWNER_UID_LABEL = "catalyst.dev/environment-uid"
 OWNER_ANNOTATION = "catalyst.dev/environment-ref"
 KEEP_ANNOTATION = "catalyst.dev/keep"  # "true": spec.ttl does not expire this Environment
 FINALIZER = "catalyst.dev/environment-cleanup"
+# On the OCIRepository: the commits and artifact it was pinned for (a new commit unpins it).
+PIN_ANNOTATION = "catalyst.dev/pinned-for"
 
 MAX_NAME_LENGTH = 63
 _HASHED_PREFIX_LENGTH = 57  # + "-" + 5 hex = 63
@@ -34,11 +36,15 @@ def sanitize(text: str) -> str:
     return re.sub("-{2,}", "-", _NOT_ALLOWED.sub("-", text.lower())).strip("-")
 
 
-def namespace_name(team: str, project: str, environment: str) -> str:
-    """``<team>-<project>-<env>``, sanitised; longer than 63 characters it becomes its first 57,
-    a dash and 5 hex digits of the SHA-256 of the whole name, as Catalyst names it."""
-    name = "-".join(part for part in map(sanitize, (team, project, environment)) if part)
+def bounded(name: str) -> str:
+    """``name`` if it fits a DNS label; longer, its first 57 characters, a dash and 5 hex digits
+    of the SHA-256 of the whole name, as Catalyst shortens names."""
     if len(name) <= MAX_NAME_LENGTH:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:5]
     return f"{name[:_HASHED_PREFIX_LENGTH]}-{digest}"
+
+
+def namespace_name(team: str, project: str, environment: str) -> str:
+    """``<team>-<project>-<env>``, sanitised and :func:`bounded`."""
+    return bounded("-".join(part for part in map(sanitize, (team, project, environment)) if part))

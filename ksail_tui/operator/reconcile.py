@@ -7,7 +7,10 @@ pass has nothing left to apply. So the operator converges from any state (a cras
 steps, an object deleted or edited by hand), not only from a create event.
 
 The work is a sequence of :class:`Step` objects; a step runs once the steps it comes after
-have succeeded. Issue 14 appends its steps (image, source, deploy, ingress) to :data:`STEPS`.
+have succeeded: the namespace and its policies, then the image (found in the registry or built
+by a Job), the Flux source pinned to an artifact's digest, the deployment (a Flux Kustomization,
+or Deployment ``web`` for a template without manifests), the Ingress and, when the config has a
+readiness path, the URL answering.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ksail_tui.config import parse_duration
+from ksail_tui.flux.status import Health, classify, workload_status
+from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, FluxKustomization, FluxOCIRepository
 from ksail_tui.operator import conditions as cond
-from ksail_tui.operator import naming, objects
+from ksail_tui.operator import deploy, naming, objects
+from ksail_tui.operator.deploy import SpecError
 from ksail_tui.operator.objects import Identity, Obj
 from ksail_tui.operator.quota import QuotaError, effective_quota, parse_quantity
 from ksail_tui.operator.settings import Settings
@@ -27,6 +33,10 @@ from ksail_tui.operator.settings import Settings
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
 PROJECT_RETRY_SECONDS = 10.0
 NAMESPACE_WAIT_SECONDS = 2.0
+REGISTRY_RETRY_SECONDS = 5.0
+PROBE_RETRY_SECONDS = 2.0
+# How long deleting an Environment waits for Flux to prune what its Kustomization applied.
+PRUNE_WAIT_SECONDS = 60.0
 
 ObjectKey = tuple[str, str]  # (kind, name) inside the Environment's namespace
 
@@ -39,15 +49,35 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An HTTP GET of the Environment's URL: the status, None when nothing answered."""
+
+    status: int | None
+    detail: str = ""
+
+
 @dataclass(frozen=True)
 class Observed:
     """What the shell saw just before calling: the Project, the namespaces named by the
-    Environment (its target and the one its status records) and the objects in its target."""
+    Environment (its target and the one its status records), the objects in its target, the
+    registry's answer for each wanted image and the answers of the probes a plan asked for."""
 
     now: datetime
     project: Obj | None = None
     namespaces: Mapping[str, Obj] = field(default_factory=dict)
     objects: Mapping[ObjectKey, Obj] = field(default_factory=dict)
+    images: Mapping[str, str | None] = field(default_factory=dict)  # reference -> digest; None: absent
+    registry_error: str | None = None  # the registry could not be asked
+    artifact_digest: str | None = None  # the manifest digest of the artifact the Environment asks for
+    artifact_error: str | None = None  # why there is none
+    unserved: frozenset[str] = frozenset()  # owned kinds the cluster does not serve (no Flux)
+    pods: tuple[Obj, ...] = ()  # the Pods of the build Jobs (for their termination messages)
+    probes: Mapping[str, Probe] = field(default_factory=dict)  # URL -> answer
 
 
 @dataclass(frozen=True)
@@ -69,17 +99,19 @@ class Plan:
     requeue_after: float | None = None  # look again this soon even if nothing changes
     # Namespaces of ours that the Environment no longer names (its labels changed).
     delete: tuple[Obj, ...] = ()
+    probes: tuple[str, ...] = ()  # URLs to GET before the next pass
 
     @property
     def converged(self) -> bool:
-        return not self.apply and not self.delete
+        return not self.apply and not self.delete and not self.probes
 
 
 @dataclass(frozen=True)
 class Cleanup:
-    delete: tuple[Obj, ...]  # namespaces to delete now
+    delete: tuple[Obj, ...]  # objects to delete now: the Kustomization first, later the namespace
     done: bool  # nothing of ours is left: the finalizer may go
     status: Obj
+    message: str = ""  # what the cleanup waits for
 
 
 @dataclass(frozen=True)
@@ -88,6 +120,20 @@ class Context:
     identity: Identity
     settings: Settings
     quota: Mapping[str, str]
+    project: Obj
+    template: Obj | None  # the Project's template for the Environment's type
+
+    @property
+    def config(self) -> Obj:
+        return deploy.config_of(self.environment, self.template or {})
+
+    @property
+    def direct(self) -> bool:
+        """A template without manifests: Deployment web, no Flux."""
+        return (self.template or {}).get("type") == deploy.DEPLOYMENT_TYPE
+
+    def images(self) -> list[deploy.Image]:
+        return deploy.wanted_images(self.environment, self.project, self.identity.environment)
 
 
 @dataclass(frozen=True)
@@ -96,6 +142,8 @@ class Outcome:
     message: str
     apply: tuple[Obj, ...] = ()
     reason: str = ""  # for FAILED: the condition reason
+    probe: str | None = None  # a URL whose answer the step needs
+    requeue_after: float | None = None  # waiting for something no event announces
 
 
 @dataclass(frozen=True)
@@ -188,6 +236,228 @@ def _network_policy_step(ctx: Context, observed: Observed) -> Outcome:
     return _converge([objects.network_policy(ctx.identity, ctx.settings)], observed, "NetworkPolicy")
 
 
+NO_TEMPLATE = "the Project has no template for this Environment's type: nothing to build or deploy"
+
+
+def _job_final(job: Obj) -> tuple[str, str, str] | None:
+    """(type, reason, message) of a Job's final condition (Complete or Failed), else None."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == cond.TRUE:
+            return condition["type"], condition.get("reason") or "", condition.get("message") or ""
+    return None
+
+
+LOG_LINES = 20
+
+
+def _termination_log(pods: Sequence[Obj], job_name: str) -> str:
+    """The last lines a failed container of the Job's Pods left (terminationMessagePolicy
+    FallbackToLogsOnError makes them the termination message)."""
+    lines: list[str] = []
+    for pod in pods:
+        if ((pod.get("metadata") or {}).get("labels") or {}).get("job-name") != job_name:
+            continue
+        status = pod.get("status") or {}
+        for container in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            if terminated.get("exitCode") and terminated.get("message"):
+                lines += [f"{container.get('name')}: {line}" for line in terminated["message"].splitlines()]
+    return "\n".join(lines[-LOG_LINES:])
+
+
+def _image_step(ctx: Context, observed: Observed) -> Outcome:
+    images = ctx.images()
+    if not images:
+        return Outcome(SUCCEEDED, "nothing to build")
+    if observed.registry_error:
+        message = f"cannot look for the images: {observed.registry_error}"
+        return Outcome(RUNNING, message, requeue_after=REGISTRY_RETRY_SECONDS)
+    found, building, start = [], [], []
+    for image in images:
+        reference = image.reference(ctx.settings)
+        digest = observed.images.get(reference)
+        if digest:
+            found.append(f"{reference}@{digest}")
+            continue
+        job = deploy.build_job(ctx.identity, image, ctx.settings, ctx.template or {})
+        name = job["metadata"]["name"]
+        current = observed.objects.get(object_key(job))
+        if current is None:
+            start.append(job)
+            building.append(f"starting Job {name} to build {reference}")
+            continue
+        final = _job_final(current)
+        if final is None:
+            building.append(f"Job {name} is building {reference}")
+            continue
+        kind, reason, message = final
+        if kind == "Complete":
+            text = f"Job {name} completed, yet the registry has no {reference}"
+            return Outcome(FAILED, text, reason="ImageMissing")
+        text = f"build Job {name} failed: {reason}: {message}"
+        log = _termination_log(observed.pods, name)
+        return Outcome(
+            FAILED, f"{text}; last lines of its log:\n{log}" if log else text, reason=reason or "BuildFailed"
+        )
+    if building:
+        return Outcome(RUNNING, "; ".join(building), tuple(start))
+    return Outcome(SUCCEEDED, "in the registry: " + ", ".join(found))
+
+
+def _flux_pending(obj: Obj) -> Outcome | None:
+    """RUNNING while Flux has not reported on the object's current generation: its status
+    (a failure above all) may still be about the spec before."""
+    meta = obj.get("metadata") or {}
+    ready = cond.status_of((obj.get("status") or {}).get("conditions") or [], cond.READY)
+    generation = int(meta.get("generation") or 0)
+    if ready is None or int(ready.get("observedGeneration", generation)) != generation:
+        return Outcome(RUNNING, f"waiting for Flux to reconcile {obj['kind']} {meta.get('name')}")
+    return None
+
+
+def _source_digest(ctx: Context, observed: Observed, current: Obj | None, pin: str) -> str | None:
+    """The artifact digest to deploy: the one the OCIRepository was pinned to, while that was
+    for these commits and this spec.artifact, else the one the registry names now."""
+    kind, value = deploy.asked_artifact(ctx.environment)
+    if kind == "digest":
+        return value
+    annotation = ((current or {}).get("metadata") or {}).get("annotations") or {}
+    pinned_for, _, pinned = str(annotation.get(naming.PIN_ANNOTATION, "")).partition("/")
+    if pinned_for == pin and pinned:
+        return pinned
+    return observed.artifact_digest
+
+
+def _failed_in_flux(reason: str, message: str) -> Outcome:
+    return Outcome(FAILED, message or reason, reason=reason or "FluxFailed")
+
+
+def _flux_served(kind: str, observed: Observed) -> Outcome | None:
+    if kind in observed.unserved:
+        message = f"the cluster does not serve Flux's {kind}: install Flux (ksail-tui flux install)"
+        return Outcome(FAILED, message, reason="FluxNotInstalled")
+    return None
+
+
+def _source_step(ctx: Context, observed: Observed) -> Outcome:
+    if ctx.template is None:
+        return Outcome(SUCCEEDED, NO_TEMPLATE)
+    if ctx.direct:
+        return Outcome(SUCCEEDED, f"no manifests: Deployment {deploy.WEB_NAME} runs the image")
+    if (unserved := _flux_served(OCI_REPOSITORY_KIND, observed)) is not None:
+        return unserved
+    current = observed.objects.get((OCI_REPOSITORY_KIND, deploy.APP_NAME))
+    pin = deploy.pin_key(ctx.environment)
+    digest = _source_digest(ctx, observed, current, pin)
+    repository = deploy.artifact_repository(ctx.template)
+    if digest is None:
+        message = f"waiting for an artifact in {repository}: {observed.artifact_error or 'none yet'}"
+        return Outcome(RUNNING, message, requeue_after=REGISTRY_RETRY_SECONDS)
+    desired = deploy.oci_repository(ctx.identity, ctx.template, ctx.settings, digest, pin)
+    if current is None or not contains(current, desired):
+        return Outcome(RUNNING, f"asking Flux for {repository}@{digest}", (desired,))
+    if (pending := _flux_pending(current)) is not None:
+        return pending
+    health = classify(FluxOCIRepository.from_object(current))
+    if health.health in (Health.FAILING, Health.STALLED):
+        return _failed_in_flux(health.reason, health.message)
+    if health.health is not Health.READY:
+        return Outcome(RUNNING, health.message or "Flux is fetching the artifact")
+    return Outcome(SUCCEEDED, health.message)
+
+
+def _web_image(ctx: Context, observed: Observed) -> str:
+    image = ctx.config.get("image")
+    if image:
+        return str(image)
+    built = ctx.images()
+    if not built:
+        raise SpecError(f"a {deploy.DEPLOYMENT_TYPE} template needs config.image or a build")
+    reference = built[0].reference(ctx.settings)
+    return f"{reference.rpartition(':')[0]}@{observed.images[reference]}"
+
+
+def _direct_deploy(ctx: Context, observed: Observed) -> Outcome:
+    config = ctx.config
+    desired = [
+        deploy.web_deployment(ctx.identity, config, _web_image(ctx, observed)),
+        deploy.web_service(ctx.identity, config),
+    ]
+    applied = _converge(desired, observed, f"Deployment and Service {deploy.WEB_NAME}")
+    if applied.state != SUCCEEDED:
+        return applied
+    current = observed.objects[object_key(desired[0])]
+    status = current.get("status") or {}
+    current_generation = int(status.get("observedGeneration") or 0) >= int(
+        current["metadata"].get("generation") or 0
+    )
+    if current_generation and cond.is_true(status.get("conditions") or [], "Available"):
+        return Outcome(SUCCEEDED, f"Deployment {deploy.WEB_NAME} is available")
+    return Outcome(RUNNING, f"waiting for Deployment {deploy.WEB_NAME} to be available")
+
+
+def _deploy_step(ctx: Context, observed: Observed) -> Outcome:
+    if ctx.template is None:
+        return Outcome(SUCCEEDED, NO_TEMPLATE)
+    if ctx.direct:
+        return _direct_deploy(ctx, observed)
+    if (unserved := _flux_served(KUSTOMIZATION_KIND, observed)) is not None:
+        return unserved
+    digests = {image: str(observed.images[image.reference(ctx.settings)]) for image in ctx.images()}
+    desired = deploy.kustomization(ctx.identity, ctx.template, ctx.settings, digests, ctx.config)
+    current = observed.objects.get(object_key(desired))
+    if current is None or not contains(current, desired):
+        return Outcome(RUNNING, f"applying Kustomization {deploy.APP_NAME}", (desired,))
+    if (pending := _flux_pending(current)) is not None:
+        return pending
+    source = observed.objects[(OCI_REPOSITORY_KIND, deploy.APP_NAME)]
+    # The revision asked for: the pinned digest, as Flux spells a digest ref's revision.
+    asked = ((source.get("spec") or {}).get("ref") or {}).get("digest")
+    status = workload_status(
+        deploy.APP_NAME,
+        ctx.identity.target_namespace,
+        FluxOCIRepository.from_object(source),
+        FluxKustomization.from_object(current),
+        pushed_revision=asked,
+    )
+    if status.kustomization_health.health in (Health.FAILING, Health.STALLED):
+        return _failed_in_flux(status.kustomization_health.reason, status.kustomization_health.message)
+    if status.health is Health.READY and status.current:
+        return Outcome(SUCCEEDED, status.kustomization_health.message or f"running {status.applied_revision}")
+    return Outcome(RUNNING, status.summary)
+
+
+def _ingress_step(ctx: Context, observed: Observed) -> Outcome:
+    if ctx.template is None:
+        return Outcome(SUCCEEDED, NO_TEMPLATE)
+    return _converge([deploy.ingress(ctx.identity, ctx.settings)], observed, f"Ingress {deploy.WEB_NAME}")
+
+
+def url_of(identity: Identity, settings: Settings) -> str:
+    return f"http://{deploy.host(identity, settings)}"
+
+
+def _reachable_step(ctx: Context, observed: Observed) -> Outcome:
+    if ctx.template is None:
+        return Outcome(SUCCEEDED, NO_TEMPLATE)
+    url = url_of(ctx.identity, ctx.settings)
+    path = deploy.readiness_path(ctx.config)
+    if path is None:
+        return Outcome(SUCCEEDED, f"{url} (no readiness path to check)")
+    target = url + "/" + path.lstrip("/")
+    probe = observed.probes.get(target)
+    if probe is None:
+        return Outcome(RUNNING, f"checking {target}", probe=target)
+    if probe.status is not None and 200 <= probe.status < 400:
+        return Outcome(SUCCEEDED, f"{target} answered {probe.status}")
+    answer = f"answered {probe.status}" if probe.status is not None else "did not answer"
+    detail = f": {probe.detail}" if probe.detail else ""
+    return Outcome(RUNNING, f"{target} {answer}{detail}", requeue_after=PROBE_RETRY_SECONDS)
+
+
 STEPS: tuple[Step, ...] = (
     Step("namespace", cond.NAMESPACE_READY, "NamespaceReady", _namespace_step),
     Step("quota", cond.POLICIES_READY, "QuotaReady", _quota_step, after=("namespace",)),
@@ -199,7 +469,20 @@ STEPS: tuple[Step, ...] = (
         _network_policy_step,
         after=("namespace",),
     ),
+    # Build Pods come under the quota, so they wait for the LimitRange and the policy.
+    Step("image", cond.IMAGE_READY, "ImageReady", _image_step, after=("quota", "limits", "network-policy")),
+    Step("source", cond.SOURCE_READY, "SourceReady", _source_step, after=("namespace",)),
+    Step("deploy", cond.DEPLOY_READY, "DeployReady", _deploy_step, after=("image", "source")),
+    Step("ingress", cond.REACHABLE, "IngressReady", _ingress_step, after=("namespace",)),
+    Step("reachable", cond.REACHABLE, "Reachable", _reachable_step, after=("deploy", "ingress")),
 )
+
+
+def _evaluate(step: Step, ctx: Context, observed: Observed) -> Outcome:
+    try:
+        return step.evaluate(ctx, observed)
+    except SpecError as error:  # only a change of the spec (or the Project) helps
+        return Outcome(FAILED, str(error), reason=cond.INVALID_SPEC)
 
 
 # -- reconcile -------------------------------------------------------------------------------
@@ -275,7 +558,7 @@ def _ttl_left(environment: Obj, now: datetime) -> float | None:
     ttl = (environment.get("spec") or {}).get("ttl")
     if not ttl or (meta.get("annotations") or {}).get(naming.KEEP_ANNOTATION) == "true":
         return None
-    created = datetime.strptime(meta["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    created = parse_time(meta["creationTimestamp"])
     return (created + timedelta(seconds=parse_duration(ttl)) - now).total_seconds()
 
 
@@ -351,13 +634,16 @@ def reconcile(environment: Obj, observed: Observed, settings: Settings | None = 
     except QuotaError as error:
         return Plan(None, (), _blocked(environment, now, cond.INVALID_SPEC, str(error), stalled=True))
 
-    ctx = Context(environment, identity, settings, hard)
+    template = deploy.template_of(environment, observed.project)
+    ctx = Context(environment, identity, settings, hard, observed.project, template)
     previous_steps = {s.get("name"): s for s in _previous(environment).get("steps") or []}
     outcomes: dict[str, Outcome] = {}
     for step in STEPS:
         waiting = [name for name in step.after if outcomes[name].state != SUCCEEDED]
         outcomes[step.name] = (
-            Outcome(PENDING, f"waiting for {', '.join(waiting)}") if waiting else step.evaluate(ctx, observed)
+            Outcome(PENDING, f"waiting for {', '.join(waiting)}")
+            if waiting
+            else _evaluate(step, ctx, observed)
         )
     now_text = stamp(now)
     records = [_step_record(s, outcomes[s.name], previous_steps.get(s.name), now_text) for s in STEPS]
@@ -377,19 +663,23 @@ def reconcile(environment: Obj, observed: Observed, settings: Settings | None = 
     else:
         running = next(c for c in step_conditions if c.status != cond.TRUE)
         summary = _summary("Progressing", running.message, reconciling=True)
+    served = template is not None and outcomes["ingress"].state == SUCCEEDED
     status = _status(
         environment,
         now,
         [*step_conditions, *summary],
         namespace=identity.target_namespace,
+        **({"url": url_of(identity, settings)} if served else {}),
         steps=records,
         progress={"done": done, "total": len(STEPS)},
     )
     apply = tuple(obj for step in STEPS for obj in outcomes[step.name].apply)
+    probes = tuple(o.probe for o in outcomes.values() if o.probe)
     waiting_namespace = outcomes["namespace"].state == RUNNING and not outcomes["namespace"].apply
-    requeue = NAMESPACE_WAIT_SECONDS if waiting_namespace else None
-    if ttl_left is not None:
-        requeue = min(requeue or ttl_left, ttl_left)
+    waits = [o.requeue_after for o in outcomes.values() if o.requeue_after is not None]
+    waits += [NAMESPACE_WAIT_SECONDS] if waiting_namespace else []
+    waits += [ttl_left] if ttl_left is not None else []
+    requeue = min(waits) if waits else None
     abandoned = tuple(
         ns
         for name, ns in sorted(observed.namespaces.items())
@@ -398,13 +688,20 @@ def reconcile(environment: Obj, observed: Observed, settings: Settings | None = 
         and not (ns.get("metadata") or {}).get("deletionTimestamp")
     )
     return Plan(
-        identity.target_namespace, apply, status, tuple(events), requeue_after=requeue, delete=abandoned
+        identity.target_namespace,
+        apply,
+        status,
+        tuple(events),
+        requeue_after=requeue,
+        delete=abandoned,
+        probes=probes,
     )
 
 
 def finalize(environment: Obj, observed: Observed) -> Cleanup:
-    """While an Environment is deleted: delete its namespace (only if provably ours) and wait
-    until it is gone. Issue 14 deletes the Flux objects before the namespace."""
+    """While an Environment is deleted: first its Kustomization, waiting (up to
+    PRUNE_WAIT_SECONDS) so Flux prunes what it applied; then its OCIRepository and namespace
+    (only if provably ours), waiting until they are gone."""
     identity = _identity(environment)
     recorded = _previous(environment).get("namespace")
     names = {recorded} if recorded else set()
@@ -416,12 +713,28 @@ def finalize(environment: Obj, observed: Observed) -> Cleanup:
         for name in sorted(names)
         if (ns := observed.namespaces.get(name)) is not None and _owned_by(ns, uid)
     ]
-    delete = tuple(ns for ns in ours if not (ns.get("metadata") or {}).get("deletionTimestamp"))
-    if ours:
-        message = (
-            "waiting for namespace " + ", ".join(ns["metadata"]["name"] for ns in ours) + " to be deleted"
-        )
+
+    def deleting_since(obj: Obj) -> datetime | None:
+        stamp_text = (obj.get("metadata") or {}).get("deletionTimestamp")
+        return parse_time(stamp_text) if stamp_text else None
+
+    kustomizations = [o for key, o in observed.objects.items() if key[0] == KUSTOMIZATION_KIND]
+    pruning = [
+        o
+        for o in kustomizations
+        if (since := deleting_since(o)) is None or (observed.now - since).total_seconds() < PRUNE_WAIT_SECONDS
+    ]
+    if pruning:
+        delete = tuple(o for o in pruning if deleting_since(o) is None)
+        names_text = ", ".join(o["metadata"]["name"] for o in pruning)
+        message = f"deleting Kustomization {names_text}; Flux prunes what it applied"
     else:
-        message = "everything of this Environment is gone"
+        sources = [o for key, o in observed.objects.items() if key[0] == OCI_REPOSITORY_KIND]
+        delete = tuple(o for o in [*sources, *ours] if deleting_since(o) is None)
+        if ours:
+            listed = ", ".join(ns["metadata"]["name"] for ns in ours)
+            message = f"waiting for namespace {listed} to be deleted"
+        else:
+            message = "everything of this Environment is gone"
     status = _blocked(environment, observed.now, cond.DELETING, message, stalled=False)
-    return Cleanup(delete, not ours, status)
+    return Cleanup(delete, not ours and not pruning, status, message)

@@ -47,6 +47,7 @@ from ksail_tui.sim.flux_runtime import (
     write_status,
 )
 from ksail_tui.sim.flux_source import artifact_layer
+from ksail_tui.sim.flux_transform import transform
 
 FIELD_MANAGER = "kustomize-controller"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
@@ -68,12 +69,10 @@ UNSUPPORTED_SPEC_FIELDS = (
     "commonMetadata",
     "components",
     "decryption",
-    "images",
     "kubeConfig",
     "namePrefix",
     "nameSuffix",
     "patches",
-    "postBuild",
 )
 # Applied first, like Flux's staged apply: later objects may need them.
 FIRST_STAGE_KINDS = {"CustomResourceDefinition", "Namespace"}
@@ -262,6 +261,8 @@ class _Attempt:
 
     def run(self) -> None:
         unsupported = [field for field in UNSUPPORTED_SPEC_FIELDS if self.spec.get(field)]
+        if (self.spec.get("postBuild") or {}).get("substituteFrom"):
+            unsupported.append("postBuild.substituteFrom")
         if unsupported:
             raise Failure(
                 BUILD_FAILED,
@@ -370,7 +371,7 @@ class _Attempt:
         workdir = f"/tmp/kustomization-{zlib.crc32('/'.join(self.key).encode())}"
         self.status["lastAttemptedRevision"] = revision
         try:
-            return build(tree, root)
+            return transform(build(tree, root), self.spec)
         except PathNotFound:
             raise Failure(
                 ARTIFACT_FAILED,

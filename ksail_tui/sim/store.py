@@ -131,6 +131,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ),
     ResourceType(
         "", "v1", "pods", "pod", "Pod", True, ("po",), ("all",),
+        status_subresource=True, keep_status_on_create=True,
         printer_columns=(
             _column("Status", ".status.phase"), AGE, _column("Node", ".spec.nodeName", priority=1),
         ),
@@ -158,6 +159,15 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         "networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", True, ("netpol",)
     ),
     DEPLOYMENTS,
+    ResourceType(
+        "batch", "v1", "jobs", "job", "Job", True, (), ("all",), status_subresource=True,
+        printer_columns=(_column("Completions", ".status.succeeded", "integer"), AGE),
+    ),
+    ResourceType(
+        "networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", True, ("ing",),
+        status_subresource=True,
+        printer_columns=(_column("Class", ".spec.ingressClassName"), AGE),
+    ),
     CRDS,
 )  # fmt: skip
 

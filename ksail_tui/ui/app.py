@@ -35,7 +35,7 @@ Clock = Callable[[], datetime]
 class KsailApp(App[None]):
     TITLE = "ksail-tui"
     CSS_PATH = [stylesheet("app.tcss")]
-    COMMANDS = App.COMMANDS | {ActionCommands}
+    COMMANDS = {ActionCommands}  # only ours: Textual's Keys, Theme, Screenshot, Maximize, Quit do not apply
 
     def __init__(
         self,

@@ -40,12 +40,12 @@ class ClusterActions(DashboardBase):
         config = self.model.config
         return f"{config.spec.cluster.distribution.value} cluster {config.name}"
 
-    def _refuse_in_demo(self, what: str) -> bool:
+    def _refuse_in_demo(self, what: str, command: str) -> bool:
         """The demo's cluster is simulated: kind or k3d must not run against its config."""
         if self.model.simulated:
             self.report(
                 f"the demo's cluster is simulated, so it cannot be {what} here; "
-                "run `ksail-tui cluster create` with your own ksail.yaml",
+                f"run `ksail-tui cluster {command}` with your own ksail.yaml",
                 "warning",
                 title="not in the demo",
             )
@@ -55,7 +55,7 @@ class ClusterActions(DashboardBase):
         self.post_message(JobProgress(GROUP, text, logged=True))
 
     def action_create_cluster(self) -> None:
-        if self._refuse_in_demo("created"):
+        if self._refuse_in_demo("created", "create"):
             return
         if not self.begin(GROUP, f"creating the {self._cluster_label()}…"):
             return
@@ -70,7 +70,7 @@ class ClusterActions(DashboardBase):
         self.run_job(GROUP, job)
 
     def action_delete_cluster(self) -> None:
-        if self._refuse_in_demo("deleted"):
+        if self._refuse_in_demo("deleted", "delete"):
             return
         label = self._cluster_label()
         services = self.services

@@ -5,8 +5,8 @@ It lives at ``$KSAIL_TUI_SETTINGS`` if set, else ``$XDG_CONFIG_HOME/ksail-tui/se
 file means the defaults. Example::
 
     keymap:                 # binding id -> keys (comma-separated); ids are listed by `?` in the dashboard
-      reconcile: ctrl+r
-      suspend: shift+t
+      reconcile: f5
+      push: ctrl+u
     registry_refresh_seconds: 30
     clusters_refresh_seconds: 30  # the Cluster pane's list of Kind and K3d clusters in Docker
     prune_keep: 3
@@ -50,13 +50,23 @@ class DashboardSettings(BaseSettings):
     @field_validator("keymap")
     @classmethod
     def _known_ids(cls, keymap: dict[str, str]) -> dict[str, str]:
-        from ksail_tui.ui.actions import action_ids
+        from ksail_tui.ui.actions import ACTIONS, action_ids
 
         unknown = sorted(set(keymap) - action_ids())
         if unknown:
             raise ValueError(
                 f"unknown binding id {', '.join(unknown)}; known: {', '.join(sorted(action_ids()))}"
             )
+        # Textual would silently let one of two actions on a key win: refuse instead.
+        owner: dict[str, str] = {}
+        for spec in ACTIONS:
+            for key in keymap.get(spec.id, spec.keys).split(","):
+                key = key.strip()
+                if key in owner:
+                    raise ValueError(
+                        f"{key} is bound to both {owner[key]} and {spec.id}; give one of them another key"
+                    )
+                owner[key] = spec.id
         return keymap
 
     @classmethod

@@ -11,7 +11,7 @@ from textual import on
 from textual.message import Message
 from textual.notifications import SeverityLevel
 
-from ksail_tui.display import short_digest, short_revision
+from ksail_tui.display import plural, short_digest, short_revision
 from ksail_tui.flux.service import ReconcileOutcome
 from ksail_tui.models import KUSTOMIZATION_KIND, ObjectRef
 from ksail_tui.oci.service import PushPhase, PushProgress
@@ -120,7 +120,7 @@ class WorkloadActions(DashboardBase):
         def job() -> ActionDone:
             built = services.build(workload)
             text = (
-                f"{workload} {built.version}: {len(built.files)} files, {human_size(built.size)}, "
+                f"{workload} {built.version}: {plural(len(built.files), 'file')}, {human_size(built.size)}, "
                 f"layer {short_digest(built.layer_digest)}"
             )
             if built.skipped_symlinks:

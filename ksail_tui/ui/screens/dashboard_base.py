@@ -24,7 +24,7 @@ from textual.widgets import Footer
 from ksail_tui.cluster.models import DiscoveredCluster
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import KsailError
-from ksail_tui.models import OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
+from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.ui.actions import action_spec
 from ksail_tui.ui.inbox import LiveInbox
 from ksail_tui.ui.jobs import Job, JobFailed, JobProgress
@@ -226,7 +226,9 @@ class DashboardBase(Screen[None]):
                 self._refresh_header()
             if changes.connection:
                 self.query_one(FluxPane).show_state(self.model)
-            if self.selected in changes.flux_refs or self._selected_source() in changes.flux_refs:
+            if self.selected in changes.flux_refs or not self._selected_workload_refs().isdisjoint(
+                changes.flux_refs
+            ):
                 self._refresh_selection(now)
             log = self.query_one(ActivityLog)
             for event in changes.events:
@@ -238,9 +240,14 @@ class DashboardBase(Screen[None]):
                 else:
                     log.action(now, f"cluster unreachable: {connection.reason}; retrying", "error")
 
-    def _selected_source(self) -> ObjectRef | None:
+    def _selected_workload_refs(self) -> set[ObjectRef]:
+        """Both objects of the selected workload: the status line sums up the two."""
         workload = self.model.workload_of(self.selected)
-        return self.model.workload_ref(OCI_REPOSITORY_KIND, workload.name) if workload else None
+        if workload is None:
+            return set()
+        return {
+            self.model.workload_ref(kind, workload.name) for kind in (OCI_REPOSITORY_KIND, KUSTOMIZATION_KIND)
+        }
 
     # --- selection and panes --------------------------------------------------------------
 
@@ -350,9 +357,14 @@ class DashboardBase(Screen[None]):
         self.notify(message, title=title, severity=severity)
         self.query_one(ActivityLog).action(self.now(), message.replace("\n", " "), severity)
 
+    def key_hint(self, action_id: str) -> str:
+        spec = action_spec(action_id)
+        return f"press {self.ksail.keys_of(spec)} ({spec.title})"
+
     def report_error(self, error: BaseException | None, what: str) -> None:
         if isinstance(error, KsailError):
-            message = error.message + (f"\nhint: {error.hint}" if error.hint else "")
+            hint = self.key_hint(error.remedy_action) if error.remedy_action else error.hint
+            message = error.message + (f"\nhint: {hint}" if hint else "")
         else:
             message = f"internal error: {type(error).__name__}: {error}"
         self.report(message, "error", title=f"{what} failed")
@@ -470,7 +482,7 @@ class DashboardBase(Screen[None]):
     def action_events(self) -> None:
         ref = self.selected_ref("see its events")
         if ref is not None:
-            self.app.push_screen(EventsScreen(ref, self.services.events))
+            self.app.push_screen(EventsScreen(ref, self.services.events, self.now()))
 
     def action_filter(self) -> None:
         if self.compact:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from rich.text import Text
 from textual import on, work
@@ -13,11 +14,12 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
+from ksail_tui.display import parse_time
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.service import FluxEvent
 from ksail_tui.flux.status import Health
 from ksail_tui.models import ObjectRef
-from ksail_tui.ui.format import DIM, HEALTH_STYLE
+from ksail_tui.ui.format import DIM, HEALTH_STYLE, age
 
 EventLoader = Callable[[ObjectRef], list[FluxEvent]]
 
@@ -25,10 +27,11 @@ EventLoader = Callable[[ObjectRef], list[FluxEvent]]
 class EventsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,e", "dismiss", "Close")]
 
-    def __init__(self, ref: ObjectRef, load: EventLoader) -> None:
+    def __init__(self, ref: ObjectRef, load: EventLoader, now: datetime) -> None:
         super().__init__()
         self._ref = ref
         self._load = load
+        self._now = now
         self._events: list[FluxEvent] = []
 
     def compose(self) -> ComposeResult:
@@ -65,19 +68,38 @@ class EventsScreen(ModalScreen[None]):
         table = self.query_one("#events-table", DataTable)
         for index, item in enumerate(events):
             style = HEALTH_STYLE[Health.FAILING] if item.type == "Warning" else ""
+            seen = parse_time(item.timestamp)
             table.add_row(
-                item.timestamp or "-",
+                f"{age(seen, self._now)} ago" if seen else "-",
                 Text(item.type, style=style),
                 Text(item.reason, style=style),
                 item.component,
                 str(item.count),
-                item.message,
+                # One line, cut to the room left; the whole message shows below the table.
+                Text(" ".join(item.message.split()), no_wrap=True, overflow="ellipsis"),
                 key=str(index),
             )
         self._events = events
+        self.call_after_refresh(self._fit_message)  # once the other columns are measured
         if events:
             table.move_cursor(row=len(events) - 1)
             self._show_message(len(events) - 1)
+
+    def on_resize(self) -> None:
+        self._fit_message()
+
+    def _fit_message(self) -> None:
+        """The message column takes the table's width left by the others (no sideways scroll)."""
+        table = self.query_one("#events-table", DataTable)
+        *others, message = table.ordered_columns
+        padding = 2 * table.cell_padding
+        left = (
+            table.scrollable_content_region.width - sum(c.get_render_width(table) for c in others) - padding
+        )
+        message.auto_width = False
+        widest = max((len(" ".join(item.message.split())) for item in self._events), default=0)
+        message.width = max(len(str(message.label)), min(widest, left))
+        table.refresh()
 
     @on(DataTable.RowHighlighted, "#events-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -56,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
             ("\nRemap keys with a ", DIM),
             ("keymap:", "bold"),
             (" section (binding id: keys), e.g. ", DIM),
-            ("keymap: {reconcile: ctrl+r}", "bold"),
+            ("keymap: {reconcile: f5}", "bold"),
             (". Also: registry_refresh_seconds, clusters_refresh_seconds, prune_keep.", DIM),
         )
         with VerticalScroll(id="help-dialog", classes="dialog") as dialog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from rich.text import Text
@@ -13,6 +14,9 @@ from ksail_tui.flux.status import Health
 from ksail_tui.ui.format import DIM, HEALTH_STYLE
 
 MAX_LINES = 1000
+# Go durations ("1.2s", "350ms", "1m30s"): two reconciles of one revision (the source's new artifact,
+# then the requested reconcile) differ only in how long they took, which is not news.
+_DURATION = re.compile(r"\b\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ms|s|m))*\b")
 _SEVERITY_STYLE = {
     "information": "",
     "success": HEALTH_STYLE[Health.READY],
@@ -37,7 +41,7 @@ class ActivityLog(RichLog):
         self._write(line)
 
     def flux_event(self, event: FluxEvent) -> None:
-        said = (event.reason, event.message)
+        said = (event.reason, _DURATION.sub("…", event.message))
         if self._last_said.get(event.object) == said:
             return
         self._last_said[event.object] = said

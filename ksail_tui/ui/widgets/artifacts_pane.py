@@ -9,14 +9,17 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from ksail_tui.display import short_digest
+from ksail_tui.display import short_digest, short_revision
 from ksail_tui.flux.status import Health
 from ksail_tui.models import OCIArtifact
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, human_size
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.table_sync import Cell, same_cell, sync_rows
 
-COLUMNS = (("tag", "Tag"), ("digest", "Digest"), ("created", "Created"), ("size", "Size"), ("state", ""))
+# The state first: a narrow pane cuts the last columns, and which version runs must always show.
+COLUMNS = (("state", ""), ("tag", "Tag"), ("digest", "Digest"), ("created", "Created"), ("size", "Size"))
+RUNNING_MARK = "▶"
+FETCHED_MARK = "◐"
 
 
 def artifact_row(
@@ -24,18 +27,31 @@ def artifact_row(
 ) -> list[Cell]:
     revision = artifact.flux_revision
     if revision is not None and revision == running:
-        state = Text("◀ running", style=HEALTH_STYLE[Health.READY])
+        state = Text(RUNNING_MARK, style=HEALTH_STYLE[Health.READY])
     elif revision is not None and revision == fetched:
-        state = Text("◀ fetched, not applied", style=HEALTH_STYLE[Health.PROGRESSING])
+        state = Text(FETCHED_MARK, style=HEALTH_STYLE[Health.PROGRESSING])
     else:
         state = Text("")
     return [
+        state,
         artifact.tag,
         short_digest(artifact.digest),
         age(artifact.created, now) + " ago" if artifact.created else "-",
         human_size(artifact.size),
-        state,
     ]
+
+
+def runs_line(artifacts: list[OCIArtifact], running: str | None, fetched: str | None) -> Text:
+    """Which listed version the cluster runs, and one fetched but not applied, in words."""
+    tags = {artifact.flux_revision: artifact.tag for artifact in artifacts}
+    line = Text()
+    if running is not None:
+        line.append(f"{RUNNING_MARK} runs ", style=HEALTH_STYLE[Health.READY])
+        line.append(tags.get(running) or short_revision(running, 8), style="bold")
+    if fetched is not None and fetched != running:
+        line.append(f"  {FETCHED_MARK} fetched, not applied: ", style=HEALTH_STYLE[Health.PROGRESSING])
+        line.append(tags.get(fetched) or short_revision(fetched, 8))
+    return line
 
 
 class ArtifactsPane(Vertical):
@@ -60,6 +76,9 @@ class ArtifactsPane(Vertical):
         note = self.query_one("#artifacts-note", Static)
         table = self.query_one("#artifacts-table", DataTable)
         artifacts = model.artifacts.get(workload or "", [])
+        status = model.status_of(workload) if workload else None
+        running = status.applied_revision if status else None
+        fetched = status.artifact_revision if status else None
         if workload is None:
             self._show_note(note, Text("select a workload's row in the Flux table", style=DIM))
         else:
@@ -73,10 +92,10 @@ class ArtifactsPane(Vertical):
                 text.append("  listing…", style=DIM)
             elif not artifacts:
                 text.append("  nothing pushed yet: press p to push", style=DIM)
+            runs = runs_line(artifacts, running, fetched)
+            if runs.plain:
+                text.append("\n").append_text(runs)
             self._show_note(note, text)
-        status = model.status_of(workload) if workload else None
-        running = status.applied_revision if status else None
-        fetched = status.artifact_revision if status else None
         order = {artifact.tag: index for index, artifact in enumerate(artifacts)}
         if sync_rows(table, {a.tag: artifact_row(a, running, fetched, now) for a in artifacts}):
             table.sort("tag", key=lambda tag: order.get(tag, 0))  # newest version first

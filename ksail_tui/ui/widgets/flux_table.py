@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -35,7 +36,9 @@ COLUMNS = (
     ("namespace", "Namespace"),
     ("message", "Message"),
 )
+AGE_COLUMN = [key for key, _ in COLUMNS].index("age")
 MESSAGE_WIDTH = 90  # the details panel shows the whole message
+MESSAGE_MIN_WIDTH = 20  # narrower than this, the message scrolls into view instead
 DIGEST_SHOWN = 8
 
 
@@ -77,7 +80,7 @@ def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Text]:
         Text(age(age_since(obj), now)),
         Text("yes", style=HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else Text("no", style=DIM),
         Text(obj.namespace),
-        Text(message),
+        Text(message, no_wrap=True, overflow="ellipsis"),  # cut to the width left (see fit_columns)
     ]
 
 
@@ -119,6 +122,9 @@ class FluxTable(DataTable[Cell]):
     class Scrolled(Message):
         """Other rows came into view (their ages may be due)."""
 
+    class Resized(Message):
+        """The table's width changed: the message column gets what is left."""
+
     def __init__(self) -> None:
         super().__init__(id="flux-table", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
@@ -140,6 +146,15 @@ class FluxTable(DataTable[Cell]):
                 elif value is not None:
                     column.content_width = max(column.content_width, cell_len(str(value)))
         super()._update_dimensions(())
+
+    def refresh_widths(self) -> None:
+        """Draw again after the columns' widths were set."""
+        self._clear_caches()
+        self._require_update_dimensions = True
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -175,6 +190,10 @@ class FluxPane(Vertical):
         # row key -> when its Age counts from, and when the Age's text next changes.
         self._ages: dict[str, tuple[datetime | None, datetime]] = {}
         self._now: datetime | None = None  # the clock at the last redraw
+        # Each row's cell widths, and per column how many rows have each width: columns shrink
+        # back when their widest cell goes, without measuring every row again.
+        self._row_widths: dict[str, list[int]] = {}
+        self._width_counts: list[Counter[int]] = [Counter() for _ in COLUMNS]
 
     def compose(self) -> ComposeResult:
         yield FluxTable()
@@ -207,8 +226,11 @@ class FluxPane(Vertical):
             if obj is None or not matches(obj, self.filter_text):
                 if remove_row(table, key):
                     del self._refs[key], self._ages[key]
+                    self._measure(key, None)
                 continue
-            added = upsert_row(table, key, row_of(obj, model, now)) or added
+            row = row_of(obj, model, now)
+            added = upsert_row(table, key, row) or added
+            self._measure(key, row)
             self._refs[key] = ref
             since = age_since(obj)
             self._ages[key] = (since, age_changes_at(since, now))
@@ -218,8 +240,51 @@ class FluxPane(Vertical):
             table.sort("namespace", "name", "kind", key=_order)
             if selected is not None and str(selected) in table.rows:
                 table.move_cursor(row=table.get_row_index(str(selected)), animate=False)
+        self.fit_columns()
         self._announce_selection()
         self.show_state(model)
+
+    def _measure(self, key: str, row: list[Text] | None) -> None:
+        old = self._row_widths.pop(key, None)
+        new = [cell.cell_len for cell in row] if row is not None else None
+        if new is not None:
+            self._row_widths[key] = new
+        for index in range(len(COLUMNS)):
+            self._recount(index, old[index] if old else None, new[index] if new else None)
+
+    def _recount(self, index: int, old: int | None, new: int | None) -> None:
+        counts = self._width_counts[index]
+        if old is not None:
+            counts[old] -= 1
+            if not counts[old]:
+                del counts[old]
+        if new is not None:
+            counts[new] += 1
+
+    def fit_columns(self) -> None:
+        """Each column as wide as its widest cell now (or its label); the message gets what is left
+        of the pane's width, so a long message never pushes the state off screen."""
+        table = self.table
+        columns = table.ordered_columns
+        padding = 2 * table.cell_padding
+        widths = [
+            max(cell_len(str(column.label)), max(counts, default=0))
+            for column, counts in zip(columns, self._width_counts, strict=True)
+        ]
+        left = table.scrollable_content_region.width - sum(widths[:-1]) - padding * len(widths)
+        if left >= MESSAGE_MIN_WIDTH:
+            widths[-1] = min(widths[-1], left)
+        if [column.width for column in columns] == widths and not columns[0].auto_width:
+            return
+        for column, width in zip(columns, widths, strict=True):
+            column.auto_width = False
+            column.width = column.content_width = width
+        table.refresh_widths()
+
+    @on(FluxTable.Resized)
+    def _resized(self, event: FluxTable.Resized) -> None:
+        event.stop()
+        self.fit_columns()
 
     def refresh_ages(self, now: datetime) -> None:
         """Only the Age cells move with the clock, only those on screen (others when they scroll
@@ -230,8 +295,15 @@ class FluxPane(Vertical):
         for key in table.visible_row_keys():
             since, due = self._ages[key]
             if due <= now:
-                table.update_cell(key, "age", Text(age(since, now)))
+                text = Text(age(since, now))
+                table.update_cell(key, "age", text)
+                self._measure_age(key, text.cell_len)
                 self._ages[key] = (since, age_changes_at(since, now))
+
+    def _measure_age(self, key: str, width: int) -> None:
+        widths = self._row_widths[key]
+        self._recount(AGE_COLUMN, widths[AGE_COLUMN], width)
+        widths[AGE_COLUMN] = width
 
     @on(FluxTable.Scrolled)
     def _scrolled(self, event: FluxTable.Scrolled) -> None:
