@@ -7,10 +7,10 @@ which becomes Ready, and ``broken``, whose manifests use a kind the cluster does
 Kustomization fails and Flux keeps retrying.
 
 The Environment operator runs in-process too, with the demo's Project and two Environments:
-``main``, which gets its namespace and policies and becomes Ready, and ``no-team``, which lacks
-its team label, so the operator reports ``InvalidSpec`` (Failed). The demo's folder is a git
-repository, so ``n`` in the Environments view (key 7) makes a preview of its own files.
-(With issue 14 the operator also builds and deploys, and ``main`` gets a URL.)
+``main``, which is built (the simulated Job runner), deployed by the simulated Flux and becomes
+Ready with a URL, and ``broken-build``, at the first commit of the demo's git repository, which
+has no Dockerfile yet, so its build Job fails. ``n`` in the Environments view (key 7) makes a
+preview of the demo's own files.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ spec:
       repository: demo/broken
       version: 0.1.0
       targetNamespace: demo
-  environments: {{team: demo}}
+  environments: {{team: demo, builds: [{{name: web}}]}}
 """
 
 
@@ -188,36 +188,49 @@ def start_demo(
 
 def _start_environments(env: DemoEnvironment, kube: KubeClient) -> None:
     """The CRDs, the operator in a thread, the demo's git repository and Project, and ``main``
-    (becomes Ready) and ``no-team`` (Failed: InvalidSpec, its team label is missing)."""
-    from ksail_tui.operator import environments, naming
+    (built, deployed, Ready with a URL) and ``broken-build`` (at the first commit, which has no
+    Dockerfile yet: its build Job fails)."""
+    from ksail_tui.operator import environments
     from ksail_tui.operator.kopf_app import OperatorThread
-    from ksail_tui.operator.service import ENVIRONMENTS
+    from ksail_tui.operator.settings import Settings
 
     environments.install_crds(kube)
-    operator = OperatorThread(kube).start()
+    config = env.config
+    settings = Settings(
+        registry_endpoint=config.registry_cluster_endpoint, registry_access=config.registry_endpoint
+    )
+    operator = OperatorThread(kube, settings).start()
     env._stops.append(operator.stop)
-    revision = _git_repository(env.workdir)
-    environments.init_project(kube, env.config, revision)
-    envs = environments.Environments(kube, env.config.spec.environments.namespace)
-    project = env.config.spec.environments.project or env.config.name
+    first, revision = _git_repository(env.workdir)
+    environments.init_project(kube, config, revision)
+    envs = environments.Environments(kube, config.spec.environments.namespace)
+    project = config.spec.environments.project or config.name
     envs.create("main", project, branch=revision.branch, commit=revision.commit)
-    failing = envs.create("no-team", project, branch=revision.branch, commit=revision.commit)
-    labels = {naming.TEAM_LABEL: None}  # a merge patch with null removes the label
-    kube.merge_patch(ENVIRONMENTS, failing.name, {"metadata": {"labels": labels}}, envs.namespace)
+    envs.create("broken-build", project, branch=revision.branch, commit=first)
 
 
-def _git_repository(folder: Path) -> environments.GitRevision:
-    """Make the demo's folder a git repository with one commit on ``main``."""
+def _git_repository(folder: Path) -> tuple[str, environments.GitRevision]:
+    """Make the demo's folder a git repository on ``main``: a first commit without the
+    Dockerfile, a second that adds it. Returns the first commit and the checkout (the second)."""
     import subprocess
 
     from ksail_tui.operator import environments
 
     git = ["git", "-C", str(folder), "-c", "user.name=ksail-tui demo", "-c", "user.email=demo@localhost"]
+
+    def run(*args: str) -> str:
+        return subprocess.run([*git, *args], check=True, capture_output=True, text=True, timeout=30).stdout
+
     if not (folder / ".git").exists():
         (folder / ".gitignore").write_text("registry/\nkubeconfig\n", encoding="utf-8")
-        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "the demo"]):
-            subprocess.run([*git, *args], check=True, capture_output=True, timeout=30)
-    return environments.git_revision(folder)
+        run("init", "-q", "-b", "main")
+        run("add", "-A")
+        run("commit", "-q", "-m", "the demo, before its Dockerfile")
+        (folder / "Dockerfile").write_text("FROM scratch\nCOPY k8s /k8s\n", encoding="utf-8")
+        run("add", "Dockerfile")
+        run("commit", "-q", "-m", "a Dockerfile for the web image")
+    first = run("rev-list", "--max-parents=0", "HEAD").strip()
+    return first, environments.git_revision(folder)
 
 
 def _add_simulated_node(kube: KubeClient) -> None:

@@ -1,4 +1,4 @@
-"""The demo's Environments: in-process (the operator, its Project, one Ready and one Failed), and
+"""The demo's Environments: in-process (the operator, its Project, one Ready, one failing build), and
 `n` pressed in the real `ksail-tui demo` in tmux until the new preview's row is Ready."""
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from tests.test_demo import _wait_for
 
 
 @pytest.mark.needs_registry
-def test_the_demo_runs_the_operator_with_one_ready_and_one_failed_environment() -> None:
+def test_the_demo_runs_the_operator_with_one_ready_and_one_failing_build() -> None:
     env = start_demo(registry_backend="process")
     try:
         envs = Environments(open_kube(env.config))
-        wait_until(lambda: envs.get("main").phase == "Ready", "main Ready")
-        failed = wait_until(lambda: (v := envs.get("no-team")).phase == "Failed" and v, "no-team Failed")
-        assert "catalyst.dev/team" in failed.message
+        ready = wait_until(lambda: (v := envs.get("main")).phase == "Ready" and v, "main Ready", 60)
+        assert ready.url.startswith("http://")
+        failed = wait_until(lambda: (v := envs.get("broken-build")).phase == "Failed" and v, "Failed", 60)
+        assert "Dockerfile" in failed.message, failed.message
         assert envs.projects() == ["demo"]
         assert envs.get("main").branch == "main" and len(envs.get("main").commit) == 40
     finally:
@@ -47,7 +48,7 @@ def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> N
         _wait_for(session, "ReconciliationSucceeded", timeout=60)
         subprocess.run(["tmux", "send-keys", "-t", session, "7"], check=True)
         _wait_for(session, "New preview", timeout=20)  # the view's footer
-        _wait_for(session, "no-team", timeout=20)  # its row, as the watch lists it
+        _wait_for(session, "broken-build", timeout=20)  # its row, as the watch lists it
         subprocess.run(["tmux", "send-keys", "-t", session, "n"], check=True)
         _wait_for(session, "created preview-main", timeout=30)
         deadline_screen = ""
