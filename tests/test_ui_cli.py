@@ -48,6 +48,8 @@ def test_an_unknown_binding_id_in_the_settings_names_the_file_and_the_ids(
     [
         ("{reconcile: ctrl+r}", "ctrl+r is bound to both reconcile and refresh"),
         ("{push: P}", "P is bound to both push and prune"),
+        # Per screen: the Environments view's own r collides only there.
+        ("{env-new: r}", "r is bound to both env-new and env-reconcile"),
     ],
 )
 def test_a_keymap_binding_a_key_twice_is_refused_naming_both_ids(
@@ -64,6 +66,11 @@ def test_a_keymap_binding_a_key_twice_is_refused_naming_both_ids(
     monkeypatch.setenv("KSAIL_TUI_SETTINGS", str(settings))
     assert main(["dashboard", "-c", str(config)]) == 2
     assert both in capsys.readouterr().err
+
+
+def test_the_same_key_on_two_screens_is_no_collision() -> None:
+    # r reconciles a workload on the dashboard and an Environment in the Environments view.
+    assert DashboardSettings(keymap={"env-reconcile": "r", "reconcile": "r"}).keymap
 
 
 def test_the_readme_keymap_example_is_a_valid_keymap() -> None:

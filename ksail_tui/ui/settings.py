@@ -57,16 +57,16 @@ class DashboardSettings(BaseSettings):
             raise ValueError(
                 f"unknown binding id {', '.join(unknown)}; known: {', '.join(sorted(action_ids()))}"
             )
-        # Textual would silently let one of two actions on a key win: refuse instead.
-        owner: dict[str, str] = {}
+        # Textual would silently let one of two actions on a key win: refuse instead. Keys are
+        # per screen: the Environments view's r is not the dashboard's r.
+        owner: dict[tuple[str, str], str] = {}
         for spec in ACTIONS:
             for key in keymap.get(spec.id, spec.keys).split(","):
-                key = key.strip()
-                if key in owner:
-                    raise ValueError(
-                        f"{key} is bound to both {owner[key]} and {spec.id}; give one of them another key"
-                    )
-                owner[key] = spec.id
+                slot = (spec.screen, key.strip())
+                if slot in owner:
+                    both = f"{owner[slot]} and {spec.id}"
+                    raise ValueError(f"{slot[1]} is bound to both {both}; give one of them another key")
+                owner[slot] = spec.id
         return keymap
 
     @classmethod
