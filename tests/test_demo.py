@@ -101,6 +101,10 @@ def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
         _wait_for(session, "ReconciliationSucceeded", timeout=60)
         screen = _wait_for(session, "Failing", timeout=10)  # the broken workload, as the watches fill in
         assert "SIMULATED" in screen
+        # The demo's Environments have Flux objects of their own: keep to the workloads' rows.
+        for keys in (["/"], ["-l", "flux-system"], ["Enter"]):
+            subprocess.run(["tmux", "send-keys", "-t", session, *keys], check=True)
+            time.sleep(0.3)
         subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
         screen = _wait_for(session, "app applied 0.1.0@sha256:", timeout=30)
         assert "reconciled" in screen
