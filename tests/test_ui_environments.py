@@ -18,6 +18,7 @@ from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.ui.app import KsailApp
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.environments import EnvironmentDetailsScreen, ProjectChoice
+from ksail_tui.ui.widgets.flux_table import FluxPane
 from tests.fixtures.operator import PROJECT_NAMESPACE, OperatorFactory, environment_manifest, project_manifest
 from tests.fixtures.ui import run, text_of, wait_until
 from tests.fixtures.ui_environments import emulator_environments, environments_app, git_checkout
@@ -157,6 +158,13 @@ async def test_o_copies_the_url_and_enter_shows_the_details(
         assert "Succeeded" in body and "namespace" in body and "all steps done" in body
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen.id == "environments", "back")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, EnvironmentDetailsScreen), "the details again")
+        await pilot.press("f")  # the link to its Flux rows: the dashboard's table, filtered
+        await wait_until(pilot, lambda: app.screen.id == "dashboard", "the dashboard")
+        await wait_until(
+            pilot, lambda: app.dashboard.query_one(FluxPane).filter_text == "team-a-shop-pr-4", "filter"
+        )
 
 
 async def test_without_an_operator_the_view_says_how_to_start_it(

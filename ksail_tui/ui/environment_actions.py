@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from textual import on
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import Unavailable
@@ -239,6 +239,12 @@ class EnvironmentsEntry(DashboardBase):
 
     # How the view reaches the cluster; tests and the benchmark replace the artifact push.
     environments_factory: Callable[[ClusterConfig], ClusterEnvironments] = ClusterEnvironments
+
+    def show_flux_rows_of(self, namespace: str) -> None:
+        """The Flux table filtered to one namespace (an Environment's Flux objects)."""
+        self.action_filter()
+        self.query_one("#flux-filter", Input).value = namespace
+        self.query_one("#flux-table").focus()
 
     def action_open_environments(self) -> None:
         self.app.push_screen(EnvironmentsScreen(self.environments_factory(self.services.config)))

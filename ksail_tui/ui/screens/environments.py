@@ -94,7 +94,7 @@ class ProjectChoice(ModalScreen[str | None]):
 
 
 class EnvironmentDetailsScreen(ModalScreen[None]):
-    BINDINGS = [("escape,enter,q", "app.pop_screen", "Close")]
+    BINDINGS = [("escape,enter,q", "app.pop_screen", "Close"), ("f", "flux_rows", "Flux rows")]
 
     def __init__(self, view: EnvironmentView, now: datetime) -> None:
         super().__init__()
@@ -104,6 +104,20 @@ class EnvironmentDetailsScreen(ModalScreen[None]):
         body = Static(details_content(self.view, self._now), id="environment-details-body", classes="dialog")
         body.border_title = f"Environment {self.view.name}"
         yield body
+
+    def action_flux_rows(self) -> None:
+        """Back to the dashboard, its Flux table filtered to this Environment's namespace."""
+        namespace = self.view.target_namespace
+        if not namespace:
+            self.notify(f"{self.view.name} has no namespace yet", severity="warning")
+            return
+        while len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        self.ksail.dashboard.show_flux_rows_of(namespace)
+
+    @property
+    def ksail(self) -> KsailApp:
+        return cast("KsailApp", self.app)
 
     def show(self, view: EnvironmentView | None = None, objects: list[str] | None = None) -> None:
         self.view = view or self.view
