@@ -26,9 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich.text import Text
-from textual.widgets import DataTable
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -38,15 +35,12 @@ from ksail_tui.operator.service import ENVIRONMENTS  # noqa: E402
 from ksail_tui.sim.apiserver import ApiServer  # noqa: E402
 from ksail_tui.ui.app import KsailApp  # noqa: E402
 from tests.fixtures.operator import environment_manifest, install_catalyst  # noqa: E402
-from tests.fixtures.ui_environments import emulator_environments, environments_app, git_checkout  # noqa: E402
-
-
-def cell(app: KsailApp, name: str, column: str) -> str:
-    table = app.screen.query_one("#environments-table", DataTable)
-    if name not in table.rows:
-        return ""
-    value = table.get_cell(name, column)
-    return value.plain if isinstance(value, Text) else str(value)
+from tests.fixtures.ui_environments import (  # noqa: E402
+    emulator_environments,
+    env_cell,
+    environments_app,
+    git_checkout,
+)
 
 
 async def wait_for(app: KsailApp, check: object, timeout: float = 30.0) -> None:
@@ -84,12 +78,12 @@ async def measure(previews: int, writes: int, folder: Path) -> None:
                 name = f"preview-b{run}"
                 started = time.perf_counter()
                 await pilot.press("n")
-                await wait_for(app, lambda n=name: "Ready" in cell(app, n, "phase"))
+                await wait_for(app, lambda n=name: "Ready" in env_cell(app, n, "phase"))
                 ready.append(time.perf_counter() - started)
             print(f"n pressed -> row Ready: {percentiles(ready)}")
             operator.stop()
             server.apply(environment_manifest("bar"))
-            await wait_for(app, lambda: bool(cell(app, "bar", "name")))
+            await wait_for(app, lambda: bool(env_cell(app, "bar", "name")))
             updated: list[float] = []
             for write in range(writes):
                 done = write % 10 + 1
@@ -100,7 +94,7 @@ async def measure(previews: int, writes: int, folder: Path) -> None:
                 }
                 started = time.perf_counter()
                 client.merge_patch(ENVIRONMENTS, "bar", {"status": status}, "default", subresource="status")
-                await wait_for(app, lambda d=done: f" {d}/11 " in cell(app, "bar", "phase"))
+                await wait_for(app, lambda d=done: f" {d}/11 " in env_cell(app, "bar", "phase"))
                 updated.append(time.perf_counter() - started)
             print(f"status write -> progress bar updated: {percentiles(updated)}")
     finally:

@@ -87,16 +87,22 @@ def _wait_for(session: str, text: str, timeout: float) -> str:
 
 @pytest.mark.needs_tmux
 @pytest.mark.needs_registry
-def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
+def start_demo_session(home: Path) -> str:
+    """`ksail-tui demo` in a new 160x48 tmux session; returns the session's name."""
     session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
     binary = Path(sys.executable).with_name("ksail-tui")
     command = f"{binary if binary.exists() else shutil.which('ksail-tui')} demo --registry-backend process"
-    env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
+    env = os.environ | {"TERM": "xterm-256color", "HOME": str(home)}
     # The pane stays after the program exits, so its exit status or a start-up error can be read.
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48"], check=True, env=env)
     subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"], check=True)
     shown = f"{command}; echo ksail-tui exited with $?"
     subprocess.run(["tmux", "respawn-pane", "-k", "-t", session, shown], check=True, env=env)
+    return session
+
+
+def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
+    session = start_demo_session(tmp_path)
     try:
         _wait_for(session, "ReconciliationSucceeded", timeout=60)
         screen = _wait_for(session, "Failing", timeout=10)  # the broken workload, as the watches fill in

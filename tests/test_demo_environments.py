@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ from ksail_tui.demo import start_demo
 from ksail_tui.flux.service import open_kube
 from ksail_tui.operator.environments import Environments
 from tests.fixtures.operator import wait_until
-from tests.test_demo import _wait_for
+from tests.test_demo import _wait_for, start_demo_session
 
 
 @pytest.mark.needs_registry
@@ -37,13 +34,7 @@ def test_the_demo_runs_the_operator_with_one_ready_and_one_failing_build() -> No
 @pytest.mark.needs_tmux
 @pytest.mark.needs_registry
 def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> None:
-    session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
-    binary = Path(sys.executable).with_name("ksail-tui")
-    env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48"], check=True, env=env)
-    subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"], check=True)
-    shown = f"{binary} demo --registry-backend process; echo ksail-tui exited with $?"
-    subprocess.run(["tmux", "respawn-pane", "-k", "-t", session, shown], check=True, env=env)
+    session = start_demo_session(tmp_path)
     try:
         _wait_for(session, "ReconciliationSucceeded", timeout=60)
         subprocess.run(["tmux", "send-keys", "-t", session, "7"], check=True)

@@ -4,7 +4,6 @@ emulator with the operator running: every command and its exit codes."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from tests.fixtures.operator import (
     wait_ready,
     wait_until,
 )
+from tests.fixtures.ui_environments import git_checkout
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -142,13 +142,7 @@ def test_create_takes_the_branch_and_commit_checked_out_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repo = tmp_path / "repo"
-    repo.mkdir()
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q", "-b", "feature/login"], check=True)
-    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
-    head = subprocess.run(
-        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    head = git_checkout(repo)
     monkeypatch.chdir(repo)
     assert env(kubeconfig, "create", "login", "--project", "shop") == 0
     source = operator_client.get(ENVIRONMENTS, "login", PROJECT_NAMESPACE)["spec"]["sources"][0]
@@ -216,24 +210,7 @@ def test_without_the_crds_every_command_is_unavailable_with_4(
 def test_project_init_writes_the_project_from_ksail_yaml(
     catalyst_apiserver: ApiServer, kubeconfig: Path, operator_client: KubeClient, tmp_path: Path
 ) -> None:
-    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(tmp_path),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            "x",
-        ],
-        check=True,
-    )
+    git_checkout(tmp_path, branch="main")
     (tmp_path / "ksail.yaml").write_text(
         "apiVersion: ksail.io/v1alpha1\nkind: Cluster\nmetadata: {name: web}\nspec:\n"
         f"  cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}\n"

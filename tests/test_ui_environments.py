@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.text import Text
-from textual.widgets import DataTable
 
 from ksail_tui.kube.client import NAMESPACES, KubeClient
 from ksail_tui.operator import environments, naming
@@ -21,17 +19,9 @@ from ksail_tui.ui.screens.environments import EnvironmentDetailsScreen, ProjectC
 from ksail_tui.ui.widgets.flux_table import FluxPane
 from tests.fixtures.operator import PROJECT_NAMESPACE, OperatorFactory, environment_manifest, project_manifest
 from tests.fixtures.ui import run, text_of, wait_until
-from tests.fixtures.ui_environments import emulator_environments, environments_app, git_checkout
+from tests.fixtures.ui_environments import emulator_environments, env_cell, environments_app, git_checkout
 
 pytestmark = pytest.mark.anyio
-
-
-def env_cell(app: KsailApp, name: str, column: str) -> str:
-    table = app.screen.query_one("#environments-table", DataTable)
-    if name not in table.rows:
-        return ""
-    value = table.get_cell(name, column)
-    return value.plain if isinstance(value, Text) else str(value)
 
 
 def view_app(kubeconfig: Path, folder: Path, **settings: Any) -> KsailApp:
