@@ -124,12 +124,13 @@ def test_concurrent_pushes_of_one_version_never_both_claim_it(
     assert succeeded, results
     for result in succeeded:
         assert result["digest"] == held, "a push reported a digest the tag does not hold"
-    failed = [(code, err) for code, _, err in results if code != 0]
+    # With -o json an error is {"error", "hint", "exit"} on stdout; stderr keeps only progress.
+    failed = [(code, out, err) for code, out, err in results if code != 0]
     if contents[0] != contents[1]:
         assert len(succeeded) == 1
-        ((code, error),) = failed
+        ((code, out, err),) = failed
         assert code == 1
-        assert "immutable" in error
-        assert "internal error" not in error
+        assert "immutable" in json.loads(out)["error"]
+        assert "internal error" not in out + err
     else:
         assert not failed  # the same content again is nothing to do
