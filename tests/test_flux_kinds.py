@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ksail_tui.flux.kinds import BY_KIND, kind_of_alias
+from ksail_tui.flux.objects import reconcile_object, set_object_suspended
 from ksail_tui.flux.status import Health, classify
 from ksail_tui.kube.client import KubeClient
 from ksail_tui.live import FluxObjectUpdate, LiveCluster, LiveUpdate
@@ -132,3 +133,31 @@ def test_aliases_name_the_kinds_as_k9s_does() -> None:
     assert kind_of_alias("OCIRepo") is BY_KIND["OCIRepository"]
     assert kind_of_alias("gitrepository") is BY_KIND["GitRepository"]
     assert kind_of_alias("nope") is None
+
+
+def test_reconcile_a_helm_release_with_its_source_first(flux: KubeClient) -> None:
+    for resource, obj in helm_objects():
+        flux.create(resource, obj, "flux-system")
+    wait_ready(flux, HELM_RELEASE, "podinfo")
+    progress: list[str] = []
+    ref = ObjectRef(kind="HelmRelease", name="podinfo", namespace="flux-system")
+    outcome = reconcile_object(flux, ref, timeout=15, on_progress=progress.append)
+    assert outcome.ok, outcome.message
+    assert outcome.revision == "6.5.4"
+    assert any("source HelmRepository podinfo first" in line for line in progress)
+    repository = flux.get(HELM_REPOSITORY, "podinfo", "flux-system")
+    # The source was asked too, and answered the request: --with-source.
+    assert (
+        repository["status"]["lastHandledReconcileAt"]
+        == (repository["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"])
+    )
+
+
+def test_a_suspended_object_is_not_reconciled_until_resumed(flux: KubeClient) -> None:
+    flux.create(GIT, git_repository("app"), "flux-system")
+    ref = ObjectRef(kind="GitRepository", name="app", namespace="flux-system")
+    set_object_suspended(flux, ref, True)
+    outcome = reconcile_object(flux, ref, timeout=5)
+    assert not outcome.ok and "suspended" in outcome.message and outcome.exit_code == 1
+    set_object_suspended(flux, ref, False)
+    assert reconcile_object(flux, ref, timeout=15).ok
