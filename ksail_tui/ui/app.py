@@ -34,7 +34,7 @@ Clock = Callable[[], datetime]
 
 class KsailApp(App[None]):
     TITLE = "ksail-tui"
-    CSS_PATH = [stylesheet("app.tcss")]
+    CSS_PATH = [stylesheet("app.tcss"), stylesheet("views.tcss")]
     COMMANDS = App.COMMANDS | {ActionCommands}
 
     def __init__(

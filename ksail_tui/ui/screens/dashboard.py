@@ -9,8 +9,9 @@ from __future__ import annotations
 from ksail_tui.ui.actions import bindings
 from ksail_tui.ui.cluster_actions import ClusterActions
 from ksail_tui.ui.devloop_actions import DevloopActions
+from ksail_tui.ui.object_actions import ObjectActions
 from ksail_tui.ui.workload_actions import WorkloadActions
 
 
-class DashboardScreen(WorkloadActions, ClusterActions, DevloopActions):
+class DashboardScreen(WorkloadActions, ClusterActions, DevloopActions, ObjectActions):
     BINDINGS = bindings()
