@@ -8,7 +8,7 @@ the new images (`pytest --snapshot-update`, then the report) before committing t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from textual.pilot import Pilot
@@ -17,6 +17,7 @@ from ksail_tui.ui.app import KsailApp
 from tests.fixtures.ui import (
     ScriptedServices,
     all_ready_scene,
+    every_kind_scene,
     failing_scene,
     no_flux_scene,
     not_created_scene,
@@ -115,3 +116,63 @@ def test_delete_cluster_confirm(snap_compare: Compare) -> None:
 
     app = scene_app(all_ready_scene(), simulated=False)  # a real cluster: X is allowed
     assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)
+
+
+PODINFO = "HelmRelease/flux-system/podinfo"
+
+
+def _pressing(key: str, *keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """A run_before: select ``key``'s row, then press ``keys``."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await selecting(key)(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
+
+    return run_before
+
+
+def test_every_flux_kind(snap_compare: Compare) -> None:
+    """GitRepository, HelmRepository and HelmReleases beside the OCI loop; the failing HelmRelease
+    selected: red in the table, the reason in the details."""
+    scene = every_kind_scene()
+    run_before = selecting("HelmRelease/flux-system/metrics")
+    assert snap_compare(scene_app(scene), terminal_size=(160, 48), run_before=run_before)
+
+
+def test_yaml_view(snap_compare: Compare) -> None:
+    """y on a HelmRelease: its YAML as the API server holds it."""
+    assert snap_compare(
+        scene_app(every_kind_scene()), terminal_size=(160, 48), run_before=_pressing(PODINFO, "y")
+    )
+
+
+def test_command_line(snap_compare: Compare) -> None:
+    """: opens the k9s-style line at the bottom, with the aliases it understands."""
+    assert snap_compare(
+        scene_app(every_kind_scene()), terminal_size=(160, 48), run_before=_pressing(PODINFO, "colon", "h")
+    )
+
+
+def test_kind_filter_after_colon_hr(snap_compare: Compare) -> None:
+    """:hr shows only the HelmReleases."""
+    assert snap_compare(
+        scene_app(every_kind_scene()),
+        terminal_size=(160, 48),
+        run_before=_pressing(PODINFO, "colon", "h", "r", "enter"),
+    )
+
+
+def test_contexts_view(snap_compare: Compare) -> None:
+    """:ctx lists the kubeconfig's contexts, the watched one marked and under the cursor."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press("colon", *"ctx", "enter")
+        for _ in range(200):
+            if pilot.app.screen.query("#contexts-table"):
+                break
+            await pilot.pause(0.02)
+        await settle(pilot)
+
+    assert snap_compare(scene_app(every_kind_scene()), terminal_size=(160, 48), run_before=run_before)
