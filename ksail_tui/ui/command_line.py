@@ -38,5 +38,5 @@ def resolve(line: str) -> FluxKind | View | None:
 
 
 def suggestions() -> list[str]:
-    """The shortest alias of each kind, and every view: what the line's placeholder shows."""
-    return [min(k.aliases, key=len) for k in FLUX_KINDS] + sorted(VIEWS)
+    """The first (k9s) alias of each kind, and every view: what the line's placeholder shows."""
+    return [k.aliases[0] for k in FLUX_KINDS] + sorted(VIEWS)
