@@ -102,6 +102,13 @@ SHOTS = (
         then_press(selecting(PODINFO), "y"),
     ),
     Shot(
+        "logs",
+        "l: controller logs of a HelmRelease",
+        every_kind_scene,
+        (160, 48),
+        then_press(selecting(METRICS), "l"),
+    ),
+    Shot(
         "kind-filter",
         ":hr shows only the HelmReleases",
         every_kind_scene,

@@ -116,7 +116,7 @@ def test_closing_the_terminal_ends_the_demo_and_its_registry(tmp_path: Path) -> 
 
 @pytest.mark.needs_tmux
 @pytest.mark.needs_registry
-def test_ksail_tui_demo_in_tmux_colon_ks_shows_only_kustomizations(tmp_path: Path) -> None:
+def test_ksail_tui_demo_in_tmux_colon_ks_and_l(tmp_path: Path) -> None:
     session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
     binary = Path(sys.executable).with_name("ksail-tui")
     command = f"{binary if binary.exists() else shutil.which('ksail-tui')} demo --registry-backend process"
@@ -138,8 +138,20 @@ def test_ksail_tui_demo_in_tmux_colon_ks_shows_only_kustomizations(tmp_path: Pat
         rows = [row for row in table if row.rstrip().endswith("flux-sy")]
         assert "2 of 7 objects" in screen
         assert len(rows) == 2 and all("Kustomization" in row for row in rows), screen
+        # j moves to broken's Kustomization; l shows what the simulated kustomize-controller
+        # logged about it (JSON lines, filtered by object), streamed.
+        subprocess.run(["tmux", "send-keys", "-t", session, "j"], check=True)
+        _wait_for(session, "broken ✗ Failing", timeout=10)  # the status line follows the cursor
+        subprocess.run(["tmux", "send-keys", "-t", session, "l"], check=True)
+        screen = _wait_for(session, "controller logs of Kustomization/flux-system/broken", timeout=10)
+        screen = _wait_for(session, "kustomize-controller error Reconciler error", timeout=20)
+        assert "no matches for kind" in screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "f"], check=True)
+        _wait_for(session, "follow: off", timeout=10)
         subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
-        _wait_for(session, "GitRepository", timeout=10)
+        _wait_for(session, "2 of 7 objects", timeout=10)
+        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)  # the filter
+        _wait_for(session, " 7 objects ", timeout=10)
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ksail_tui.flux.kinds import BY_KIND, kind_of_alias
+from ksail_tui.flux.logs import IN_PROCESS, LogLine
 from ksail_tui.flux.objects import reconcile_object, set_object_suspended
 from ksail_tui.flux.status import Health, classify
 from ksail_tui.kube.client import KubeClient
@@ -161,3 +162,28 @@ def test_a_suspended_object_is_not_reconciled_until_resumed(flux: KubeClient) ->
     assert not outcome.ok and "suspended" in outcome.message and outcome.exit_code == 1
     set_object_suspended(flux, ref, False)
     assert reconcile_object(flux, ref, timeout=15).ok
+
+
+def test_the_simulated_controllers_log_json_lines_about_each_object(flux: KubeClient) -> None:
+    flux.create(GIT, git_repository("logged", url="ftp://nowhere"), "flux-system")
+    ref = ObjectRef(kind="GitRepository", name="logged", namespace="flux-system")
+    seen: list[LogLine] = []
+    arrived = threading.Event()
+
+    def on_line(line: LogLine) -> None:
+        seen.append(line)
+        arrived.set()
+
+    stop = IN_PROCESS.follow(ref, on_line)
+    try:
+        assert arrived.wait(15)
+    finally:
+        stop()
+    line = seen[0]
+    assert (line.controller, line.level, line.kind, line.name) == (
+        "source-controller",
+        "error",
+        "GitRepository",
+        "logged",
+    )
+    assert "invalid URL 'ftp://nowhere'" in line.error

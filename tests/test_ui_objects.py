@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, RichLog
 
+from ksail_tui.flux.logs import LogSink
 from ksail_tui.models import ObjectRef
 from ksail_tui.ui.app import KsailApp
 from ksail_tui.ui.screens.command_line import CommandLineScreen
 from ksail_tui.ui.screens.contexts import ContextsScreen
+from ksail_tui.ui.screens.logs import LogsScreen
 from ksail_tui.ui.screens.yaml_view import YamlScreen
 from ksail_tui.ui.widgets.activity_log import ActivityLog
 from ksail_tui.ui.widgets.flux_table import FluxPane
@@ -19,6 +22,7 @@ from tests.fixtures.ui import (
     Scene,
     ScriptedServices,
     every_kind_scene,
+    helm_log,
     notices,
     run,
     settle,
@@ -184,3 +188,56 @@ async def test_the_filter_input_still_takes_j_and_k(scripted: Build) -> None:
         await settle(pilot)
         await pilot.press("slash", "j", "k")
         assert app.query_one("#flux-filter", Input).value == "jk"
+
+
+async def test_l_streams_the_controllers_lines_about_the_selected_object(scripted: Build) -> None:
+    scene = every_kind_scene()
+    app, services = scripted(scene)
+    metrics = ObjectRef(kind="HelmRelease", name="metrics", namespace="flux-system")
+    async with run(app, SIZE) as pilot:
+        await select(pilot, metrics)
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, LogsScreen)
+        log = app.screen.query_one(RichLog)
+        await wait_until(pilot, lambda: len(log.lines) >= 2, "the kept lines")
+        shown = "".join(line.text for line in log.lines)  # wrapped lines joined
+        assert "Reconciler error: chart not found: podinfo@9.9.9" in shown
+        assert "release podinfo installed" not in shown  # another object's
+        # A new line, written from another thread (the controller), streams in.
+        writer = threading.Thread(
+            target=scene.logs.write,
+            args=("helm-controller", helm_log("error", "Reconciler error", "metrics", 59, "still missing")),
+        )
+        writer.start()
+        writer.join()
+        await wait_until(
+            pilot, lambda: "still missing" in "".join(line.text for line in log.lines), "the line"
+        )
+        assert log.auto_scroll
+        await pilot.press("f")
+        assert not log.auto_scroll and "follow: off" in str(
+            app.screen.query_one("#logs-dialog").border_subtitle
+        )
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LogsScreen)
+        assert services.calls == [("follow_logs", metrics)]
+        # Closing stopped following: the sink has no reader left.
+        assert scene.logs._followers == []
+
+
+def test_the_log_sink_is_bounded_and_filters_by_object() -> None:
+    sink = LogSink(max_lines=3)
+    for second in range(5):
+        sink.write("helm-controller", helm_log("info", f"line {second}", "metrics", second))
+    sink.write("helm-controller", "not json: a start-up banner")
+    seen: list[str] = []
+    stop = sink.follow(
+        ObjectRef(kind="HelmRelease", name="metrics", namespace="flux-system"),
+        lambda line: seen.append(line.message),
+    )
+    assert seen == ["line 2", "line 3", "line 4"]
+    sink.write("helm-controller", helm_log("info", "other", "podinfo", 9))
+    stop()
+    sink.write("helm-controller", helm_log("info", "after stop", "metrics", 9))
+    assert seen == ["line 2", "line 3", "line 4"]

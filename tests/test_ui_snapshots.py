@@ -176,3 +176,9 @@ def test_contexts_view(snap_compare: Compare) -> None:
         await settle(pilot)
 
     assert snap_compare(scene_app(every_kind_scene()), terminal_size=(160, 48), run_before=run_before)
+
+
+def test_logs_view(snap_compare: Compare) -> None:
+    """l on the failing HelmRelease: helm-controller's lines about it, its error in red."""
+    run_before = _pressing("HelmRelease/flux-system/metrics", "l")
+    assert snap_compare(scene_app(every_kind_scene()), terminal_size=(160, 48), run_before=run_before)

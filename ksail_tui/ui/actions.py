@@ -63,6 +63,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "yaml", "y", "yaml", "YAML", "the selected object's YAML, as the API server holds it", footer=False
     ),
     ActionSpec("events", "e", "events", "Events", "Kubernetes events of the selected object"),
+    ActionSpec(
+        "logs",
+        "l",
+        "logs",
+        "Logs",
+        "the Flux controllers' log lines about the selected object, streamed (f: follow)",
+        footer=False,
+    ),
     ActionSpec("filter", "slash", "filter", "Filter", "filter the Flux table"),
     ActionSpec(
         "refresh",

@@ -19,6 +19,7 @@ from ksail_tui.ui import command_line
 from ksail_tui.ui.screens.command_line import CommandLineScreen
 from ksail_tui.ui.screens.contexts import ContextsScreen
 from ksail_tui.ui.screens.dashboard_base import DashboardBase
+from ksail_tui.ui.screens.logs import LogsScreen
 from ksail_tui.ui.screens.yaml_view import YamlScreen
 from ksail_tui.ui.workload_actions import ActionDone
 
@@ -84,6 +85,11 @@ class ObjectActions(DashboardBase):
         ref = self.selected_ref("see its YAML")
         if ref is not None and self._live is not None:
             self.app.push_screen(YamlScreen(ref, self._live.raw(ref)))
+
+    def action_logs(self) -> None:
+        ref = self.selected_ref("see its controller logs")
+        if ref is not None:
+            self.app.push_screen(LogsScreen(ref, self.services.follow_logs))
 
     def action_cursor(self, step: int) -> None:
         """j/k: move the focused table's cursor, as the arrows do."""

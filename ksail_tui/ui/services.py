@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredCluster
 from ksail_tui.config import ClusterConfig
 from ksail_tui.devloop.state import LoopState
-from ksail_tui.errors import OperationFailed
+from ksail_tui.errors import OperationFailed, Unavailable
+from ksail_tui.flux.logs import IN_PROCESS, OnLine
 from ksail_tui.flux.objects import ObjectReconciled, flux_kind, reconcile_object, set_object_suspended
 from ksail_tui.flux.service import FluxEvent, FluxService, ReconcileOutcome
 from ksail_tui.kube.client import ApiError
@@ -89,6 +90,11 @@ class DashboardServices(Protocol):
 
     def contexts(self) -> list[KubeContext]:
         """The contexts of the configured kubeconfig."""
+        ...
+
+    def follow_logs(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
+        """The controllers' log lines about ``ref``, kept ones first, then as they come (``on_line``
+        runs on another thread); returns the function that stops following."""
         ...
 
     def events(self, ref: ObjectRef) -> list[FluxEvent]: ...
@@ -213,6 +219,15 @@ class ClusterServices:
 
     def contexts(self) -> list[KubeContext]:
         return kube_contexts(self.config.spec.cluster.connection.kubeconfig)
+
+    def follow_logs(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
+        if not IN_PROCESS.active:
+            # Reading the controllers' pod logs of a real cluster is not built yet.
+            raise Unavailable(
+                "controller logs are shown for the demo's simulated controllers only so far",
+                hint=f"on a real cluster: flux logs --kind {ref.kind} --name {ref.name} -n {ref.namespace}",
+            )
+        return IN_PROCESS.follow(ref, on_line)
 
     def registry(self) -> RegistryView:
         from ksail_tui.registry.service import open_registry_service
