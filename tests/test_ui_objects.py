@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, RichLog
+from textual.widgets import DataTable, Input, RichLog, Tree
 
 from ksail_tui.flux.logs import LogSink
 from ksail_tui.models import ObjectRef
@@ -15,6 +15,7 @@ from ksail_tui.ui.app import KsailApp
 from ksail_tui.ui.screens.command_line import CommandLineScreen
 from ksail_tui.ui.screens.contexts import ContextsScreen
 from ksail_tui.ui.screens.logs import LogsScreen
+from ksail_tui.ui.screens.tree import TreeScreen
 from ksail_tui.ui.screens.yaml_view import YamlScreen
 from ksail_tui.ui.widgets.activity_log import ActivityLog
 from ksail_tui.ui.widgets.flux_table import FluxPane
@@ -241,3 +242,40 @@ def test_the_log_sink_is_bounded_and_filters_by_object() -> None:
     stop()
     sink.write("helm-controller", helm_log("info", "after stop", "metrics", 9))
     assert seen == ["line 2", "line 3", "line 4"]
+
+
+APP_KS = ObjectRef(kind="Kustomization", name="app", namespace="flux-system")
+
+
+async def test_enter_drills_into_what_a_kustomization_applied(scripted: Build) -> None:
+    app, services = scripted(every_kind_scene())
+    async with run(app, SIZE) as pilot:
+        await select(pilot, APP_KS)
+        app.query_one("#flux-table", DataTable).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, TreeScreen), "the tree")
+        await settle(pilot)
+        tree = app.screen.query_one(Tree)
+        labels = [str(node.label) for node in tree.root.children]
+        assert labels[0].startswith("✗ Failing  Deployment apps/web  1/2 ready, 2 updated")
+        assert any("Service apps/web" in label and "Ready" in label for label in labels)
+        deployment = tree.root.children[0]
+        assert deployment.is_expanded  # what is wrong opens by itself
+        below = [str(child.label) for child in deployment.children]
+        assert any("ProgressDeadlineExceeded" in line for line in below)
+        pods = [child for child in deployment.children if child.data is not None]
+        failing_pod = next(p for p in pods if "fghij" in str(p.label))
+        assert "Pending, 3 restarts" in str(failing_pod.label)
+        assert any("ImagePullBackOff" in str(c.label) for c in failing_pod.children)
+        assert services.calls == [("inventory", APP_KS)]
+
+
+async def test_enter_on_a_source_says_it_applies_nothing(scripted: Build) -> None:
+    app, _ = scripted(every_kind_scene())
+    async with run(app, SIZE) as pilot:
+        await select(pilot, PLATFORM)
+        app.query_one("#flux-table", DataTable).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, TreeScreen)
+        assert any("a GitRepository applies nothing" in m for m in notices(app).messages)

@@ -182,3 +182,19 @@ def test_logs_view(snap_compare: Compare) -> None:
     """l on the failing HelmRelease: helm-controller's lines about it, its error in red."""
     run_before = _pressing("HelmRelease/flux-system/metrics", "l")
     assert snap_compare(scene_app(every_kind_scene()), terminal_size=(160, 48), run_before=run_before)
+
+
+def test_inventory_tree(snap_compare: Compare) -> None:
+    """enter on app's Kustomization: what it applied; the Deployment that cannot start says why."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await selecting(APP)(pilot)
+        pilot.app.query_one("#flux-table").focus()
+        await pilot.press("enter")
+        for _ in range(200):
+            if pilot.app.screen.query("#inventory-tree"):
+                break
+            await pilot.pause(0.02)
+        await settle(pilot)
+
+    assert snap_compare(scene_app(every_kind_scene()), terminal_size=(160, 48), run_before=run_before)

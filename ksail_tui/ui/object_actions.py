@@ -12,16 +12,21 @@ from textual.message import Message
 from textual.widgets import DataTable, Input
 
 from ksail_tui.errors import KsailError
+from ksail_tui.flux.inventory import InventoryNode
 from ksail_tui.flux.kinds import FluxKind
 from ksail_tui.flux.objects import ObjectReconciled
 from ksail_tui.kube.contexts import KubeContext, with_context
+from ksail_tui.models import ObjectRef
 from ksail_tui.ui import command_line
 from ksail_tui.ui.screens.command_line import CommandLineScreen
 from ksail_tui.ui.screens.contexts import ContextsScreen
 from ksail_tui.ui.screens.dashboard_base import DashboardBase
 from ksail_tui.ui.screens.logs import LogsScreen
+from ksail_tui.ui.screens.tree import TreeScreen
 from ksail_tui.ui.screens.yaml_view import YamlScreen
 from ksail_tui.ui.workload_actions import ActionDone
+
+INVENTORY_KINDS = frozenset({"Kustomization", "HelmRelease"})
 
 
 class ObjectReconcileDone(Message):
@@ -34,6 +39,12 @@ class ContextsLoaded(Message):
     def __init__(self, contexts: list[KubeContext], error: str = "") -> None:
         super().__init__()
         self.contexts, self.error = contexts, error
+
+
+class InventoryLoaded(Message):
+    def __init__(self, ref: ObjectRef, nodes: list[InventoryNode]) -> None:
+        super().__init__()
+        self.ref, self.nodes = ref, nodes
 
 
 class ObjectActions(DashboardBase):
@@ -85,6 +96,26 @@ class ObjectActions(DashboardBase):
         ref = self.selected_ref("see its YAML")
         if ref is not None and self._live is not None:
             self.app.push_screen(YamlScreen(ref, self._live.raw(ref)))
+
+    @on(DataTable.RowSelected, "#flux-table")
+    def _drill_down(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_tree()
+
+    def action_tree(self) -> None:
+        ref = self.selected_ref("see what it applied")
+        if ref is None:
+            return
+        if ref.kind not in INVENTORY_KINDS:
+            self.notify(f"a {ref.kind} applies nothing; enter drills into Kustomizations and HelmReleases")
+            return
+        services = self.services
+        self.run_job("tree", lambda: InventoryLoaded(ref, services.inventory(ref)))
+
+    @on(InventoryLoaded)
+    def _inventory_loaded(self, message: InventoryLoaded) -> None:
+        if self.showing:
+            self.app.push_screen(TreeScreen(message.ref, message.nodes))
 
     def action_logs(self) -> None:
         ref = self.selected_ref("see its controller logs")

@@ -20,6 +20,7 @@ from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredC
 from ksail_tui.config import ClusterConfig
 from ksail_tui.devloop.state import LoopState
 from ksail_tui.errors import OperationFailed, Unavailable
+from ksail_tui.flux.inventory import InventoryNode, cluster_getters, inventory_tree
 from ksail_tui.flux.logs import IN_PROCESS, OnLine
 from ksail_tui.flux.objects import ObjectReconciled, flux_kind, reconcile_object, set_object_suspended
 from ksail_tui.flux.service import FluxEvent, FluxService, ReconcileOutcome
@@ -90,6 +91,10 @@ class DashboardServices(Protocol):
 
     def contexts(self) -> list[KubeContext]:
         """The contexts of the configured kubeconfig."""
+        ...
+
+    def inventory(self, ref: ObjectRef) -> list[InventoryNode]:
+        """What ``ref`` applied (its ``status.inventory``), each object judged."""
         ...
 
     def follow_logs(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
@@ -219,6 +224,13 @@ class ClusterServices:
 
     def contexts(self) -> list[KubeContext]:
         return kube_contexts(self.config.spec.cluster.connection.kubeconfig)
+
+    def inventory(self, ref: ObjectRef) -> list[InventoryNode]:
+        kube = self._flux_service().kube
+        obj = kube.get_or_none(flux_kind(ref).resource, ref.name, ref.namespace)
+        if obj is None:
+            raise OperationFailed(f"{ref} does not exist")
+        return inventory_tree(obj, *cluster_getters(kube))
 
     def follow_logs(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
         if not IN_PROCESS.active:
