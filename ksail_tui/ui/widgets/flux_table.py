@@ -107,13 +107,11 @@ def empty_reason(model: DashboardModel, filter_text: str) -> str:
     return "no OCIRepository or Kustomization yet: run `ksail-tui workload apply`, or push with p"
 
 
-def _order(values: tuple[Text, Text, Text]) -> tuple[str, str, bool]:
+def _order(values: tuple[Text, Text, Text]) -> tuple[str, str, bool, str]:
     namespace, name, kind = values
-    return (
-        namespace.plain,
-        name.plain,
-        kind.plain != OCI_REPOSITORY_KIND,
-    )  # the source above its Kustomization
+    # The source above its Kustomization; then by kind, so that a HelmRelease and a HelmRepository
+    # of one name keep one order (the rows arrive in no fixed order).
+    return (namespace.plain, name.plain, kind.plain != OCI_REPOSITORY_KIND, kind.plain)
 
 
 class FluxTable(DataTable[Cell]):
