@@ -105,11 +105,18 @@ def test_live_cluster_watches_every_kind_the_cluster_serves(flux: KubeClient) ->
     seen: dict[ObjectRef, Any] = {}
     arrived = threading.Event()
 
+    lock = threading.Lock()  # each watch calls from its own thread
+
     def on_updates(updates: Sequence[LiveUpdate]) -> None:
+        with lock:
+            record(updates)
+
+    def record(updates: Sequence[LiveUpdate]) -> None:
         for update in updates:
             if isinstance(update, FluxObjectUpdate) and update.obj is not None:
                 seen[update.ref] = update.obj
-                if update.ref.kind == "HelmRelease":
+                # Each kind has its own watch: done once every one has reported.
+                if {"GitRepository", "HelmRepository", "HelmRelease"} <= {ref.kind for ref in seen}:
                     arrived.set()
 
     flux.create(GIT, git_repository("app"), "flux-system")
