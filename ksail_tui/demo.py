@@ -4,7 +4,8 @@ A Kubernetes API emulator with simulated Flux controllers stands in for the clus
 marked as simulated); the registry is real (the registry binary as a process, or the ``registry:3``
 image under Docker when that image is present). Two workloads are pushed and applied: ``app``,
 which becomes Ready, and ``broken``, whose manifests use a kind the cluster does not serve, so its
-Kustomization fails and Flux keeps retrying.
+Kustomization fails and Flux keeps retrying. Beside them a GitRepository, a HelmRepository and a
+HelmRelease (``sim.demo_objects``) show the other Flux kinds, served by simulated controllers.
 
 The Environment operator runs in-process too, with the demo's Project and two Environments:
 ``main``, which is built (the simulated Job runner), deployed by the simulated Flux and becomes
@@ -124,6 +125,7 @@ def start_demo(
     from ksail_tui.oci.service import push_workload
     from ksail_tui.registry.service import open_registry_service
     from ksail_tui.sim.apiserver import ApiServer
+    from ksail_tui.sim.demo_objects import other_kinds
     from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux
     from ksail_tui.sim.jobs import SimulatedJobRunner
 
@@ -175,6 +177,8 @@ def start_demo(
         service = FluxService(config, kube)
         service.ensure_namespace()
         service.apply_sources()
+        for obj in other_kinds():
+            kube.apply(obj)
         if wait:
             report("waiting for the first reconciliation")
             _wait_settled(service)

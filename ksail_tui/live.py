@@ -1,7 +1,7 @@
 """A live view of one cluster: watches, not polling.
 
 :class:`LiveCluster` runs one resilient :class:`~ksail_tui.kube.watch.Watcher` per resource
-(OCIRepositories and Kustomizations in every namespace, Nodes, Flux's Deployments and the Events of
+(every Flux kind the cluster serves, in every namespace, Nodes, Flux's Deployments and the Events of
 the Flux namespace), keeps the current objects by :class:`~ksail_tui.models.ObjectRef`, and reports
 what changed as typed updates.
 
@@ -34,6 +34,7 @@ from typing import Any
 
 from ksail_tui.config import DEFAULT_FLUX_NAMESPACE, ClusterConfig
 from ksail_tui.errors import KsailError
+from ksail_tui.flux.kinds import BY_KIND, CORE_KINDS
 from ksail_tui.flux.service import FluxEvent, event_of, open_kube
 from ksail_tui.flux.status import FluxObject
 from ksail_tui.kube.client import (
@@ -51,6 +52,7 @@ from ksail_tui.models import (
     OCI_REPOSITORY_KIND,
     FluxKustomization,
     FluxOCIRepository,
+    FluxResource,
     ObjectRef,
     parse_outside,
 )
@@ -63,7 +65,7 @@ SIMULATED_LABEL = "ksail.io/simulated"
 ROLE_LABEL_PREFIX = "node-role.kubernetes.io/"
 # Events of the last list worth showing; older ones are history the events screen can fetch.
 INITIAL_EVENTS = 10
-FLUX_KINDS = frozenset({OCI_REPOSITORY_KIND, KUSTOMIZATION_KIND})
+FLUX_KINDS = frozenset(BY_KIND)
 
 
 # --- what is kept ----------------------------------------------------------------------------
@@ -201,6 +203,8 @@ def parse_flux_object(obj: dict[str, Any]) -> FluxObject | None:
             return FluxOCIRepository.from_object(obj)
         if obj.get("kind") == KUSTOMIZATION_KIND:
             return FluxKustomization.from_object(obj)
+        if obj.get("kind") in BY_KIND:
+            return FluxResource.from_object(obj)
     except (ValueError, TypeError) as error:  # a malformed object must not stop the watch
         logger.warning("skipping unreadable %s: %s", obj.get("kind"), error)
     return None
@@ -376,6 +380,10 @@ class LiveCluster:
             ("controllers", DEPLOYMENTS, None, FLUX_PART_OF, self._on_controller),
             ("events", EVENTS, self.flux_namespace, None, self._on_event),
         ]
+        watches += [
+            (resource.plural, resource, None, None, self._flux_handler(resource.kind))
+            for resource in _served_flux_kinds(client)
+        ]
         with self._lock:
             if generation != self._generation:
                 return
@@ -516,6 +524,20 @@ class LiveCluster:
             return []
         seen[_uid(event.object)] = _version(event.object)
         return [FluxEventUpdate(event_of(event.object))]
+
+
+def _served_flux_kinds(client: KubeClient) -> list[Resource]:
+    """The Flux kinds beyond the OCI loop's that the cluster serves (asked once per connect)."""
+    served = []
+    for flux_kind in BY_KIND.values():
+        if flux_kind.kind in CORE_KINDS:
+            continue
+        try:
+            client.resolve(flux_kind.resource.api_version, flux_kind.kind)
+        except KsailError:
+            continue  # not installed (or discovery failed): the OCI loop works without it
+        served.append(flux_kind.resource)
+    return served
 
 
 def _ref_of(kind: str, obj: dict[str, Any]) -> ObjectRef:

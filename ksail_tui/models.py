@@ -239,3 +239,50 @@ class ReconciliationRequest(_Value):
     mode: ReconcileMode = ReconcileMode.MANUAL
     requested_at: datetime
     token: str  # the value written to reconcile.fluxcd.io/requestedAt
+
+
+class FluxResource(_FluxObject):
+    """Any other Flux kind (GitRepository, HelmRepository, HelmChart, Bucket, HelmRelease, the
+    image-automation kinds): what the table, the status and reconcile need of it."""
+
+    artifact_revision: str | None = None  # a source's stored artifact
+    applied_revision: str | None = None  # what a HelmRelease installed (its chart version)
+    source: ObjectRef | None = None  # what it is made from (a HelmRelease's HelmChart or chartRef)
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> FluxResource:
+        return parse_outside(cls._from_object, obj)
+
+    @classmethod
+    def _from_object(cls, obj: dict[str, Any]) -> FluxResource:
+        common = cls._common(obj)
+        status = obj.get("status") or {}
+        history = status.get("history") or ()
+        applied = status.get("lastAppliedRevision") or (
+            history[0].get("chartVersion") if history and isinstance(history[0], dict) else None
+        )
+        return cls(
+            **common,
+            kind=str(obj.get("kind", "")),
+            artifact_revision=(status.get("artifact") or {}).get("revision"),
+            applied_revision=applied,
+            source=_source_of(obj, common["namespace"]),
+        )
+
+
+def _source_of(obj: dict[str, Any], namespace: str) -> ObjectRef | None:
+    """The object a Flux object reconciles from, as ``flux reconcile --with-source`` finds it."""
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    ref = spec.get("sourceRef") or spec.get("chartRef")
+    if not ref and obj.get("kind") == "HelmRelease":
+        chart = status.get("helmChart")  # "<namespace>/<name>" of the HelmChart it made
+        if isinstance(chart, str) and "/" in chart:
+            chart_namespace, _, chart_name = chart.partition("/")
+            return ObjectRef(kind="HelmChart", name=chart_name, namespace=chart_namespace)
+        ref = ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
+    if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
+        return None
+    return ObjectRef(
+        kind=str(ref["kind"]), name=str(ref["name"]), namespace=str(ref.get("namespace") or namespace)
+    )

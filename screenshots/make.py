@@ -31,6 +31,7 @@ from tests.fixtures.ui import (  # noqa: E402
     Scene,
     ScriptedServices,
     all_ready_scene,
+    every_kind_scene,
     failing_scene,
     no_flux_scene,
     not_created_scene,
@@ -44,6 +45,8 @@ from tests.fixtures.ui import (  # noqa: E402
 OUT = Path(__file__).resolve().parent
 APP = "Kustomization/flux-system/app"
 BROKEN = "Kustomization/flux-system/broken"
+PODINFO = "HelmRelease/flux-system/podinfo"
+METRICS = "HelmRelease/flux-system/metrics"
 Steps = Callable[[Pilot[None]], Awaitable[None]]
 
 
@@ -91,6 +94,43 @@ SHOTS = (
         "suspend-confirm", "s: suspend asks first", failing_scene, (160, 48), then_press(selecting(APP), "s")
     ),
     Shot("help", "?: help", failing_scene, (160, 48), then_press(settle, "question_mark")),
+    Shot("every-kind", "every Flux kind: Git, Helm and OCI", every_kind_scene, (160, 48), selecting(METRICS)),
+    Shot(
+        "yaml",
+        "y: the YAML of a HelmRelease",
+        every_kind_scene,
+        (160, 48),
+        then_press(selecting(PODINFO), "y"),
+    ),
+    Shot(
+        "logs",
+        "l: controller logs of a HelmRelease",
+        every_kind_scene,
+        (160, 48),
+        then_press(selecting(METRICS), "l"),
+    ),
+    Shot(
+        "kind-filter",
+        ":hr shows only the HelmReleases",
+        every_kind_scene,
+        (160, 48),
+        then_press(selecting(PODINFO), "colon", "h", "r", "enter"),
+    ),
+    Shot(
+        "contexts",
+        ":ctx: switch the kube context",
+        every_kind_scene,
+        (160, 48),
+        then_press(
+            settle,
+            "colon",
+            "c",
+            "t",
+            "x",
+            "enter",
+            until=lambda app: bool(app.screen.query("#contexts-table")),
+        ),
+    ),
     Shot(
         "create-cluster",
         "C: the cluster is being created",

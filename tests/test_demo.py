@@ -155,3 +155,46 @@ def test_closing_the_terminal_ends_the_demo_and_its_registry(tmp_path: Path) -> 
         time.sleep(0.2)
     assert not _processes_of(workdir)
     assert (workdir / "ksail.yaml").is_file()  # a --workdir is the user's: kept
+
+
+@pytest.mark.needs_tmux
+@pytest.mark.needs_registry
+def test_ksail_tui_demo_in_tmux_colon_ks_and_l(tmp_path: Path) -> None:
+    session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
+    binary = Path(sys.executable).with_name("ksail-tui")
+    command = f"{binary if binary.exists() else shutil.which('ksail-tui')} demo --registry-backend process"
+    env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True, env=env
+    )
+    try:
+        # The simulated helm-controller serves the demo's HelmRelease beside the OCI loop.
+        _wait_for(session, "InstallSucceeded", timeout=60)
+        screen = _wait_for(session, "GitRepository", timeout=10)
+        assert "HelmRelease" in screen and "OCIRepository" in screen
+        subprocess.run(["tmux", "send-keys", "-t", session, ":"], check=True)
+        _wait_for(session, "ocirepo", timeout=10)  # the line's placeholder lists the aliases
+        subprocess.run(["tmux", "send-keys", "-t", session, "ks", "Enter"], check=True)
+        screen = _wait_for(session, "/Kustomization", timeout=10)
+        # The Flux pane is left of the Details pane; its rows end with the (cut) namespace.
+        table = [line.split("││")[0] for line in screen.splitlines()]
+        rows = [row for row in table if row.rstrip().endswith("flux-sy")]
+        assert "2 of 7 objects" in screen
+        assert len(rows) == 2 and all("Kustomization" in row for row in rows), screen
+        # j moves to broken's Kustomization; l shows what the simulated kustomize-controller
+        # logged about it (JSON lines, filtered by object), streamed.
+        subprocess.run(["tmux", "send-keys", "-t", session, "j"], check=True)
+        _wait_for(session, "broken ✗ Failing", timeout=10)  # the status line follows the cursor
+        subprocess.run(["tmux", "send-keys", "-t", session, "l"], check=True)
+        screen = _wait_for(session, "controller logs of Kustomization/flux-system/broken", timeout=10)
+        screen = _wait_for(session, "kustomize-controller error Reconciler error", timeout=20)
+        assert "no matches for kind" in screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "f"], check=True)
+        _wait_for(session, "follow: off", timeout=10)
+        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
+        _wait_for(session, "2 of 7 objects", timeout=10)
+        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)  # the filter
+        _wait_for(session, " 7 objects ", timeout=10)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -144,13 +144,18 @@ def test_install_registers_the_crds_and_labelled_controllers(apiserver: ApiServe
     kube = KubeClient(kubeconfig)
     install_simulated_flux(kube, version="v2.9.0")
     install_simulated_flux(kube, version="v2.9.0")  # idempotent
-    for name in ("ocirepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"):
+    for name in (
+        "ocirepositories.source.toolkit.fluxcd.io",
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "gitrepositories.source.toolkit.fluxcd.io",
+        "helmreleases.helm.toolkit.fluxcd.io",
+    ):
         crd = kube.get(CRDS, name)
         assert crd["metadata"]["labels"]["app.kubernetes.io/part-of"] == "flux"
     assert kube.get(NAMESPACES, "flux-system")["metadata"]["labels"]["app.kubernetes.io/version"] == "v2.9.0"
     deployments = kube.list(DEPLOYMENTS, "flux-system", label_selector="app.kubernetes.io/part-of=flux")
     by_name = {d["metadata"]["name"]: d for d in deployments["items"]}
-    assert sorted(by_name) == ["kustomize-controller", "source-controller"]
+    assert sorted(by_name) == ["helm-controller", "kustomize-controller", "source-controller"]
     for deployment in by_name.values():
         labels = deployment["metadata"]["labels"]
         assert labels["app.kubernetes.io/version"] == "v2.9.0"

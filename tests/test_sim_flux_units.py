@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ksail_tui.flux.semver_range import highest_matching
-from ksail_tui.sim.crds import flux_crds
+from ksail_tui.sim.crds import all_flux_crds, flux_crds
 from ksail_tui.sim.flux_artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
 from ksail_tui.sim.flux_registry import UrlInvalid, parse_oci_url
 from ksail_tui.sim.flux_runtime import Conditions, WorkQueue, go_duration, merge_patch_between
@@ -30,6 +30,8 @@ def test_bundled_crds_are_the_upstream_files_byte_for_byte() -> None:
         assert hashlib.sha256((BUNDLED_CRDS / name).read_bytes()).hexdigest() == checksum, name
     kinds = [crd["spec"]["names"]["kind"] for crd in flux_crds()]
     assert kinds == ["OCIRepository", "Kustomization"]
+    others = [crd["spec"]["names"]["kind"] for crd in all_flux_crds()[2:]]
+    assert others == ["GitRepository", "HelmRepository", "HelmChart", "Bucket", "HelmRelease"]
 
 
 TAGS = ["0.1.0", "0.1.1", "0.2.0-dev.1", "1.0.0", "1.5.2", "v2.0.0", "latest", "0.1.2-rc.1"]

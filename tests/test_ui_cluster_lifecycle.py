@@ -253,7 +253,7 @@ async def test_the_palette_runs_the_cluster_actions(scripted: Build, query: str,
     app, services = scripted(all_ready_scene(), simulated=False)
     async with run(app, SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("colon")
+        await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*query)
         await pilot.pause(0.3)

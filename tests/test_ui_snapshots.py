@@ -8,15 +8,17 @@ the new images (`pytest --snapshot-update`, then the report) before committing t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from textual.pilot import Pilot
 
 from ksail_tui.ui.app import KsailApp
 from tests.fixtures.ui import (
+    Scene,
     ScriptedServices,
     all_ready_scene,
+    every_kind_scene,
     failing_scene,
     no_flux_scene,
     not_created_scene,
@@ -115,3 +117,109 @@ def test_delete_cluster_confirm(snap_compare: Compare) -> None:
 
     app = scene_app(all_ready_scene(), simulated=False)  # a real cluster: X is allowed
     assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)
+
+
+PODINFO = "HelmRelease/flux-system/podinfo"
+
+
+def _kinds_scene() -> Scene:
+    """every_kind_scene without artifacts: these views are about Flux objects, and an Artifacts
+    table emptied by selecting a non-workload row is drawn with widths that depend on timing."""
+    scene = every_kind_scene()
+    scene.artifacts = {}
+    return scene
+
+
+async def _artifacts_loaded(pilot: Pilot[None]) -> None:
+    """The first row's artifacts loaded: the Artifacts table has measured its columns, whatever
+    is selected next (its widths only grow)."""
+    await settle(pilot)
+    for _ in range(200):
+        if not pilot.app.jobs.busy and pilot.app.screen.model.artifacts:  # type: ignore[attr-defined]
+            break
+        await pilot.pause(0.02)
+    await settle(pilot)
+
+
+def _pressing(key: str, *keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """A run_before: select ``key``'s row, then press ``keys``."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _artifacts_loaded(pilot)
+        await selecting(key)(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
+
+    return run_before
+
+
+def test_every_flux_kind(snap_compare: Compare) -> None:
+    """GitRepository, HelmRepository and HelmReleases beside the OCI loop; the failing HelmRelease
+    selected: red in the table, the reason in the details."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _artifacts_loaded(pilot)
+        await selecting("HelmRelease/flux-system/metrics")(pilot)
+
+    assert snap_compare(scene_app(_kinds_scene()), terminal_size=(160, 48), run_before=run_before)
+
+
+def test_yaml_view(snap_compare: Compare) -> None:
+    """y on a HelmRelease: its YAML as the API server holds it."""
+    assert snap_compare(
+        scene_app(_kinds_scene()), terminal_size=(160, 48), run_before=_pressing(PODINFO, "y")
+    )
+
+
+def test_command_line(snap_compare: Compare) -> None:
+    """: opens the k9s-style line at the bottom, with the aliases it understands."""
+    assert snap_compare(
+        scene_app(_kinds_scene()), terminal_size=(160, 48), run_before=_pressing(PODINFO, "colon", "h")
+    )
+
+
+def test_kind_filter_after_colon_hr(snap_compare: Compare) -> None:
+    """:hr shows only the HelmReleases."""
+    assert snap_compare(
+        scene_app(_kinds_scene()),
+        terminal_size=(160, 48),
+        run_before=_pressing(PODINFO, "colon", "h", "r", "enter"),
+    )
+
+
+def test_contexts_view(snap_compare: Compare) -> None:
+    """:ctx lists the kubeconfig's contexts, the watched one marked and under the cursor."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _artifacts_loaded(pilot)
+        await pilot.press("colon", *"ctx", "enter")
+        for _ in range(200):
+            if pilot.app.screen.query("#contexts-table"):
+                break
+            await pilot.pause(0.02)
+        await settle(pilot)
+
+    assert snap_compare(scene_app(_kinds_scene()), terminal_size=(160, 48), run_before=run_before)
+
+
+def test_logs_view(snap_compare: Compare) -> None:
+    """l on the failing HelmRelease: helm-controller's lines about it, its error in red."""
+    run_before = _pressing("HelmRelease/flux-system/metrics", "l")
+    assert snap_compare(scene_app(_kinds_scene()), terminal_size=(160, 48), run_before=run_before)
+
+
+def test_inventory_tree(snap_compare: Compare) -> None:
+    """enter on app's Kustomization: what it applied; the Deployment that cannot start says why."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _artifacts_loaded(pilot)
+        await selecting(APP)(pilot)
+        pilot.app.query_one("#flux-table").focus()
+        await pilot.press("enter")
+        for _ in range(200):
+            if pilot.app.screen.query("#inventory-tree"):
+                break
+            await pilot.pause(0.02)
+        await settle(pilot)
+
+    assert snap_compare(scene_app(_kinds_scene()), terminal_size=(160, 48), run_before=run_before)

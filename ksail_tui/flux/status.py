@@ -11,9 +11,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from ksail_tui.models import FluxKustomization, FluxOCIRepository
+from ksail_tui.models import FluxKustomization, FluxOCIRepository, FluxResource
 
-FluxObject = FluxOCIRepository | FluxKustomization
+FluxObject = FluxOCIRepository | FluxKustomization | FluxResource
 
 # Reasons that mean "working on it", not "failed".
 PROGRESS_REASONS = frozenset({"Progressing", "ProgressingWithRetry", "DependencyNotReady", ""})

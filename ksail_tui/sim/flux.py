@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from ksail_tui.errors import KsailError, TimedOut
-from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient
+from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient, Resource
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
-from ksail_tui.sim.crds import flux_crds
+from ksail_tui.sim.crds import all_flux_crds
+from ksail_tui.sim.flux_git import GitRepositoryController, StatusController
+from ksail_tui.sim.flux_helm import HelmReleaseController, HelmRepositoryController
 from ksail_tui.sim.flux_kustomize import KustomizeController
 from ksail_tui.sim.flux_registry import RegistryReader
 from ksail_tui.sim.flux_runtime import SIMULATED_LABEL, log
@@ -32,7 +35,7 @@ __all__ = ["SIMULATED_LABEL", "SimulatedFlux", "install_simulated_flux"]
 
 FLUX_NAMESPACE = "flux-system"
 INSTALL_FIELD_MANAGER = "flux"
-CONTROLLERS = ("source-controller", "kustomize-controller")
+CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller")
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 VERSION_LABEL = "app.kubernetes.io/version"
 SIMULATED_ANNOTATION = "ksail.io/simulated-by"
@@ -90,7 +93,7 @@ def install_simulated_flux(
     ``crds`` replaces the bundled CRDs (a test tier on an old Kubernetes strips what it rejects).
     """
     applied: list[dict[str, Any]] = []
-    for crd in flux_crds() if crds is None else crds:
+    for crd in all_flux_crds() if crds is None else crds:
         crd["metadata"].setdefault("labels", {}).update(_flux_labels(version))
         applied.append(kube.apply(crd, field_manager=INSTALL_FIELD_MANAGER))
     applied.append(
@@ -152,6 +155,11 @@ class SimulatedFlux:
             Watcher(kube, OCI_REPOSITORIES, self._on_source_event, namespace=namespace),
             Watcher(kube, KUSTOMIZATIONS, self._on_kustomization_event, namespace=namespace),
         ]
+        # The other kinds' controllers, started only for the kinds the cluster serves.
+        self.others: list[StatusController] = [
+            controller(kube, retry_interval=retry_interval)
+            for controller in (GitRepositoryController, HelmRepositoryController, HelmReleaseController)
+        ]
         self._started = False
         self._lock = threading.Lock()
 
@@ -166,6 +174,12 @@ class SimulatedFlux:
             self._started = True
         self.sources.start()
         self.kustomizations.start()
+        for controller in self.others:
+            if self._serves(controller.resource):
+                controller.start()
+                self._watchers.append(
+                    Watcher(self.kube, controller.resource, self._feed(controller), namespace=self.namespace)
+                )
         for watcher in self._watchers:
             watcher.start(name=f"sim-flux-watch-{watcher.resource.plural}")
         return self
@@ -176,11 +190,15 @@ class SimulatedFlux:
             watcher.stop()
         self.sources.stop()
         self.kustomizations.stop()
+        for controller in self.others:
+            controller.stop()
         deadline = time.monotonic() + timeout
         for watcher in self._watchers:
             watcher.join(max(0.0, deadline - time.monotonic()))
         self.sources.join(max(0.0, deadline - time.monotonic()))
         self.kustomizations.join(max(0.0, deadline - time.monotonic()))
+        for controller in self.others:
+            controller.join(max(0.0, deadline - time.monotonic()))
         self.registry.close()
 
     def __enter__(self) -> SimulatedFlux:
@@ -197,6 +215,22 @@ class SimulatedFlux:
     @staticmethod
     def _objects(event: WatchEvent) -> tuple[dict[str, Any], ...]:
         return event.objects if event.type == SYNC else ((event.object,) if event.object else ())
+
+    def _serves(self, resource: Resource) -> bool:
+        try:
+            self.kube.resolve(resource.api_version, resource.kind)
+        except KsailError:
+            return False
+        return True
+
+    def _feed(self, controller: StatusController) -> Callable[[WatchEvent], None]:
+        def on_event(event: WatchEvent) -> None:
+            try:
+                controller.observe(event.type, self._objects(event))
+            except Exception:
+                log.exception("simulated %s: cannot handle a %s event", controller.component, event.type)
+
+        return on_event
 
     def _on_source_event(self, event: WatchEvent) -> None:
         try:

@@ -16,6 +16,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from ksail_tui.config import parse_duration
+from ksail_tui.flux.logs import IN_PROCESS, json_line
 from ksail_tui.kube.client import EVENTS, ApiError, KubeClient, Resource
 from ksail_tui.models import RECONCILE_ANNOTATION
 from ksail_tui.sim.store import now_rfc3339
@@ -384,12 +385,32 @@ class Controller:
         while (key := self.queue.get()) is not None:
             try:
                 delay = self.reconcile(key)
+                self.log_outcome(key)
             except Exception as error:  # the API server went away mid-write, or a bug: retry later
                 log.warning("%s: reconcile of %s/%s failed: %s", self.component, *key, error)
                 delay = self.retry_interval
             if delay is not None and not self.stopping.is_set():
                 self.queue.add_after(key, delay)
             self.queue.done(key)
+
+    def log_outcome(self, key: Key) -> None:
+        """Write the JSON log line the real controller would, to the in-process sink the
+        dashboard reads in the demo (``flux logs`` on a real cluster)."""
+        obj = self.kube.get_or_none(self.resource, key[1], key[0])
+        if obj is None:
+            return
+        ready: dict[str, Any] = next(
+            (c for c in (obj.get("status") or {}).get("conditions") or () if c.get("type") == READY), {}
+        )
+        args = (self.resource.kind, self.resource.group, key[0], key[1])
+        if (obj.get("spec") or {}).get("suspend"):
+            line = json_line("info", "Reconciliation is suspended for this object", *args)
+        elif ready.get("status") == "False":
+            message = str(ready.get("message", ""))
+            line = json_line("error", "Reconciler error", *args, error=message)
+        else:
+            line = json_line("info", str(ready.get("message") or "reconciliation in progress"), *args)
+        IN_PROCESS.write(self.component, line)
 
     def reconcile(self, key: Key) -> float | None:
         """One attempt; returns when to look again (None: only on a new trigger)."""

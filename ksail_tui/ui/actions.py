@@ -93,8 +93,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "reconcile", "r", "reconcile", "Reconcile", "reconcile the selected workload now, source first"
     ),
     ActionSpec(
-        "reconcile-all",
+        "reconcile-object",
         "R",
+        "reconcile_object",
+        "Reconcile object",
+        "reconcile the selected Flux object of any kind, its source first (flux reconcile --with-source)",
+        footer=False,
+    ),
+    ActionSpec(
+        "reconcile-all",
+        "A",
         "reconcile_all",
         "Reconcile all",
         "reconcile every configured workload now",
@@ -108,8 +116,27 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "watch", "w", "toggle_devloop", "Watch", "watch mode for the selected workload: every save is applied"
     ),
     ActionSpec("suspend", "s", "toggle_suspend", "Suspend", "suspend or resume the selected workload"),
+    ActionSpec(
+        "suspend-object",
+        "T",
+        "toggle_suspend_object",
+        "Suspend object",
+        "suspend or resume the selected Flux object of any kind (no question asked)",
+        footer=False,
+    ),
     ActionSpec("describe", "d", "describe", "Describe", "YAML and conditions of the selected object"),
+    ActionSpec(
+        "yaml", "y", "yaml", "YAML", "the selected object's YAML, as the API server holds it", footer=False
+    ),
     ActionSpec("events", "e", "events", "Events", "Kubernetes events of the selected object"),
+    ActionSpec(
+        "logs",
+        "l",
+        "logs",
+        "Logs",
+        "the Flux controllers' log lines about the selected object, streamed (f: follow)",
+        footer=False,
+    ),
     ActionSpec("filter", "slash", "filter", "Filter", "filter the Flux table"),
     ActionSpec(
         "refresh",
@@ -153,7 +180,17 @@ ACTIONS: tuple[ActionSpec, ...] = (
         footer=False,
     ),
     ActionSpec("help", "question_mark", "help", "Help", "keys, colours and settings"),
-    ActionSpec("palette", "colon,ctrl+p", "app.command_palette", "Commands", "search every action"),
+    ActionSpec("palette", "ctrl+p", "app.command_palette", "Commands", "search every action"),
+    ActionSpec(
+        "command-line",
+        "colon",
+        "command_line",
+        "Jump to",
+        "`:` and a kind alias (ks, ocirepo, gitrepo, hr…) shows only that kind; `:ctx` switches context",
+        footer=False,
+    ),
+    ActionSpec("cursor-down", "j", "cursor(1)", "Down", "move down", footer=False, in_palette=False),
+    ActionSpec("cursor-up", "k", "cursor(-1)", "Up", "move up", footer=False, in_palette=False),
     ActionSpec("quit", "q", "app.quit", "Quit", "leave the dashboard", in_palette=False),
     ActionSpec(
         "focus-cluster",

@@ -19,11 +19,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredCluster
 from ksail_tui.config import ClusterConfig
 from ksail_tui.devloop.state import LoopState
-from ksail_tui.errors import OperationFailed
+from ksail_tui.errors import OperationFailed, Unavailable
+from ksail_tui.flux.inventory import InventoryNode, cluster_getters, inventory_tree
+from ksail_tui.flux.logs import IN_PROCESS, OnLine
+from ksail_tui.flux.objects import ObjectReconciled, flux_kind, reconcile_object, set_object_suspended
 from ksail_tui.flux.service import FluxEvent, FluxService, ReconcileOutcome
-from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, ApiError
+from ksail_tui.kube.client import ApiError
+from ksail_tui.kube.contexts import KubeContext, kube_contexts
 from ksail_tui.live import LiveCluster, OnUpdates
-from ksail_tui.models import KUSTOMIZATION_KIND, ObjectRef, OCIArtifact
+from ksail_tui.models import ObjectRef, OCIArtifact
 from ksail_tui.oci.build import BuiltArtifact
 from ksail_tui.oci.service import PruneResult, PushProgress, PushResult
 from ksail_tui.registry import BackendName
@@ -76,6 +80,27 @@ class DashboardServices(Protocol):
     def set_suspended(self, names: list[str], suspended: bool) -> list[ObjectRef]: ...
 
     def delete(self, ref: ObjectRef) -> None: ...
+
+    def reconcile_object(
+        self, ref: ObjectRef, on_progress: Progress, cancel: threading.Event
+    ) -> ObjectReconciled:
+        """``flux reconcile <kind> <name> --with-source`` of any Flux object."""
+        ...
+
+    def set_object_suspended(self, ref: ObjectRef, suspended: bool) -> None: ...
+
+    def contexts(self) -> list[KubeContext]:
+        """The contexts of the configured kubeconfig."""
+        ...
+
+    def inventory(self, ref: ObjectRef) -> list[InventoryNode]:
+        """What ``ref`` applied (its ``status.inventory``), each object judged."""
+        ...
+
+    def follow_logs(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
+        """The controllers' log lines about ``ref``, kept ones first, then as they come (``on_line``
+        runs on another thread); returns the function that stops following."""
+        ...
 
     def events(self, ref: ObjectRef) -> list[FluxEvent]: ...
 
@@ -178,7 +203,7 @@ class ClusterServices:
         return self._flux_service().set_suspended(names, suspended)
 
     def delete(self, ref: ObjectRef) -> None:
-        resource = KUSTOMIZATIONS if ref.kind == KUSTOMIZATION_KIND else OCI_REPOSITORIES
+        resource = flux_kind(ref).resource
         try:
             self._flux_service().kube.delete(resource, ref.name, ref.namespace)
         except ApiError as error:
@@ -186,6 +211,35 @@ class ClusterServices:
 
     def events(self, ref: ObjectRef) -> list[FluxEvent]:
         return self._flux_service().events(ref)
+
+    def reconcile_object(
+        self, ref: ObjectRef, on_progress: Progress, cancel: threading.Event
+    ) -> ObjectReconciled:
+        timeout = self.config.spec.cluster.connection.timeout_seconds
+        kube = self._flux_service().kube
+        return reconcile_object(kube, ref, timeout=timeout, on_progress=on_progress, cancel=cancel)
+
+    def set_object_suspended(self, ref: ObjectRef, suspended: bool) -> None:
+        set_object_suspended(self._flux_service().kube, ref, suspended)
+
+    def contexts(self) -> list[KubeContext]:
+        return kube_contexts(self.config.spec.cluster.connection.kubeconfig)
+
+    def inventory(self, ref: ObjectRef) -> list[InventoryNode]:
+        kube = self._flux_service().kube
+        obj = kube.get_or_none(flux_kind(ref).resource, ref.name, ref.namespace)
+        if obj is None:
+            raise OperationFailed(f"{ref} does not exist")
+        return inventory_tree(obj, *cluster_getters(kube))
+
+    def follow_logs(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
+        if not IN_PROCESS.active:
+            # Reading the controllers' pod logs of a real cluster is not built yet.
+            raise Unavailable(
+                "controller logs are shown for the demo's simulated controllers only so far",
+                hint=f"on a real cluster: flux logs --kind {ref.kind} --name {ref.name} -n {ref.namespace}",
+            )
+        return IN_PROCESS.follow(ref, on_line)
 
     def registry(self) -> RegistryView:
         from ksail_tui.registry.service import open_registry_service

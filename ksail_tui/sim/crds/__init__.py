@@ -15,9 +15,23 @@ CRD_FILES = (
     "source.toolkit.fluxcd.io_ocirepositories.yaml",
     "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
 )
+# The other kinds a real Flux serves; the simulated Flux registers them beside the OCI loop's.
+OTHER_CRD_FILES = (
+    "source.toolkit.fluxcd.io_gitrepositories.yaml",
+    "source.toolkit.fluxcd.io_helmrepositories.yaml",
+    "source.toolkit.fluxcd.io_helmcharts.yaml",
+    "source.toolkit.fluxcd.io_buckets.yaml",
+    "helm.toolkit.fluxcd.io_helmreleases.yaml",
+)
 
 
-def flux_crds() -> list[dict[str, Any]]:
+def flux_crds(files: tuple[str, ...] = CRD_FILES) -> list[dict[str, Any]]:
     """The bundled CRDs, parsed, in the order Flux installs them (sources first)."""
     folder = resources.files(__name__)
-    return [yaml.safe_load(folder.joinpath(name).read_text(encoding="utf-8")) for name in CRD_FILES]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [yaml.load(folder.joinpath(name).read_text(encoding="utf-8"), Loader=loader) for name in files]
+
+
+def all_flux_crds() -> list[dict[str, Any]]:
+    """Every bundled CRD: the OCI loop's and the other kinds'."""
+    return flux_crds(CRD_FILES + OTHER_CRD_FILES)

@@ -10,8 +10,9 @@ from ksail_tui.ui.actions import bindings
 from ksail_tui.ui.cluster_actions import ClusterActions
 from ksail_tui.ui.devloop_actions import DevloopActions
 from ksail_tui.ui.environment_actions import EnvironmentsEntry
+from ksail_tui.ui.object_actions import ObjectActions
 from ksail_tui.ui.workload_actions import WorkloadActions
 
 
-class DashboardScreen(WorkloadActions, ClusterActions, DevloopActions, EnvironmentsEntry):
+class DashboardScreen(WorkloadActions, ClusterActions, DevloopActions, EnvironmentsEntry, ObjectActions):
     BINDINGS = bindings()

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ksail_tui.display import short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
-from ksail_tui.models import FluxKustomization, FluxOCIRepository, ObjectRef
+from ksail_tui.models import FluxKustomization, FluxOCIRepository, FluxResource, ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.widgets.pane import Pane
@@ -70,6 +70,13 @@ def details_content(ref: ObjectRef | None, model: DashboardModel, now: datetime)
         created = obj.artifact_metadata.get("org.opencontainers.image.created")
         if created:
             parts.append(_field("built", created))
+    elif isinstance(obj, FluxResource):
+        if obj.source is not None:
+            parts.append(_field("source", str(obj.source)))
+        if obj.artifact_revision:
+            parts.append(_field("artifact", short_revision(obj.artifact_revision, DIGEST_SHOWN)))
+        if obj.applied_revision:
+            parts.append(_field("applied", obj.applied_revision))
     else:
         source = model.source_of(obj)
         artifact = source.artifact_revision if source else None

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowKey
 
 from ksail_tui.display import parse_time, short_revision
+from ksail_tui.flux.objects import revision_of
 from ksail_tui.flux.status import FluxObject, Health, classify
 from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization, ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, age_changes_at, health_text
@@ -45,7 +46,7 @@ DIGEST_SHOWN = 8
 def revision_cell(obj: FluxObject, model: DashboardModel) -> Text:
     """The artifact a source stored, or the revision a Kustomization applied, marked when behind."""
     if not isinstance(obj, FluxKustomization):
-        return Text(short_revision(getattr(obj, "artifact_revision", None), DIGEST_SHOWN))
+        return Text(short_revision(revision_of(obj), DIGEST_SHOWN))
     if obj.last_applied_revision is None:
         return Text("nothing applied", style=DIM)
     text = Text(short_revision(obj.last_applied_revision, DIGEST_SHOWN))
@@ -109,13 +110,11 @@ def empty_reason(model: DashboardModel, filter_text: str) -> str:
     return "no OCIRepository or Kustomization yet: run `ksail-tui workload apply`, or push with p"
 
 
-def _order(values: tuple[Text, Text, Text]) -> tuple[str, str, bool]:
+def _order(values: tuple[Text, Text, Text]) -> tuple[str, str, bool, str]:
     namespace, name, kind = values
-    return (
-        namespace.plain,
-        name.plain,
-        kind.plain != OCI_REPOSITORY_KIND,
-    )  # the source above its Kustomization
+    # The source above its Kustomization; then by kind, so that a HelmRelease and a HelmRepository
+    # of one name keep one order (the rows arrive in no fixed order).
+    return (namespace.plain, name.plain, kind.plain != OCI_REPOSITORY_KIND, kind.plain)
 
 
 class FluxTable(DataTable[Cell]):

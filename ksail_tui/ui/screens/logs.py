@@ -1,0 +1,96 @@
+"""Controller logs (``l``): what source-, kustomize- and helm-controller logged about one object,
+streamed, with follow (``f``) and a bounded buffer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import RichLog, Static
+
+from ksail_tui.errors import KsailError
+from ksail_tui.flux.logs import MAX_LINES, LogLine, OnLine
+from ksail_tui.models import ObjectRef
+from ksail_tui.ui.format import DIM
+
+Follow = Callable[[ObjectRef, OnLine], Callable[[], None]]
+LEVEL_STYLE = {"error": "bold red", "info": "green", "debug": "dim"}
+
+
+def log_text(line: LogLine) -> Text:
+    text = Text()
+    text.append(line.ts[11:23] if len(line.ts) >= 23 else line.ts, style=DIM)
+    text.append(f" {line.controller} ", style="bold")
+    text.append(line.level, style=LEVEL_STYLE.get(line.level, ""))
+    text.append(f" {line.message}")
+    if line.error:
+        text.append(f": {line.error}", style="red")
+    return text
+
+
+class LogReceived(Message):
+    def __init__(self, line: LogLine) -> None:
+        super().__init__()
+        self.line = line
+
+
+class LogsScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q,l", "dismiss", "Close"),
+        Binding("f", "toggle_follow", "Follow"),
+    ]
+
+    def __init__(self, ref: ObjectRef, follow: Follow) -> None:
+        super().__init__()
+        self._ref = ref
+        self._follow = follow
+        self._stop: Callable[[], None] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="logs-dialog", classes="dialog") as dialog:
+            dialog.border_title = f"controller logs of {self._ref}"
+            dialog.border_subtitle = self._subtitle_text(following=True)
+            yield Static(Text("waiting for the controllers' lines…", style=DIM), id="logs-note")
+            yield RichLog(id="logs", max_lines=MAX_LINES, wrap=False, auto_scroll=True)
+
+    def on_mount(self) -> None:
+        try:
+            self._stop = self._follow(self._ref, self._received)
+        except KsailError as error:
+            hint = f"\n{error.hint}" if error.hint else ""
+            self.query_one("#logs-note", Static).update(Text(f"{error.message}{hint}", style="yellow"))
+
+    def on_unmount(self) -> None:
+        if self._stop is not None:
+            self._stop()
+
+    def _received(self, line: LogLine) -> None:
+        """On the writer's thread: posted, never waited for (a controller must not block on us)."""
+        self.post_message(LogReceived(line))
+
+    @on(LogReceived)
+    def _show(self, message: LogReceived) -> None:
+        self.query_one(RichLog).write(log_text(message.line))
+        self.query_one("#logs-note", Static).display = False
+        self.query_one("#logs-note", Static).display = False
+
+    @property
+    def following(self) -> bool:
+        return self.query_one(RichLog).auto_scroll
+
+    def action_toggle_follow(self) -> None:
+        log = self.query_one(RichLog)
+        log.auto_scroll = not log.auto_scroll
+        if log.auto_scroll:
+            log.scroll_end(animate=False)
+        self.query_one("#logs-dialog").border_subtitle = self._subtitle_text(log.auto_scroll)
+
+    @staticmethod
+    def _subtitle_text(following: bool) -> str:
+        return f"f follow: {'on' if following else 'off'} · last {MAX_LINES} lines · esc close"
