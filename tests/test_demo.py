@@ -97,8 +97,6 @@ def _wait_for_match(session: str, pattern: str, timeout: float) -> str:
     raise AssertionError(f"{pattern!r} never matched the screen:\n{screen}")
 
 
-@pytest.mark.needs_tmux
-@pytest.mark.needs_registry
 def start_demo_session(home: Path) -> str:
     """`ksail-tui demo` in a new 160x48 tmux session; returns the session's name."""
     session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
@@ -113,6 +111,8 @@ def start_demo_session(home: Path) -> str:
     return session
 
 
+@pytest.mark.needs_tmux
+@pytest.mark.needs_registry
 def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
     session = start_demo_session(tmp_path)
     try:
@@ -172,13 +172,7 @@ def test_closing_the_terminal_ends_the_demo_and_its_registry(tmp_path: Path) -> 
 @pytest.mark.needs_tmux
 @pytest.mark.needs_registry
 def test_ksail_tui_demo_in_tmux_colon_ks_and_l(tmp_path: Path) -> None:
-    session = f"ksail-demo-{uuid.uuid4().hex[:8]}"
-    binary = Path(sys.executable).with_name("ksail-tui")
-    command = f"{binary if binary.exists() else shutil.which('ksail-tui')} demo --registry-backend process"
-    env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True, env=env
-    )
+    session = start_demo_session(tmp_path)
     try:
         # The simulated helm-controller serves the demo's HelmRelease beside the OCI loop.
         _wait_for(session, "InstallSucceeded", timeout=60)
