@@ -35,9 +35,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from ksail_sim.flux import install_simulated_flux
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.kube.client import KUSTOMIZATIONS, KubeClient
-from ksail_tui.sim.flux import install_simulated_flux
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.services import ClusterServices
 from ksail_tui.ui.widgets.flux_table import FluxPane

@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ksail_sim.apiserver.server import ApiServer  # noqa: E402
+from ksail_sim.flux import SimulatedFlux, install_simulated_flux  # noqa: E402
 from ksail_tui.config import ClusterConfig, load_config  # noqa: E402
 from ksail_tui.devloop import DevLoop, LoopState, Phase  # noqa: E402
 from ksail_tui.kube.client import KUSTOMIZATIONS, KubeClient  # noqa: E402
-from ksail_tui.sim.apiserver import ApiServer  # noqa: E402
-from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux  # noqa: E402
 from tests.fixtures.registry import start_registry, stop_registry  # noqa: E402
 
 DEMO_APP = ROOT / "ksail_tui" / "demo_data" / "app"

@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ksail_sim.apiserver.server import ApiServer  # noqa: E402
 from ksail_tui.kube.client import KubeClient  # noqa: E402
 from ksail_tui.operator.kopf_app import OperatorThread, WatchTimeouts  # noqa: E402
 from ksail_tui.operator.service import ENVIRONMENTS  # noqa: E402
-from ksail_tui.sim.apiserver import ApiServer  # noqa: E402
 from ksail_tui.ui.app import KsailApp  # noqa: E402
 from tests.fixtures.operator import environment_manifest, install_catalyst  # noqa: E402
 from tests.fixtures.ui_environments import (  # noqa: E402

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.kube.client import KubeClient
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
 from ksail_tui.operator import naming
@@ -36,7 +37,6 @@ from ksail_tui.operator.crds import catalyst_crds
 from ksail_tui.operator.kopf_app import OperatorThread, WatchTimeouts
 from ksail_tui.operator.manifests import to_yaml
 from ksail_tui.operator.service import ENVIRONMENTS, PROJECTS
-from ksail_tui.sim.apiserver import ApiServer
 
 NAMESPACE = "default"
 

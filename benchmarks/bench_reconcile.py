@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ksail_sim.apiserver.server import ApiServer
+from ksail_sim.flux.crds import flux_crds
 from ksail_tui.config import parse_config
 from ksail_tui.flux.service import FluxService
 from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
 from ksail_tui.models import RECONCILE_ANNOTATION
-from ksail_tui.sim.apiserver import ApiServer
-from ksail_tui.sim.crds import flux_crds
 
 REVISION = "0.1.0@sha256:" + "ab" * 32
 

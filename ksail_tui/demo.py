@@ -120,14 +120,14 @@ def start_demo(
     registry_backend: BackendName | None = None,
 ) -> DemoEnvironment:
     """Start the emulator, the simulated Flux, a registry; push and apply both workloads."""
+    from ksail_sim.apiserver.server import ApiServer
+    from ksail_sim.demo_objects import other_kinds
+    from ksail_sim.flux import SimulatedFlux, install_simulated_flux
+    from ksail_sim.jobs import SimulatedJobRunner
     from ksail_tui.flux.service import FluxService
     from ksail_tui.kube.client import KubeClient
     from ksail_tui.oci.service import push_workload
     from ksail_tui.registry.service import open_registry_service
-    from ksail_tui.sim.apiserver import ApiServer
-    from ksail_tui.sim.demo_objects import other_kinds
-    from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux
-    from ksail_tui.sim.jobs import SimulatedJobRunner
 
     report = on_progress or (lambda _: None)
     owns = workdir is None
@@ -239,8 +239,8 @@ def _git_repository(folder: Path) -> tuple[str, environments.GitRevision]:
 
 def _add_simulated_node(kube: KubeClient) -> None:
     """One Ready control-plane node, like a single-node Kind cluster, labelled as simulated."""
+    from ksail_sim.flux import SIMULATED_LABEL
     from ksail_tui.kube.client import NODES
-    from ksail_tui.sim.flux import SIMULATED_LABEL
 
     name = "demo-control-plane"
     kube.apply(

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import ksail_tui.sim.crds
+import ksail_sim.flux.crds
 from ksail_tui.cli.main import main
 
-CRDS = Path(ksail_tui.sim.crds.__file__).parent
+CRDS = Path(ksail_sim.flux.crds.__file__).parent
 
 
 def _ctrl_c_as_in_a_terminal() -> None:

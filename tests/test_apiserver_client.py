@@ -11,9 +11,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from ksail_tui.sim.apiserver import ApiServer
-from ksail_tui.sim.crds import flux_crds
-from ksail_tui.sim.store import INITIAL_NAMESPACES
+from ksail_sim.apiserver.server import ApiServer
+from ksail_sim.apiserver.store import INITIAL_NAMESPACES
+from ksail_sim.flux.crds import flux_crds
 
 GROUP, VERSION, PLURAL = "source.toolkit.fluxcd.io", "v1", "ocirepositories"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-import ksail_tui.sim.crds
-from ksail_tui.sim.apiserver import ApiServer
+import ksail_sim.flux.crds
+from ksail_sim.apiserver.server import ApiServer
 from tests.fixtures.apiserver import Kubectl
 
-CRDS = Path(ksail_tui.sim.crds.__file__).parent
+CRDS = Path(ksail_sim.flux.crds.__file__).parent
 OCI_CRD = CRDS / "source.toolkit.fluxcd.io_ocirepositories.yaml"
 KS_CRD = CRDS / "kustomize.toolkit.fluxcd.io_kustomizations.yaml"
 OCI_GROUP = ("source.toolkit.fluxcd.io", "v1")

@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
-from ksail_tui.sim.apiserver import human_duration, load_manifests
-from ksail_tui.sim.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from ksail_tui.sim.protobuf import ProtobufError, decode
-from ksail_tui.sim.query import (
+from ksail_sim.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from ksail_sim.apiserver.protobuf import ProtobufError, decode
+from ksail_sim.apiserver.query import (
     Selector,
     SelectorError,
     compile_jsonpath,
     evaluate_jsonpath,
     parse_label_selector,
 )
+from ksail_sim.apiserver.server import human_duration, load_manifests
 
 
 def labelled(**labels: str) -> dict[str, Any]:

@@ -15,9 +15,9 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client import ApiException
 
-from ksail_tui.sim.apiserver import ApiServer
-from ksail_tui.sim.crds import flux_crds
-from ksail_tui.sim.store import INITIAL_NAMESPACES
+from ksail_sim.apiserver.server import ApiServer
+from ksail_sim.apiserver.store import INITIAL_NAMESPACES
+from ksail_sim.flux.crds import flux_crds
 
 Event = tuple[str, str, dict[str, Any]]  # type, name, raw object
 

@@ -1,4 +1,4 @@
-"""The core (everything outside ksail_tui/ui/) never imports Textual."""
+"""The core (outside ksail_tui/ui/) never imports Textual; the emulator never imports a front end."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ksail_tui"
 UI = PACKAGE / "ui"
+EMULATOR = PACKAGE.parent / "ksail_sim"
 
 
 def core_modules() -> list[Path]:
@@ -37,6 +38,20 @@ def test_no_core_module_names_textual_or_the_ui_package() -> None:
     # The CLI's dashboard and demo commands start the UI, lazily, inside their handlers only.
     allowed = {"ksail_tui/cli/dashboard.py", "ksail_tui/cli/demo.py"}
     assert {path: names for path, names in offenders.items() if names and path not in allowed} == {}
+
+
+def test_the_emulator_is_a_separate_system() -> None:
+    """ksail_sim stands in for a cluster: were it to use what it tests, the tests would test themselves."""
+    front_ends = ("ksail_tui.ui", "ksail_tui.cli", "ksail_tui.operator", "ksail_tui.demo", "ksail_tui.live")
+    offenders = {
+        str(path.relative_to(EMULATOR.parent)): sorted(
+            name
+            for name in imported_names(path)
+            if name.split(".")[0] == "textual" or name.startswith(front_ends)
+        )
+        for path in EMULATOR.rglob("*.py")
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
 
 
 def test_importing_every_core_module_loads_no_textual() -> None:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
+from ksail_sim.flux import install_simulated_flux
 from ksail_tui.cluster.commands import CommandResult, run_command
 from ksail_tui.cluster.kind import kind_config
 from ksail_tui.cluster.service import ClusterService
 from ksail_tui.errors import InvalidInput, OperationFailed
 from ksail_tui.kube.client import DEPLOYMENTS, KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient, Resource
 from ksail_tui.models import RegistryStatus
-from ksail_tui.sim.flux import install_simulated_flux
 from tests.fixtures.cluster import ClusterCLIs, ProcessRegistries, write_cluster_config
 
 CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")

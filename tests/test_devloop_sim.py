@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
+from ksail_sim.flux import SimulatedFlux
 from ksail_tui.config import ClusterConfig, load_config
 from ksail_tui.devloop import DevLoop, LoopState, Phase
 from ksail_tui.flux.service import FluxService, ReconcileOutcome
 from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient, Resource
 from ksail_tui.oci.registry_client import RegistryClient
 from ksail_tui.oci.service import push_workload
-from ksail_tui.sim.apiserver import ApiServer
-from ksail_tui.sim.flux import SimulatedFlux
 from tests.fixtures.kube_real import KUBE_TARGETS, context_of, kubeconfig_for
 from tests.fixtures.registry import start_registry, stop_registry
 from tests.fixtures.sim_flux import IN_CLUSTER_REGISTRY, TEST_RETRY_INTERVAL

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.cli.main import main
 from ksail_tui.kube.client import KubeClient
 from ksail_tui.oci.registry_client import RegistryClient
 from ksail_tui.operator import conditions as cond
 from ksail_tui.operator.service import JOBS, EnvironmentService
 from ksail_tui.operator.settings import Settings
-from ksail_tui.sim.apiserver import ApiServer
 from tests.fixtures.operator import env_status, install_catalyst
 from tests.fixtures.registry import RegistryProcess
 from tests.fixtures.world_environments import commit, environment, git, project_manifest

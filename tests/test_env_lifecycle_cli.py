@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.cli.main import main
 from ksail_tui.kube.client import NAMESPACES, KubeClient
 from ksail_tui.operator import environments, naming
 from ksail_tui.operator.service import ENVIRONMENTS, PROJECTS
-from ksail_tui.sim.apiserver import ApiServer
 from tests.fixtures.operator import (
     PROJECT_NAMESPACE,
     OperatorFactory,
@@ -154,7 +154,7 @@ def test_create_takes_the_branch_and_commit_checked_out_here(
 def test_reconcile_annotates_the_environment_and_its_flux_objects(
     kubeconfig: Path, operator_client: KubeClient, start_operator: OperatorFactory
 ) -> None:
-    from ksail_tui.sim.flux import install_simulated_flux
+    from ksail_sim.flux import install_simulated_flux
 
     install_simulated_flux(operator_client)
     operator_client.forget_discovery()

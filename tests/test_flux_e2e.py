@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
+from ksail_sim.flux import SimulatedFlux
+from ksail_sim.flux.crds import flux_crds
 from ksail_tui.cli.main import main
 from ksail_tui.config import load_config
 from ksail_tui.kube.client import DEPLOYMENTS, KubeClient
 from ksail_tui.oci.service import list_versions
-from ksail_tui.sim.crds import flux_crds
-from ksail_tui.sim.flux import SimulatedFlux
 from tests.fixtures.kube_real import KUBE_TARGETS, context_of, kubeconfig_for
 from tests.fixtures.sim_flux import IN_CLUSTER_REGISTRY
 

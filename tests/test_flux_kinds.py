@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ksail_sim.flux import SimulatedFlux, install_simulated_flux
 from ksail_tui.flux.kinds import BY_KIND, kind_of_alias
 from ksail_tui.flux.logs import IN_PROCESS, LogLine
 from ksail_tui.flux.objects import reconcile_object, set_object_suspended
@@ -17,7 +18,6 @@ from ksail_tui.flux.status import Health, classify
 from ksail_tui.kube.client import KubeClient
 from ksail_tui.live import FluxObjectUpdate, LiveCluster, LiveUpdate
 from ksail_tui.models import FluxResource, ObjectRef
-from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux
 
 GIT = BY_KIND["GitRepository"].resource
 HELM_REPOSITORY = BY_KIND["HelmRepository"].resource

@@ -8,9 +8,9 @@ import jsonschema
 import pytest
 import yaml
 
+from ksail_sim.flux.crds import flux_crds
 from ksail_tui.config import parse_config
 from ksail_tui.flux.sources import all_sources, kustomization, oci_repository, to_yaml
-from ksail_tui.sim.crds import flux_crds
 
 CONFIG = """\
 apiVersion: ksail.io/v1alpha1

@@ -1,6 +1,6 @@
 """The Kubernetes behaviours the product and the emulator rely on, checked on both targets.
 
-Each test runs against the emulator (ksail_tui.sim.apiserver) and against a real kube-apiserver
+Each test runs against the emulator (ksail_sim.apiserver.server) and against a real kube-apiserver
 v1.20.2 with its controller manager (needs_kube). A behaviour that differs and is not fixed in the
 emulator is listed in the emulator's module docstring instead of being tested here.
 """
@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ksail_sim.flux.crds import flux_crds
 from ksail_tui.kube.client import (
     KUSTOMIZATIONS,
     NAMESPACES,
@@ -23,7 +24,6 @@ from ksail_tui.kube.client import (
     KubeClient,
     Resource,
 )
-from ksail_tui.sim.crds import flux_crds
 from tests.fixtures.kube_real import real_flux_crds
 
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.errors import TimedOut
 from ksail_tui.kube.client import OCI_REPOSITORIES, ApiError, KubeClient
 from ksail_tui.kube.wait import Cancelled, Verdict, wait_for
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent, WatchState
-from ksail_tui.sim.apiserver import ApiServer
 
 NS = "flux-system"
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
+from ksail_sim.flux import install_simulated_flux
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient
 from ksail_tui.live import (
@@ -23,8 +25,6 @@ from ksail_tui.live import (
     NodeUpdate,
 )
 from ksail_tui.models import FluxKustomization, ObjectRef
-from ksail_tui.sim.apiserver import ApiServer
-from ksail_tui.sim.flux import install_simulated_flux
 
 WAIT_SECONDS = 10.0
 

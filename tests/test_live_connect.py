@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.kube.client import KubeClient
 from ksail_tui.live import ConnectionUpdate, LiveCluster, LiveUpdate, NodeUpdate
-from ksail_tui.sim.apiserver import ApiServer
 
 WAIT_SECONDS = 10.0
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.cli.main import main
 from ksail_tui.kube.client import KubeClient
-from ksail_tui.sim.apiserver import ApiServer
 from tests.fixtures.operator import env_status, environment_manifest, wait_ready, wait_until
 
 

@@ -9,12 +9,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer, load_manifests
+from ksail_sim.apiserver.store import crd_types
 from ksail_tui.operator import naming
 from ksail_tui.operator.crds import catalyst_crds
 from ksail_tui.operator.manifests import all_manifests, to_yaml
 from ksail_tui.operator.reconcile import Observed, object_key, reconcile
-from ksail_tui.sim.apiserver import ApiServer, load_manifests
-from ksail_tui.sim.store import crd_types
 
 PROJECT = {
     "apiVersion": naming.API_VERSION,

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.kube.client import NAMESPACES, ApiError, KubeClient, Resource
 from ksail_tui.operator import naming
 from ksail_tui.operator.kopf_app import OperatorThread
 from ksail_tui.operator.reconcile import Observed, reconcile
 from ksail_tui.operator.service import ENVIRONMENTS, EnvironmentService
 from ksail_tui.operator.settings import Settings
-from ksail_tui.sim.apiserver import ApiServer
 from tests.fixtures.operator import (
     PROJECT_NAMESPACE,
     TEST_WATCH_TIMEOUTS,

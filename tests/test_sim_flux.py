@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
+from ksail_sim.flux import SimulatedFlux, install_simulated_flux
 from ksail_tui.flux.sources import workload_sources
 from ksail_tui.flux.status import Health, classify
 from ksail_tui.kube.client import (
@@ -29,8 +31,6 @@ from ksail_tui.kube.client import (
 from ksail_tui.models import RECONCILE_ANNOTATION, FluxKustomization, FluxOCIRepository
 from ksail_tui.oci.build import BuiltArtifact, build_artifact
 from ksail_tui.oci.registry_client import RegistryClient
-from ksail_tui.sim.apiserver import ApiServer
-from ksail_tui.sim.flux import SimulatedFlux, install_simulated_flux
 from tests.fixtures.sim_flux import IN_CLUSTER_REGISTRY, sim_flux_config
 
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from ksail_sim.flux import SimulatedFlux
 from ksail_tui.kube.client import DEPLOYMENTS, NAMESPACES, OCI_REPOSITORIES, KubeClient
-from ksail_tui.sim.flux import SimulatedFlux
 from tests.fixtures.kube_real import KUBE_TARGETS, kubeconfig_for
 from tests.test_sim_flux import (
     CONFIGMAP,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ksail_tui.sim.flux_transform import split_image, substitute, transform
+from ksail_sim.flux.transform import split_image, substitute, transform
 
 
 def _deployment(image: str) -> dict:

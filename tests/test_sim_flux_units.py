@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from ksail_sim.flux.artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
+from ksail_sim.flux.crds import all_flux_crds, flux_crds
+from ksail_sim.flux.registry import UrlInvalid, parse_oci_url
+from ksail_sim.flux.runtime import Conditions, WorkQueue, go_duration, merge_patch_between
 from ksail_tui.flux.semver_range import highest_matching
-from ksail_tui.sim.crds import all_flux_crds, flux_crds
-from ksail_tui.sim.flux_artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
-from ksail_tui.sim.flux_registry import UrlInvalid, parse_oci_url
-from ksail_tui.sim.flux_runtime import Conditions, WorkQueue, go_duration, merge_patch_between
 
-BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "ksail_tui" / "sim" / "crds"
+BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "ksail_sim" / "flux" / "crds"
 # sha256 of the upstream files named in SOURCE.md: a changed CRD must come with a new upstream copy.
 CRD_CHECKSUMS = Path(__file__).resolve().parent / "data" / "flux-crds.sha256"
 

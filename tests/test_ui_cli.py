@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.cli.main import main
-from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.ui.app import KsailApp
 from ksail_tui.ui.settings import DashboardSettings, load_settings
 

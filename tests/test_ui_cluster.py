@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.flux.service import FluxService
 from ksail_tui.kube.client import KUSTOMIZATIONS, KubeClient
-from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.services import ClusterServices
 from tests.fixtures import ui

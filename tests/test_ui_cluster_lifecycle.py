@@ -16,12 +16,12 @@ import pytest
 from textual.command import CommandPalette
 from textual.widgets import Button, Checkbox, DataTable
 
+from ksail_sim.apiserver.server import ApiServer
+from ksail_sim.flux import install_simulated_flux
 from ksail_tui.cluster.discovery import KIND_CLUSTER_LABEL, KIND_ROLE_LABEL
 from ksail_tui.cluster.service import ClusterService
 from ksail_tui.config import ClusterConfig
 from ksail_tui.kube.client import KubeClient
-from ksail_tui.sim.apiserver import ApiServer
-from ksail_tui.sim.flux import install_simulated_flux
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.screens.delete_cluster import DeleteClusterScreen
 from ksail_tui.ui.screens.help import HelpScreen

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.kube.client import NAMESPACES, KubeClient
 from ksail_tui.operator import environments, naming
 from ksail_tui.operator.service import ENVIRONMENTS, PROJECTS
-from ksail_tui.sim.apiserver import ApiServer
 from ksail_tui.ui.app import KsailApp
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.environments import EnvironmentDetailsScreen, ProjectChoice

@@ -60,7 +60,7 @@ def read_crds(paths: list[str]) -> list[dict[str, Any]]:
     """The CustomResourceDefinitions in ``paths``; anything else in them is an input error."""
     import yaml
 
-    from ksail_tui.sim.apiserver import load_manifests
+    from ksail_sim.apiserver.server import load_manifests
 
     crds = []
     for path in _manifest_files(paths):
@@ -80,7 +80,7 @@ def read_crds(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def run_apiserver(args: argparse.Namespace) -> int:
-    from ksail_tui.sim.apiserver import ApiServer
+    from ksail_sim.apiserver.server import ApiServer
 
     crds = read_crds(args.crds)  # bad input fails before anything listens
     server = ApiServer(port=args.port)

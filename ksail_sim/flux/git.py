@@ -3,7 +3,7 @@
 No git server or Helm repository is reachable from the demo, so nothing is fetched: a source is
 "stored" at a revision derived from its spec (stable, so a reconcile without a change keeps it),
 with source-controller's conditions and events. Everything they write carries the simulated marks
-of :mod:`ksail_tui.sim.flux`. This module holds the shared reconcile and the GitRepository rule.
+of :mod:`ksail_sim.flux`. This module holds the shared reconcile and the GitRepository rule.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import copy
 import hashlib
 from typing import Any
 
-from ksail_tui.flux.kinds import BY_KIND
-from ksail_tui.kube.client import KubeClient, Resource
-from ksail_tui.sim.flux_runtime import (
+from ksail_sim.apiserver.store import now_rfc3339
+from ksail_sim.flux.runtime import (
     READY,
     RECONCILING,
     STALLED,
@@ -26,7 +25,8 @@ from ksail_tui.sim.flux_runtime import (
     with_handled_request,
     write_status,
 )
-from ksail_tui.sim.store import now_rfc3339
+from ksail_tui.flux.kinds import BY_KIND
+from ksail_tui.kube.client import KubeClient, Resource
 
 SUCCEEDED = "Succeeded"
 GIT_REPOSITORIES = BY_KIND["GitRepository"].resource

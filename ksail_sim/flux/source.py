@@ -1,6 +1,6 @@
 """A simulated source-controller for OCIRepositories (not Flux: it only writes what Flux would).
 
-Part of the simulated Flux controllers (``ksail_tui.sim.flux``). It resolves ``spec.ref`` against
+Part of the simulated Flux controllers (``ksail_sim.flux``). It resolves ``spec.ref`` against
 the real registry, pulls and checks the content layer, and reports with source-controller's
 condition types, reasons and messages. It keeps no storage: the Kustomization side pulls the
 layer from the registry again, by the digest in the revision.
@@ -12,18 +12,16 @@ import copy
 import re
 from typing import Any
 
-from ksail_tui.flux.semver_range import SemverRangeError, highest_matching
-from ksail_tui.kube.client import OCI_REPOSITORIES, KubeClient
-from ksail_tui.oci.artifact_format import sha256_digest
-from ksail_tui.sim.flux_artifact import ArtifactError, extract
-from ksail_tui.sim.flux_registry import (
+from ksail_sim.apiserver.store import now_rfc3339
+from ksail_sim.flux.artifact import ArtifactError, extract
+from ksail_sim.flux.registry import (
     RegistryError,
     RegistryReader,
     Repository,
     UrlInvalid,
     parse_oci_url,
 )
-from ksail_tui.sim.flux_runtime import (
+from ksail_sim.flux.runtime import (
     PROGRESSING,
     READY,
     RECONCILING,
@@ -36,7 +34,9 @@ from ksail_tui.sim.flux_runtime import (
     with_handled_request,
     write_status,
 )
-from ksail_tui.sim.store import now_rfc3339
+from ksail_tui.flux.semver_range import SemverRangeError, highest_matching
+from ksail_tui.kube.client import OCI_REPOSITORIES, KubeClient
+from ksail_tui.oci.artifact_format import sha256_digest
 
 ARTIFACT_IN_STORAGE = "ArtifactInStorage"
 ARTIFACT_OUTDATED = "ArtifactOutdated"

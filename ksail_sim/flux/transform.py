@@ -2,7 +2,7 @@
 ``spec.images`` (kustomize's image transformer) and ``spec.postBuild.substitute`` (Flux's
 envsubst of ``${var}`` and ``${var:=default}``).
 
-Part of the simulated Flux controllers (``ksail_tui.sim.flux_kustomize``); ``substituteFrom``
+Part of the simulated Flux controllers (``ksail_sim.flux.kustomize``); ``substituteFrom``
 (variables from ConfigMaps and Secrets) is not simulated and is refused by the caller.
 """
 

@@ -1,6 +1,6 @@
 """A simulated kustomize-controller for Kustomizations of OCIRepositories (not Flux).
 
-Part of the simulated Flux controllers (``ksail_tui.sim.flux``). It pulls the source's layer from
+Part of the simulated Flux controllers (``ksail_sim.flux``). It pulls the source's layer from
 the registry, builds it (plain manifests and simple kustomization.yaml files), server-side applies
 the objects as ``kustomize-controller``, prunes, waits for health and reports with
 kustomize-controller's condition types, reasons and messages. Applied objects carry
@@ -16,19 +16,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from ksail_tui.errors import InvalidInput
-from ksail_tui.kube.client import (
-    APPLY_PATCH,
-    KUSTOMIZATIONS,
-    OCI_REPOSITORIES,
-    ApiError,
-    KubeClient,
-    Resource,
-)
-from ksail_tui.oci.artifact_format import sha256_digest
-from ksail_tui.sim.flux_artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
-from ksail_tui.sim.flux_registry import RegistryError, RegistryReader, UrlInvalid, parse_oci_url
-from ksail_tui.sim.flux_runtime import (
+from ksail_sim.flux.artifact import ArtifactError, BuildError, PathNotFound, build, build_root, extract
+from ksail_sim.flux.registry import RegistryError, RegistryReader, UrlInvalid, parse_oci_url
+from ksail_sim.flux.runtime import (
     PROGRESSING,
     READY,
     RECONCILING,
@@ -46,8 +36,18 @@ from ksail_tui.sim.flux_runtime import (
     with_handled_request,
     write_status,
 )
-from ksail_tui.sim.flux_source import artifact_layer
-from ksail_tui.sim.flux_transform import transform
+from ksail_sim.flux.source import artifact_layer
+from ksail_sim.flux.transform import transform
+from ksail_tui.errors import InvalidInput
+from ksail_tui.kube.client import (
+    APPLY_PATCH,
+    KUSTOMIZATIONS,
+    OCI_REPOSITORIES,
+    ApiError,
+    KubeClient,
+    Resource,
+)
+from ksail_tui.oci.artifact_format import sha256_digest
 
 FIELD_MANAGER = "kustomize-controller"
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ksail_sim.apiserver.store import now_rfc3339
+from ksail_sim.flux.runtime import SIMULATED_LABEL, log
 from ksail_tui.errors import KsailError
 from ksail_tui.kube.client import ApiError, KubeClient, Resource
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
 from ksail_tui.oci.artifact_format import sha256_digest
 from ksail_tui.oci.registry_client import RegistryClient
-from ksail_tui.sim.flux_runtime import SIMULATED_LABEL, log
-from ksail_tui.sim.store import now_rfc3339
 
 JOBS = Resource("batch", "v1", "jobs", "Job")
 PODS = Resource("", "v1", "pods", "Pod")

@@ -1,6 +1,6 @@
 """The controller plumbing the simulated Flux controllers share.
 
-Part of the simulated Flux controllers (``ksail_tui.sim.flux``): a work queue with client-go's
+Part of the simulated Flux controllers (``ksail_sim.flux``): a work queue with client-go's
 guarantees (an object is never reconciled twice at once; a request that arrives meanwhile runs
 right after), Flux's condition bookkeeping, status patches that carry only what changed, and an
 event recorder that aggregates repeats the way client-go's does.
@@ -15,13 +15,13 @@ import time
 from collections import OrderedDict, deque
 from typing import Any
 
+from ksail_sim.apiserver.store import now_rfc3339
 from ksail_tui.config import parse_duration
 from ksail_tui.flux.logs import IN_PROCESS, json_line
 from ksail_tui.kube.client import EVENTS, ApiError, KubeClient, Resource
 from ksail_tui.models import RECONCILE_ANNOTATION
-from ksail_tui.sim.store import now_rfc3339
 
-log = logging.getLogger("ksail_tui.sim.flux")
+log = logging.getLogger("ksail_sim.flux")
 
 Key = tuple[str, str]  # (namespace, name)
 

@@ -1,6 +1,6 @@
 """What the simulated source-controller needs from a registry: the OCI distribution API.
 
-Part of the simulated Flux controllers (``ksail_tui.sim.flux``). Errors read like the ones
+Part of the simulated Flux controllers (``ksail_sim.flux``). Errors read like the ones
 go-containerregistry gives source-controller, and name the registry as the OCIRepository does
 (its in-cluster host), because that is the host a real controller would report.
 """

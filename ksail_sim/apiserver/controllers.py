@@ -10,7 +10,7 @@ import queue
 import threading
 import time
 
-from ksail_tui.sim.store import DEPLOYMENTS, Change, ChangeType, Obj, Store, now_rfc3339
+from ksail_sim.apiserver.store import DEPLOYMENTS, Change, ChangeType, Obj, Store, now_rfc3339
 
 
 def rolled_out(deployment: Obj) -> Obj | None:

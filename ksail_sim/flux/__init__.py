@@ -20,16 +20,16 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from ksail_sim.flux.crds import all_flux_crds
+from ksail_sim.flux.git import GitRepositoryController, StatusController
+from ksail_sim.flux.helm import HelmReleaseController, HelmRepositoryController
+from ksail_sim.flux.kustomize import KustomizeController
+from ksail_sim.flux.registry import RegistryReader
+from ksail_sim.flux.runtime import SIMULATED_LABEL, log
+from ksail_sim.flux.source import SourceController
 from ksail_tui.errors import KsailError, TimedOut
 from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient, Resource
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
-from ksail_tui.sim.crds import all_flux_crds
-from ksail_tui.sim.flux_git import GitRepositoryController, StatusController
-from ksail_tui.sim.flux_helm import HelmReleaseController, HelmRepositoryController
-from ksail_tui.sim.flux_kustomize import KustomizeController
-from ksail_tui.sim.flux_registry import RegistryReader
-from ksail_tui.sim.flux_runtime import SIMULATED_LABEL, log
-from ksail_tui.sim.flux_source import SourceController
 
 __all__ = ["SIMULATED_LABEL", "SimulatedFlux", "install_simulated_flux"]
 
@@ -59,7 +59,7 @@ def _controller_deployment(name: str, version: str) -> dict[str, Any]:
             "name": name,
             "namespace": FLUX_NAMESPACE,
             "labels": labels,
-            "annotations": {SIMULATED_ANNOTATION: "ksail-tui (ksail_tui.sim.flux); no Flux code runs here"},
+            "annotations": {SIMULATED_ANNOTATION: "ksail-tui (ksail_sim.flux); no Flux code runs here"},
         },
         "spec": {
             "replicas": 1,

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ksail_tui.sim.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from ksail_tui.sim.query import Selector, SelectorError, compile_jsonpath
+from ksail_sim.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from ksail_sim.apiserver.query import Selector, SelectorError, compile_jsonpath
 
 Obj = dict[str, Any]
 

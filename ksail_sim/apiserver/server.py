@@ -16,7 +16,7 @@ What it does not do: authentication, admission, schema validation and OpenAPI sc
 protobuf beyond the request bodies of ``kubectl create namespace|configmap|secret|
 serviceaccount``, pagination (``limit`` is ignored, lists come whole), managedFields, and
 controllers other than the clearly simulated deployment controller in
-:mod:`ksail_tui.sim.controllers`.
+:mod:`ksail_sim.apiserver.controllers`.
 
 tests/test_kube_contract.py holds it to a real kube-apiserver v1.20.2 with its controller
 manager. The differences that remain, none of which the product relies on:
@@ -74,11 +74,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from ksail_tui.errors import InvalidInput, Unavailable
-from ksail_tui.sim import protobuf
-from ksail_tui.sim.controllers import DeploymentController
-from ksail_tui.sim.query import Selector, SelectorError, compile_jsonpath, evaluate_jsonpath, format_value
-from ksail_tui.sim.store import (
+from ksail_sim.apiserver import protobuf
+from ksail_sim.apiserver.controllers import DeploymentController
+from ksail_sim.apiserver.query import (
+    Selector,
+    SelectorError,
+    compile_jsonpath,
+    evaluate_jsonpath,
+    format_value,
+)
+from ksail_sim.apiserver.store import (
     ALL_VERBS,
     STATUS_VERBS,
     ApiError,
@@ -90,6 +95,7 @@ from ksail_tui.sim.store import (
     Watcher,
     bad_request,
 )
+from ksail_tui.errors import InvalidInput, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -751,7 +757,7 @@ class ApiServer:
     older ones get 410 Expired. ``bookmark_interval`` (seconds, may be changed at any time,
     applies to watches opened afterwards) paces bookmarks of watches that allow them.
     ``deployment_controller`` (on by default) runs the SIMULATED deployment controller of
-    :class:`ksail_tui.sim.controllers.DeploymentController`, which marks Deployments as
+    :class:`ksail_sim.apiserver.controllers.DeploymentController`, which marks Deployments as
     rolled out and available ``deployment_delay`` seconds after each change. ``store`` gives
     direct access to the objects, for tests.
     """

@@ -1,6 +1,6 @@
 """Flux artifact tarballs: safe extraction and a deliberately small ``kustomize build``.
 
-Part of the simulated Flux controllers (``ksail_tui.sim.flux``). Extraction follows fluxcd/pkg's
+Part of the simulated Flux controllers (``ksail_sim.flux``). Extraction follows fluxcd/pkg's
 tar rules (gzip required, no absolute paths or ``..``, symlinks skipped). The build understands
 plain manifests and ``kustomization.yaml`` files with ``resources:``; anything fancier is reported
 as a build failure instead of being silently ignored.

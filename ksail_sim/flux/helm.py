@@ -2,17 +2,17 @@
 
 Not Flux and not Helm: nothing is downloaded or installed. A HelmRepository is stored at a revision
 derived from its URL; a HelmRelease is "installed" once the source of its chart is Ready, with
-helm-controller's condition reasons, history and events (see :mod:`ksail_tui.sim.flux_git`).
+helm-controller's condition reasons, history and events (see :mod:`ksail_sim.flux.git`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ksail_sim.flux.git import StatusController, stable_digest
+from ksail_sim.flux.runtime import READY, Failure
 from ksail_tui.flux.kinds import BY_KIND
 from ksail_tui.kube.client import KubeClient
-from ksail_tui.sim.flux_git import StatusController, stable_digest
-from ksail_tui.sim.flux_runtime import READY, Failure
 
 HELM_REPOSITORIES = BY_KIND["HelmRepository"].resource
 HELM_RELEASES = BY_KIND["HelmRelease"].resource

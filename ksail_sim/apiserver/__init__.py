@@ -1,0 +1,2 @@
+"""A Kubernetes API emulator: the store, the HTTP server kubectl and the official client talk to, and its
+built-in controllers."""
