@@ -15,7 +15,7 @@ from ksail_sim.flux.artifact import ArtifactError, BuildError, PathNotFound, bui
 from ksail_sim.flux.crds import all_flux_crds, flux_crds
 from ksail_sim.flux.registry import UrlInvalid, parse_oci_url
 from ksail_sim.flux.runtime import Conditions, WorkQueue, go_duration, merge_patch_between
-from ksail_tui.flux.semver_range import highest_matching
+from ksail_tui.flux.semver_range import SemverRangeError, highest_matching
 
 BUNDLED_CRDS = Path(__file__).resolve().parents[1] / "ksail_sim" / "flux" / "crds"
 # sha256 of the upstream files named in SOURCE.md: a changed CRD must come with a new upstream copy.
@@ -63,6 +63,19 @@ def test_semver_ranges_pick_the_highest_matching_tag(constraint: str, expected: 
 
 def test_semver_filter_applies_to_the_tag_text() -> None:
     assert highest_matching(TAGS, ">=0.0.0-0", r"^0\.1\.") == "0.1.2-rc.1"
+
+
+def test_semver_filter_is_read_as_go_reads_it(capfd: pytest.CaptureFixture[str]) -> None:
+    # Python's re accepts a lookahead; Go's regexp, which source-controller compiles it with, does not.
+    with pytest.raises(SemverRangeError, match=r"semverFilter '\(\?=0\)' is not a Go regular expression"):
+        highest_matching(TAGS, ">=0.0.0", "(?=0)")
+    assert capfd.readouterr().err == ""  # RE2 keeps its own report of the error to itself
+
+
+def test_a_backtracking_semver_filter_finishes() -> None:
+    # Python's re backtracks for ages on this filter and tag; RE2, like Go, matches in linear time.
+    tags = ["0.1.0-" + "a" * 40 + "!"]
+    assert highest_matching(tags, ">=0.0.0-0", r"^0\.1\.0-(a|a)*$") is None
 
 
 def test_oci_urls_are_validated_like_source_controller() -> None:

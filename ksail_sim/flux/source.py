@@ -9,7 +9,6 @@ layer from the registry again, by the digest in the revision.
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 from ksail_sim.apiserver.store import now_rfc3339
@@ -156,7 +155,7 @@ class SourceController(Controller):
             raise Failure(READ_FAILED, f"{prefix}: {error}") from None
         try:
             tag = highest_matching(tags, constraint, tag_filter)
-        except (SemverRangeError, re.error) as error:
+        except SemverRangeError as error:
             raise Failure(READ_FAILED, f"{prefix}: semver parse error: {error}") from None
         if tag is None:
             raise Failure(READ_FAILED, f"{prefix}: no match found for semver: {constraint}")

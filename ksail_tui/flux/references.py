@@ -8,7 +8,6 @@ as tags come and go, and the revision it last fetched.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +89,7 @@ def _in_range(listing: Mapping[str, str], constraint: str, tag_filter: str | Non
     since nobody can then say which one the source resolves to."""
     try:
         return [tag for _, tag in admitted(list(listing), constraint, tag_filter)]
-    except (SemverRangeError, re.error):
+    except SemverRangeError:
         return list(listing)
 
 

@@ -1,7 +1,9 @@
 """Semver ranges read the way Masterminds/semver (Flux's library) reads them.
 
 One reader for the simulated source-controller, which resolves ``spec.ref.semver`` with it, and for
-prune, which must protect every tag such a range can resolve to.
+prune, which must protect every tag such a range can resolve to. ``semverFilter`` is a Go regular
+expression, so it is read by RE2, Go's syntax and linear-time matching: a filter Flux refuses is
+refused here too, and a hostile one cannot stall a prune.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import re2
 import semver
 
 _PARTIAL_VERSION = re.compile(
@@ -40,7 +43,20 @@ class _Bound:
 
 
 class SemverRangeError(ValueError):
-    """The range cannot be parsed."""
+    """The range, or its tag filter, cannot be parsed."""
+
+
+_QUIET = re2.Options()
+_QUIET.log_errors = False  # RE2 would print its parse errors on stderr; they are raised instead
+
+
+def compile_tag_filter(text: str) -> re2._Regexp:
+    """``spec.ref.semverFilter`` as source-controller compiles it (Go's regexp is RE2)."""
+    try:
+        return re2.compile(text, options=_QUIET)
+    except re2.error as error:
+        reason = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else str(error)
+        raise SemverRangeError(f"semverFilter {text!r} is not a Go regular expression: {reason}") from None
 
 
 def parse_version(text: str) -> semver.Version | None:
@@ -148,10 +164,10 @@ def admitted(
 ) -> list[tuple[semver.Version, str]]:
     """The tags inside ``constraint`` that pass ``tag_filter``, with their versions.
 
-    Raises :class:`SemverRangeError` for a range and :class:`re.error` for a filter that cannot be read.
+    Raises :class:`SemverRangeError` for a range or a filter that cannot be read.
     """
     alternatives = parse_range(constraint)
-    pattern = re.compile(tag_filter) if tag_filter else None
+    pattern = compile_tag_filter(tag_filter) if tag_filter else None
     found = []
     for tag in tags:
         if pattern is not None and not pattern.search(tag):
