@@ -285,6 +285,44 @@ def test_a_failed_build_job_fails_with_its_reason_and_last_log_lines() -> None:
     assert "Job" not in {o["kind"] for o in plan.apply}  # never re-run for the same commit
 
 
+def waiting_build_pod(container: str, reason: str, message: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The build Job, running, and its Pod with ``container`` waiting for ``reason``."""
+    job = deploy.build_job(IDENTITY, deploy.wanted_images(environment(), project(), "pr-7")[0], SETTINGS, {})
+    waiting = {"name": container, "state": {"waiting": {"reason": reason, "message": message}}}
+    pod = {
+        "metadata": {"labels": {"job-name": job["metadata"]["name"]}},
+        "status": {"phase": "Pending", "initContainerStatuses": [waiting]},
+    }
+    return job, pod
+
+
+def test_a_build_pod_without_its_secret_says_which_and_how_to_create_it() -> None:
+    job, pod = waiting_build_pod("clone", "CreateContainerConfigError", 'secret "git" not found')
+    plan = plan_for(environment(), {object_key(job): job}, images={IMAGE: None}, pods=(pod,))
+    image = step(plan, "image")
+    assert image["state"] == RUNNING  # kubelet starts it once the Secret exists
+    assert image["message"] == (
+        f"build Job {job['metadata']['name']} cannot start: container clone: CreateContainerConfigError: "
+        f'secret "git" not found; create the Secret in the Environment\'s namespace (kubectl -n {NAMESPACE} '
+        "create secret generic git --from-literal=username=... --from-literal=password=...): the build "
+        "starts once it exists"
+    )
+    assert condition(plan, "Ready")["message"] == "image: " + image["message"]
+    assert plan.requeue_after is not None  # nothing announces the Pod starting: look again
+
+
+def test_a_build_pod_that_cannot_pull_its_image_names_the_setting() -> None:
+    job, pod = waiting_build_pod("clone", "ImagePullBackOff", 'Back-off pulling image "alpine/git:2.47.2"')
+    plan = plan_for(environment(), {object_key(job): job}, images={IMAGE: None}, pods=(pod,))
+    message = step(plan, "image")["message"]
+    assert 'ImagePullBackOff: Back-off pulling image "alpine/git:2.47.2"' in message
+    assert "set the template's builder.image to one the cluster pulls" in message
+    # A Pod merely being scheduled is building, not stuck.
+    _, starting = waiting_build_pod("clone", "PodInitializing", "")
+    plan = plan_for(environment(), {object_key(job): job}, images={IMAGE: None}, pods=(starting,))
+    assert step(plan, "image")["message"] == f"Job {job['metadata']['name']} is building {IMAGE}"
+
+
 def test_ready_only_at_the_revision_asked_for() -> None:
     stale = applied_at("sha256:" + "c" * 64, "Applied revision: old")
     plan = plan_for(environment(), stale)

@@ -34,6 +34,8 @@ PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed
 PROJECT_RETRY_SECONDS = 10.0
 NAMESPACE_WAIT_SECONDS = 2.0
 REGISTRY_RETRY_SECONDS = 5.0
+# A build Pod that cannot start changes no Job, and the Pods are not watched: look again this soon.
+STUCK_POD_RETRY_SECONDS = 5.0
 PROBE_RETRY_SECONDS = 2.0
 # How long deleting an Environment waits for Flux to prune what its Kustomization applied.
 PRUNE_WAIT_SECONDS = 60.0
@@ -268,6 +270,43 @@ def _termination_log(pods: Sequence[Obj], job_name: str) -> str:
     return "\n".join(lines[-LOG_LINES:])
 
 
+# Waiting reasons of a container that will not start until someone acts (kubelet keeps retrying).
+_STUCK = {"CreateContainerConfigError", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"}
+
+
+def _stuck_container(pods: Sequence[Obj], job_name: str) -> tuple[str, str, str] | None:
+    """(container, reason, message) of a container of the Job's Pods that cannot start."""
+    for pod in pods:
+        if ((pod.get("metadata") or {}).get("labels") or {}).get("job-name") != job_name:
+            continue
+        status = pod.get("status") or {}
+        for container in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _STUCK:
+                return str(container.get("name")), waiting["reason"], waiting.get("message") or ""
+    return None
+
+
+def _cannot_start(ctx: Context, image: deploy.Image, job_name: str, stuck: tuple[str, str, str]) -> str:
+    """What keeps the build Job's Pod from starting, and what to do about it."""
+    container, reason, message = stuck
+    text = f"build Job {job_name} cannot start: container {container}: {reason}: {message}".rstrip(": ")
+    namespace = ctx.identity.target_namespace
+    secret = image.checkout.secret
+    if reason == "CreateContainerConfigError" and secret and "secret" in message.lower():
+        return (
+            f"{text}; create the Secret in the Environment's namespace (kubectl -n {namespace} create "
+            f"secret generic {secret} --from-literal=username=... --from-literal=password=...): "
+            "the build starts once it exists"
+        )
+    if reason != "CreateContainerConfigError":
+        return f"{text}; check the image name, or set the template's builder.image to one the cluster pulls"
+    return text
+
+
 def _image_step(ctx: Context, observed: Observed) -> Outcome:
     images = ctx.images()
     if not images:
@@ -291,6 +330,10 @@ def _image_step(ctx: Context, observed: Observed) -> Outcome:
             continue
         final = _job_final(current)
         if final is None:
+            stuck = _stuck_container(observed.pods, name)
+            if stuck is not None:
+                message = _cannot_start(ctx, image, name, stuck)
+                return Outcome(RUNNING, message, tuple(start), requeue_after=STUCK_POD_RETRY_SECONDS)
             building.append(f"Job {name} is building {reference}")
             continue
         kind, reason, message = final
