@@ -312,10 +312,10 @@ def test_a_build_pod_without_its_secret_says_which_and_how_to_create_it() -> Non
 
 
 def test_a_build_pod_that_cannot_pull_its_image_names_the_setting() -> None:
-    job, pod = waiting_build_pod("clone", "ImagePullBackOff", 'Back-off pulling image "alpine/git:2.47.2"')
+    job, pod = waiting_build_pod("build", "ImagePullBackOff", 'Back-off pulling image "kaniko:1"')
     plan = plan_for(environment(), {object_key(job): job}, images={IMAGE: None}, pods=(pod,))
     message = step(plan, "image")["message"]
-    assert 'ImagePullBackOff: Back-off pulling image "alpine/git:2.47.2"' in message
+    assert 'container build: ImagePullBackOff: Back-off pulling image "kaniko:1"' in message
     assert "set the template's builder.image to one the cluster pulls" in message
     # A Pod merely being scheduled is building, not stuck.
     _, starting = waiting_build_pod("clone", "PodInitializing", "")

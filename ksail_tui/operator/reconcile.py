@@ -302,9 +302,11 @@ def _cannot_start(ctx: Context, image: deploy.Image, job_name: str, stuck: tuple
             f"secret generic {secret} --from-literal=username=... --from-literal=password=...): "
             "the build starts once it exists"
         )
-    if reason != "CreateContainerConfigError":
-        return f"{text}; check the image name, or set the template's builder.image to one the cluster pulls"
-    return text
+    if reason == "CreateContainerConfigError":
+        return text
+    if container == "clone":  # the operator's git image: a setting of the operator, not of the Project
+        return f"{text}; the cluster cannot pull the operator's git image {ctx.settings.git_image}"
+    return f"{text}; check the image name, or set the template's builder.image to one the cluster pulls"
 
 
 def _image_step(ctx: Context, observed: Observed) -> Outcome:
