@@ -65,26 +65,21 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_run_reconciles_in_the_foreground_until_ctrl_c(
-    catalyst_apiserver: ApiServer, kubeconfig: Path
-) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ksail_tui",
-            "operator",
-            "run",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--watch-timeout",
-            "5",
-        ],
-        stdout=subprocess.PIPE,
+def _start_run(kubeconfig: Path) -> subprocess.Popen[str]:
+    command = ["operator", "run", "--kubeconfig", str(kubeconfig), "--watch-timeout", "5"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "ksail_tui", *command],
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_ctrl_c_as_in_a_terminal,
     )
+
+
+def test_run_reconciles_in_the_foreground_until_ctrl_c(
+    catalyst_apiserver: ApiServer, kubeconfig: Path
+) -> None:
+    process = _start_run(kubeconfig)
     try:
         catalyst_apiserver.apply(environment_manifest("cli"))
         client = KubeClient(kubeconfig)
@@ -114,26 +109,6 @@ def test_run_uses_the_connection_of_ksail_yaml(
     # The emulator behind that kubeconfig has no Catalyst CRDs: proof that it was the one asked.
     assert main(["operator", "run", "--config", str(config)]) == 4
     assert "does not serve Project" in capsys.readouterr().err
-
-
-def _start_run(kubeconfig: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ksail_tui",
-            "operator",
-            "run",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--watch-timeout",
-            "5",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_ctrl_c_as_in_a_terminal,
-    )
 
 
 def test_an_operator_killed_mid_work_converges_when_started_again(
