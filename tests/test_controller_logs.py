@@ -24,7 +24,7 @@ from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import OperationFailed, Unavailable
 from ksail_tui.flux.controller_logs import ControllerLogs, controller_label, controller_pods
 from ksail_tui.flux.logs import LogLine, LogNotice, LogSink
-from ksail_tui.kube.client import PODS, KubeClient
+from ksail_tui.kube.client import MAX_LOG_LINE_BYTES, PODS, KubeClient
 from ksail_tui.models import ObjectRef
 from ksail_tui.ui.services import ClusterServices
 
@@ -144,6 +144,20 @@ def test_only_the_last_tail_lines_are_replayed(flux: ApiServer, kube: KubeClient
     )
     with Follower(kube, tail_lines=3) as follower:
         assert follower.next_lines(3) == ["line 7", "line 8", "line 9"]
+        follower.no_more_lines()
+
+
+def test_a_line_past_the_bound_is_cut_not_held(flux: ApiServer, kube: KubeClient) -> None:
+    flux.apply(pod("source-controller-7d9f"))
+    huge = line("platform", "x" * (MAX_LOG_LINE_BYTES * 2))
+    flux.write_pod_log(
+        FLUX, "source-controller-7d9f", "\n".join([huge, line("platform", "after the huge one")])
+    )
+    stream = kube.pod_log(FLUX, "source-controller-7d9f")
+    lengths = [len(text) for text in stream]
+    assert max(lengths) <= MAX_LOG_LINE_BYTES and len(lengths) >= 3  # the huge line came in pieces
+    with Follower(kube) as follower:
+        assert follower.next_lines(1) == ["after the huge one"]  # the pieces are not JSON: skipped
         follower.no_more_lines()
 
 
