@@ -176,6 +176,20 @@ def test_a_dropped_stream_is_reopened_without_repeating_lines(flux: ApiServer, k
         follower.no_more_lines()
 
 
+def test_following_survives_an_api_server_outage(flux: ApiServer, kube: KubeClient) -> None:
+    flux.apply(pod("source-controller-7d9f"))
+    flux.write_pod_log(FLUX, "source-controller-7d9f", line("platform", "before"))
+    with Follower(kube) as follower:
+        assert follower.next_lines(1) == ["before"]
+        flux.set_unavailable(True)  # streams cut, every request 503
+        assert "dropped; reconnecting" in follower.notice().message
+        assert "trying again" in follower.notice().message  # the reconnect itself was refused
+        flux.write_pod_log(FLUX, "source-controller-7d9f", line("platform", "during"))
+        flux.set_unavailable(False)
+        assert follower.next_lines(1) == ["during"]
+        assert not any(notice.final for notice in list(follower.notices.queue))
+
+
 def test_a_stream_silent_past_the_idle_timeout_is_reopened_quietly(flux: ApiServer, kube: KubeClient) -> None:
     flux.apply(pod("source-controller-7d9f"))
     flux.write_pod_log(FLUX, "source-controller-7d9f", line("platform", "before"))

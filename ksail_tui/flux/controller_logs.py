@@ -226,7 +226,11 @@ class ControllerLogs:
                 replaying = True
                 if dropped is None:  # silent past the idle timeout: open it again at once
                     continue
-                if self.kube.get_or_none(PODS, pod, self.flux_namespace) is None:
+                try:
+                    gone = self.kube.get_or_none(PODS, pod, self.flux_namespace) is None
+                except KsailError:
+                    gone = False  # the API server is away too: try the stream again after a pause
+                if gone:
                     self._replace(pod)
                     return
                 if dropped:
