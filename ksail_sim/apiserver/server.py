@@ -119,6 +119,7 @@ _PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/apply-patch+yaml": "apply",
 }
+_RETURN_DELETED = {("", "pods"), ("", "services")}
 _VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 
@@ -631,8 +632,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(201 if created else 200, obj)
         elif method == "DELETE" and subresource is None:
             obj, gone = self.store.delete(rt, namespace, name, dry_run=dry_run)
-            if gone and not rt.custom:
-                # Built-in resources answer a completed delete with a Status; custom ones with the object.
+            if gone and not rt.custom and rt.storage_key not in _RETURN_DELETED:
+                # Built-in resources answer a completed delete with a Status; custom ones, Pods and
+                # Services (ReturnDeletedObject in their registries) with the object.
                 details: Obj = {"name": name, "kind": rt.plural, "uid": obj["metadata"]["uid"]}
                 if rt.group:
                     details["group"] = rt.group
