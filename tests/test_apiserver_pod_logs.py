@@ -71,11 +71,20 @@ def test_follow_streams_new_lines_until_the_pod_is_deleted(
 def test_log_errors_are_the_real_servers(core: client.CoreV1Api, apiserver: ApiServer) -> None:
     status, message = error_of(core.read_namespaced_pod_log, "missing", "default")
     assert (status, message) == (404, 'pods "missing" not found')
-    # No log written: what a real server says of a container that has not started.
-    status, message = error_of(core.read_namespaced_pod_log, "app", "default")
+    # No log written: an unscheduled Pod's log is empty, as on a real server; a scheduled one's
+    # container is waiting to start, as its kubelet says.
+    assert core.read_namespaced_pod_log("app", "default") == ""
+    core.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "placed"},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "manager", "image": "app:1"}]},
+        },
+    )
+    status, message = error_of(core.read_namespaced_pod_log, "placed", "default")
     assert (status, message) == (
         400,
-        'container "manager" in pod "app" is waiting to start: ContainerCreating',
+        'container "manager" in pod "placed" is waiting to start: ContainerCreating',
     )
     apiserver.write_pod_log("default", "app", "x")
     status, message = error_of(core.read_namespaced_pod_log, "app", "default", container="sidecar")

@@ -3,8 +3,9 @@
 The emulator serves ``pods/{name}/log`` for Pods whose log a test writes (there is no kubelet);
 the core's :class:`~ksail_tui.flux.controller_logs.ControllerLogs` finds the controller's Pods by
 ``app=<controller>``, streams, parses and filters them, reconnects and reports what goes wrong.
-The real kube-apiserver tier cannot serve a Pod log (it proxies the request to the Pod's kubelet,
-and that tier has none), so these tests run against the emulator.
+The real kube-apiserver tier cannot serve a Pod's log lines (it asks the Pod's kubelet, and that
+tier has none): there it checks that the controllers' Pods are found by label and followed
+without an error; the lines, reconnects and errors are checked against the emulator.
 """
 
 from __future__ import annotations
@@ -52,13 +53,21 @@ def line(name: str, message: str, *, kind: str = "GitRepository", level: str = "
 
 
 def pod(
-    name: str, app: str = "source-controller", containers: tuple[str, ...] = ("manager",)
+    name: str,
+    app: str = "source-controller",
+    containers: tuple[str, ...] = ("manager",),
+    node: str | None = None,
 ) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "containers": [{"name": c, "image": f"ghcr.io/fluxcd/{app}:v1"} for c in containers]
+    }
+    if node:
+        spec["nodeName"] = node
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": FLUX, "labels": {"app": app}},
-        "spec": {"containers": [{"name": c, "image": f"ghcr.io/fluxcd/{app}:v1"} for c in containers]},
+        "spec": spec,
     }
 
 
@@ -244,7 +253,8 @@ def test_no_controller_pods_names_the_label_and_how_to_install_flux(
 
 
 def test_a_pod_whose_container_has_not_started_is_retried(flux: ApiServer, kube: KubeClient) -> None:
-    flux.apply(pod("source-controller-7d9f"))  # no log yet: the emulator answers as for a waiting container
+    # Scheduled, no log yet: the emulator answers as a kubelet does for a waiting container.
+    flux.apply(pod("source-controller-7d9f", node="node-1"))
     with Follower(kube) as follower:
         notice = follower.notice()
         assert 'container "manager" in pod "source-controller-7d9f" is waiting to start' in notice.message
@@ -271,6 +281,34 @@ def test_the_dashboards_services_follow_the_pods_unless_given_the_demos_sink(
     stop()
     assert lines.get(timeout=1).message == "from the sink"
     assert notices == []
+
+
+@pytest.mark.needs_kube
+def test_on_a_real_api_server_the_controllers_pods_are_found_by_their_label(
+    real_flux_kube: KubeClient,
+) -> None:
+    """The real tier's controller manager made Pods of the simulated Flux Deployments (app=<name>,
+    as Flux labels them). Without a scheduler and kubelet a real server can only answer their log
+    with an empty body: following works and reports nothing wrong, but lines cannot come here."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            pods = controller_pods(real_flux_kube, "app=source-controller", FLUX)
+            break
+        except Unavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert all(p["metadata"]["labels"]["app"] == "source-controller" for p in pods)
+    name = pods[0]["metadata"]["name"]
+    assert list(real_flux_kube.pod_log(FLUX, name, tail_lines=10)) == []
+    assert list(real_flux_kube.pod_log(FLUX, name, follow=True, tail_lines=10)) == []
+    with Follower(real_flux_kube) as follower:
+        follower.no_more_lines()
+        time.sleep(1.0)
+        assert follower.notices.empty(), list(follower.notices.queue)
+    with pytest.raises(Unavailable, match="none is labelled app=no-such-controller"):
+        controller_pods(real_flux_kube, "app=no-such-controller", FLUX)
 
 
 # --- RBAC: a server that refuses (the emulator has no authorization) -------------------------

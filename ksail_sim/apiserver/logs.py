@@ -3,8 +3,10 @@
 There is no kubelet and no container here: a test or the demo supplies what a Pod "logged"
 (:meth:`PodLogs.write`), and the server answers ``GET .../pods/{name}/log`` with it, honouring
 ``tailLines``, ``follow`` (the connection stays open and new lines arrive as they are written) and
-``timestamps``. :meth:`PodLogs.cut` drops every following connection, as a kubelet restart or a
-proxy timeout would, so that a client's reconnect can be tested; the server stopping cuts them too.
+``timestamps``. A Pod nobody wrote for answers as on a real server: an empty log when it is not
+scheduled (no ``spec.nodeName``), the kubelet's "waiting to start" when it is.
+:meth:`PodLogs.cut` drops every following connection, as a kubelet restart or a proxy timeout
+would, so that a client's reconnect can be tested; the server stopping cuts them too.
 """
 
 from __future__ import annotations

@@ -671,7 +671,14 @@ class _Handler(BaseHTTPRequestHandler):
         container = container or (containers[0] if containers else "")
         logs = self.api.pod_logs
         if not logs.has_log(namespace, name):
-            # What a real server says of a Pod whose container never started (no kubelet here).
+            if not (pod.get("spec") or {}).get("nodeName"):
+                # A real server answers an unscheduled Pod's log with an empty body (no kubelet to ask).
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            # What a kubelet says of a container that has not started.
             raise bad_request(
                 f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
             )
