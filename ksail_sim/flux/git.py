@@ -35,6 +35,7 @@ from ksail_sim.flux.runtime import (
     with_handled_request,
     write_status,
 )
+from ksail_sim.flux.source import STORAGE_HOST
 from ksail_tui.flux.kinds import BY_KIND
 from ksail_tui.flux.semver_range import SemverRangeError, highest_matching
 from ksail_tui.kube.client import KubeClient, Resource
@@ -121,14 +122,17 @@ def local_path(url: str) -> Path | None:
 def artifact(
     kind: str, obj: dict[str, Any], revision: str, digest: str, previous: dict[str, Any]
 ) -> dict[str, Any]:
-    """``status.artifact``; lastUpdateTime moves only with the revision."""
+    """``status.artifact`` (the CRDs require its url: where source-controller would serve it;
+    nothing serves it here); lastUpdateTime moves only with the revision."""
     metadata = obj["metadata"]
     kept = previous if previous.get("revision") == revision else {}
+    path = f"{kind}/{metadata.get('namespace')}/{metadata['name']}/{digest.split(':')[-1]}.tar.gz"
     return {
         "revision": revision,
         "digest": digest,
         "lastUpdateTime": kept.get("lastUpdateTime") or now_rfc3339(),
-        "path": f"{kind}/{metadata.get('namespace')}/{metadata['name']}/{digest.split(':')[-1]}.tar.gz",
+        "path": path,
+        "url": f"http://{STORAGE_HOST}/{path}",
     }
 
 

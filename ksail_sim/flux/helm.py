@@ -13,6 +13,7 @@ nothing is downloaded or installed, only the status helm-controller would write.
 from __future__ import annotations
 
 import ipaddress
+import json
 import threading
 import urllib.error
 import urllib.request
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ksail_sim.apiserver.store import now_rfc3339
 from ksail_sim.flux.git import (
     BUILD_FAILED,
     URL_INVALID,
@@ -30,6 +32,7 @@ from ksail_sim.flux.git import (
     local_path,
 )
 from ksail_sim.flux.runtime import READY, Failure, Key, log
+from ksail_sim.flux.source import STORAGE_HOST
 from ksail_tui.flux.kinds import BY_KIND
 from ksail_tui.flux.semver_range import SemverRangeError, parse_range, parse_version
 from ksail_tui.kube.client import ApiError, KubeClient
@@ -126,9 +129,8 @@ class HelmRepositoryController(StatusController):
         metadata = obj["metadata"]
         self.storage.put((str(metadata.get("namespace") or ""), metadata["name"]), revision, index)
         status["artifact"] = artifact("helmrepository", obj, revision, revision, status.get("artifact") or {})
-        status["url"] = (
-            f"http://source-controller.flux-system.svc.cluster.local./helmrepository/{metadata.get('namespace')}/{metadata['name']}/index.yaml"
-        )
+        where = f"helmrepository/{metadata.get('namespace')}/{metadata['name']}/index.yaml"
+        status["url"] = f"http://{STORAGE_HOST}/{where}"
         return f"stored artifact: revision '{revision}'", "NewArtifact"
 
 
@@ -308,21 +310,29 @@ class HelmReleaseController(StatusController):
             raise Failure("ArtifactFailed", f"HelmChart '{chart_ref}' is not ready{detail}")
         version = str(chart_obj["status"]["artifact"]["revision"])
         chart = str(chart_obj["spec"].get("chart", ""))
+        values = json.dumps((obj.get("spec") or {}).get("values") or {}, sort_keys=True)
+        config_digest = digest_of(values.encode())
         history = status.get("history") or []
-        if history and history[0].get("chartVersion") == version:
-            release = int(history[0].get("version") or 1)
+        latest = history[0] if history else {}
+        if latest.get("chartVersion") == version and latest.get("configDigest") == config_digest:
+            release = int(latest.get("version") or 1)
         else:
-            release = int(history[0].get("version") or 0) + 1 if history else 1
-            status["history"] = [
-                {
-                    "chartName": chart,
-                    "chartVersion": version,
-                    "name": metadata["name"],
-                    "namespace": namespace,
-                    "status": "deployed",
-                    "version": release,
-                }
-            ]
+            release = int(latest.get("version") or 0) + 1
+            now = now_rfc3339()
+            snapshot = {
+                "chartName": chart,
+                "chartVersion": version,
+                "configDigest": config_digest,
+                "name": metadata["name"],
+                "namespace": namespace,
+                "status": "deployed",
+                "version": release,
+                "firstDeployed": latest.get("firstDeployed") or now,
+                "lastDeployed": now,
+            }
+            # Helm's release digest covers the release as stored; here, what makes this one.
+            snapshot["digest"] = digest_of(json.dumps(snapshot, sort_keys=True).encode())
+            status["history"] = [snapshot, *history[:4]]
         verb = "upgrade" if release > 1 else "install"
         status["lastAttemptedRevision"] = version
         status["lastAttemptedReleaseAction"] = verb
