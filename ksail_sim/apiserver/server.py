@@ -39,6 +39,9 @@ manager. The differences that remain, none of which the product relies on:
 - ``metadata.generation`` is set on every object here; a real server sets it only for kinds
   with a spec it tracks (custom resources, Deployments, ...), not for ConfigMaps or Secrets.
 - Secrets keep ``stringData`` as written; a real server folds it into base64 ``data``.
+- JSON patches follow RFC 6901 here (the ``jsonpatch`` library): an array index with a leading
+  zero (``/metadata/finalizers/01``) is refused with 422; a real server (evanphx/json-patch)
+  reads it as index 1 (seen on v1.20.2). Both refuse a failing ``test`` op with 422.
 - Watches: the emulator keeps one history for all kinds (``history_size`` changes), a real
   server one watch cache per resource, started with it; bookmarks come every
   ``bookmark_interval`` here, and on a real server 2 s before a watch's timeout (or each
