@@ -76,6 +76,7 @@ def test_git_refs_resolve_to_the_repositorys_own_commits(repository: Path) -> No
     assert resolve({"name": "refs/tags/v1.0.0"}) == (v1, f"refs/tags/v1.0.0@sha1:{v1}")
     first = git(repository, "rev-list", "--max-parents=0", "HEAD")
     assert resolve({"branch": "main", "commit": first[:12]}) == (first, f"main@sha1:{first}")
+    assert resolve({"commit": first}) == (first, f"sha1:{first}")
     for ref, message in (
         ({"branch": "nope"}, 'couldn\'t find remote ref "refs/heads/nope"'),
         ({}, 'couldn\'t find remote ref "refs/heads/master"'),  # Flux's default branch

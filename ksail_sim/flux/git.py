@@ -196,7 +196,6 @@ def resolve_git_ref(url: str, path: Path, ref: dict[str, Any]) -> tuple[str, str
         if tagged is None:
             raise Failure(GIT_FAILED, f'{prefix}: couldn\'t find remote ref "refs/tags/{tag}"')
         return tagged, f"{tag}@sha1:{tagged}"
-    branch = str(ref.get("branch") or DEFAULT_BRANCH)
     if ref.get("commit"):
         commit = str(ref["commit"])
         try:
@@ -207,7 +206,9 @@ def resolve_git_ref(url: str, path: Path, ref: dict[str, Any]) -> tuple[str, str
             )
         except Failure:
             raise Failure(GIT_FAILED, f"{prefix}: git commit '{commit}' not found") from None
-        return full, f"{branch}@sha1:{full}"
+        # A commit without a branch has no name in front of it (go-git's CheckoutCommit).
+        return full, f"{ref['branch']}@sha1:{full}" if ref.get("branch") else f"sha1:{full}"
+    branch = str(ref.get("branch") or DEFAULT_BRANCH)
     head = refs.get(f"refs/heads/{branch}")
     if head is None:
         raise Failure(GIT_FAILED, f'{prefix}: couldn\'t find remote ref "refs/heads/{branch}"')
