@@ -23,6 +23,7 @@ import pytest
 
 from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.config import ClusterConfig
+from ksail_tui.deadline import Deadline
 from ksail_tui.errors import OperationFailed, Unavailable
 from ksail_tui.flux.controller_logs import ControllerLogs, controller_label, controller_pods
 from ksail_tui.flux.logs import LogLine, LogNotice, LogSink
@@ -198,6 +199,19 @@ def test_following_survives_an_api_server_outage(flux: ApiServer, kube: KubeClie
         flux.set_unavailable(False)
         assert follower.next_lines(1) == ["during"]
         assert not any(notice.final for notice in list(follower.notices.queue))
+
+
+def test_a_client_past_its_deadline_stops_following(flux: ApiServer, kube: KubeClient) -> None:
+    flux.apply(pod("source-controller-7d9f"))
+    flux.write_pod_log(FLUX, "source-controller-7d9f", line("platform", "before"))
+    bounded = kube.within(Deadline.after(1.0))
+    with Follower(bounded) as follower:
+        assert follower.next_lines(1) == ["before"]
+        time.sleep(1.2)
+        flux.cut_log_streams()
+        notices = [follower.notice() for _ in range(2)]
+    assert "dropped; reconnecting" in notices[0].message
+    assert notices[1].final and notices[1].message.startswith("timed out after 1s")
 
 
 def test_a_stream_silent_past_the_idle_timeout_is_reopened_quietly(flux: ApiServer, kube: KubeClient) -> None:

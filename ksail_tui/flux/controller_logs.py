@@ -208,6 +208,9 @@ class ControllerLogs:
                     delay = self._pause(delay)
                     continue
                 except KsailError as error:
+                    if self.kube.deadline is not None and self.kube.deadline.expired:
+                        self._notice(error.message, error.hint or "", final=True)  # no retry can succeed
+                        return
                     self._notice(f"{error.message}; trying again in {delay:g}s")
                     delay = self._pause(delay)
                     continue
