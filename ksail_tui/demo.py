@@ -4,8 +4,9 @@ A Kubernetes API emulator with simulated Flux controllers stands in for the clus
 marked as simulated); the registry is real (the registry binary as a process, or the ``registry:3``
 image under Docker when that image is present). Two workloads are pushed and applied: ``app``,
 which becomes Ready, and ``broken``, whose manifests use a kind the cluster does not serve, so its
-Kustomization fails and Flux keeps retrying. Beside them a GitRepository, a HelmRepository and a
-HelmRelease (``sim.demo_objects``) show the other Flux kinds, served by simulated controllers.
+Kustomization fails and Flux keeps retrying. Beside them a GitRepository, a HelmRepository, a
+HelmRelease (and its HelmChart) and a Bucket (``ksail_sim.demo_objects``) show the other Flux
+kinds, served by simulated controllers from local sources the demo makes in ``sources/``.
 
 The Environment operator runs in-process too, with the demo's Project and two Environments:
 ``main``, which is built (the simulated Job runner), deployed by the simulated Flux and becomes
@@ -177,7 +178,7 @@ def start_demo(
         service = FluxService(config, kube)
         service.ensure_namespace()
         service.apply_sources()
-        for obj in other_kinds():
+        for obj in other_kinds(root / "sources"):
             kube.apply(obj)
         if wait:
             report("waiting for the first reconciliation")
@@ -226,7 +227,7 @@ def _git_repository(folder: Path) -> tuple[str, environments.GitRevision]:
         return subprocess.run([*git, *args], check=True, capture_output=True, text=True, timeout=30).stdout
 
     if not (folder / ".git").exists():
-        (folder / ".gitignore").write_text("registry/\nkubeconfig\n", encoding="utf-8")
+        (folder / ".gitignore").write_text("registry/\nkubeconfig\nsources/\n", encoding="utf-8")
         run("init", "-q", "-b", "main")
         run("add", "-A")
         run("commit", "-q", "-m", "the demo, before its Dockerfile")

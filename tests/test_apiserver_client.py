@@ -484,3 +484,49 @@ def test_an_outage_answers_503_until_restored(apiserver: ApiServer, core: client
     assert error_of(core.list_namespace)[0] == 503
     apiserver.set_unavailable(False)
     assert len(core.list_namespace().items) == len(INITIAL_NAMESPACES)
+
+
+def json_patch_of(custom: client.CustomObjectsApi, operations: list[dict[str, Any]]) -> Any:
+    return custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "apps", PLURAL, "podinfo", operations, _content_type="application/json-patch+json"
+    )
+
+
+def test_json_patch_follows_rfc_6901_and_6902(custom: client.CustomObjectsApi) -> None:
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, "apps", PLURAL, ocirepo(metadata={"name": "podinfo", "finalizers": ["a", "b"]})
+    )
+    # A normal patch: insert into a list by index, then append.
+    patched = json_patch_of(
+        custom,
+        [
+            {"op": "add", "path": "/metadata/finalizers/1", "value": "x"},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": "z"},
+            {"op": "test", "path": "/metadata/finalizers/0", "value": "a"},
+        ],
+    )
+    assert patched["metadata"]["finalizers"] == ["a", "x", "b", "z"]
+    version = patched["metadata"]["resourceVersion"]
+
+    # RFC 6901: an array index has no leading zeros, so "01" is not index 1.
+    status, body = error_of(
+        json_patch_of, custom, [{"op": "replace", "path": "/metadata/finalizers/01", "value": "y"}]
+    )
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert "'01' is not a valid sequence index" in body["message"]
+
+    # A failing test op refuses the whole patch: the add before it is not kept either.
+    status, body = error_of(
+        json_patch_of,
+        custom,
+        [
+            {"op": "add", "path": "/metadata/labels", "value": {"team": "a"}},
+            {"op": "test", "path": "/spec/interval", "value": "1h"},
+        ],
+    )
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert "is not equal to tested value 1h" in body["message"]
+    stored = custom.get_namespaced_custom_object(GROUP, VERSION, "apps", PLURAL, "podinfo")
+    assert stored["metadata"]["resourceVersion"] == version
+    assert "labels" not in stored["metadata"]
+    assert stored["metadata"]["finalizers"] == ["a", "x", "b", "z"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ksail_sim.demo_objects import chart_index, platform_repository
 from ksail_sim.flux import SimulatedFlux, install_simulated_flux
 from ksail_tui.flux.kinds import BY_KIND, kind_of_alias
 from ksail_tui.flux.logs import IN_PROCESS, LogLine
@@ -22,9 +24,23 @@ from ksail_tui.models import FluxResource, ObjectRef
 GIT = BY_KIND["GitRepository"].resource
 HELM_REPOSITORY = BY_KIND["HelmRepository"].resource
 HELM_RELEASE = BY_KIND["HelmRelease"].resource
+HELM_CHART = BY_KIND["HelmChart"].resource
 
 
-def git_repository(name: str, url: str = "https://github.com/example/app") -> dict[str, Any]:
+@dataclass(frozen=True)
+class Sources:
+    """Local sources the simulated controllers can read (they reach nothing else)."""
+
+    git_url: str
+    chart_url: str
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Sources:
+    return Sources(platform_repository(tmp_path / "app").as_uri(), chart_index(tmp_path / "charts").as_uri())
+
+
+def git_repository(name: str, url: str) -> dict[str, Any]:
     return {
         "apiVersion": GIT.api_version,
         "kind": "GitRepository",
@@ -33,12 +49,12 @@ def git_repository(name: str, url: str = "https://github.com/example/app") -> di
     }
 
 
-def helm_objects() -> list[tuple[Any, dict[str, Any]]]:
+def helm_objects(url: str) -> list[tuple[Any, dict[str, Any]]]:
     repository = {
         "apiVersion": HELM_REPOSITORY.api_version,
         "kind": "HelmRepository",
         "metadata": {"name": "podinfo", "namespace": "flux-system"},
-        "spec": {"url": "https://stefanprodan.github.io/podinfo", "interval": "5m"},
+        "spec": {"url": url, "interval": "5m"},
     }
     release = {
         "apiVersion": HELM_RELEASE.api_version,
@@ -76,15 +92,21 @@ def wait_ready(kube: KubeClient, resource: Any, name: str) -> FluxResource:
     raise AssertionError(f"{resource.kind} {name} never became Ready: {classify(parsed)}")
 
 
-def test_simulated_flux_serves_git_repository_and_helm_release_status(flux: KubeClient) -> None:
-    flux.create(GIT, git_repository("app"), "flux-system")
-    for resource, obj in helm_objects():
+def test_simulated_flux_serves_git_repository_and_helm_release_status(
+    flux: KubeClient, sources: Sources
+) -> None:
+    flux.create(GIT, git_repository("app", sources.git_url), "flux-system")
+    for resource, obj in helm_objects(sources.chart_url):
         flux.create(resource, obj, "flux-system")
     git = wait_ready(flux, GIT, "app")
     assert git.artifact_revision is not None and git.artifact_revision.startswith("main@sha1:")
     release = wait_ready(flux, HELM_RELEASE, "podinfo")
     assert release.applied_revision == "6.5.4"
-    assert release.source == ObjectRef(kind="HelmRepository", name="podinfo", namespace="flux-system")
+    # helm-controller made its HelmChart, whose version the HelmRepository's index resolved.
+    chart = ObjectRef(kind="HelmChart", name="flux-system-podinfo", namespace="flux-system")
+    assert release.source == chart
+    helm_chart = wait_ready(flux, HELM_CHART, chart.name)
+    assert helm_chart.artifact_revision == "6.5.4"
     ready = release.condition("Ready")
     assert ready is not None and ready.reason == "InstallSucceeded"
     assert "podinfo@6.5.4" in ready.message
@@ -101,7 +123,7 @@ def test_a_bad_git_url_is_failing_not_progressing(flux: KubeClient) -> None:
     assert health.health is Health.FAILING and health.reason == "URLInvalid"
 
 
-def test_live_cluster_watches_every_kind_the_cluster_serves(flux: KubeClient) -> None:
+def test_live_cluster_watches_every_kind_the_cluster_serves(flux: KubeClient, sources: Sources) -> None:
     seen: dict[ObjectRef, Any] = {}
     arrived = threading.Event()
 
@@ -119,8 +141,8 @@ def test_live_cluster_watches_every_kind_the_cluster_serves(flux: KubeClient) ->
                 if {"GitRepository", "HelmRepository", "HelmRelease"} <= {ref.kind for ref in seen}:
                     arrived.set()
 
-    flux.create(GIT, git_repository("app"), "flux-system")
-    for resource, obj in helm_objects():
+    flux.create(GIT, git_repository("app", sources.git_url), "flux-system")
+    for resource, obj in helm_objects(sources.chart_url):
         flux.create(resource, obj, "flux-system")
     live = LiveCluster(flux, on_updates)
     live.start()
@@ -143,8 +165,8 @@ def test_aliases_name_the_kinds_as_k9s_does() -> None:
     assert kind_of_alias("nope") is None
 
 
-def test_reconcile_a_helm_release_with_its_source_first(flux: KubeClient) -> None:
-    for resource, obj in helm_objects():
+def test_reconcile_a_helm_release_with_its_source_first(flux: KubeClient, sources: Sources) -> None:
+    for resource, obj in helm_objects(sources.chart_url):
         flux.create(resource, obj, "flux-system")
     wait_ready(flux, HELM_RELEASE, "podinfo")
     progress: list[str] = []
@@ -161,8 +183,8 @@ def test_reconcile_a_helm_release_with_its_source_first(flux: KubeClient) -> Non
     )
 
 
-def test_a_suspended_object_is_not_reconciled_until_resumed(flux: KubeClient) -> None:
-    flux.create(GIT, git_repository("app"), "flux-system")
+def test_a_suspended_object_is_not_reconciled_until_resumed(flux: KubeClient, sources: Sources) -> None:
+    flux.create(GIT, git_repository("app", sources.git_url), "flux-system")
     ref = ObjectRef(kind="GitRepository", name="app", namespace="flux-system")
     set_object_suspended(flux, ref, True)
     outcome = reconcile_object(flux, ref, timeout=5)

@@ -9,7 +9,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, RichLog, Tree
 
-from ksail_tui.flux.logs import LogSink
+from ksail_tui.flux.logs import LogLine, LogNotice, LogSink, OnLine, OnNotice
 from ksail_tui.models import ObjectRef
 from ksail_tui.ui.app import KsailApp
 from ksail_tui.ui.screens.command_line import CommandLineScreen
@@ -225,6 +225,50 @@ async def test_l_streams_the_controllers_lines_about_the_selected_object(scripte
         assert services.calls == [("follow_logs", metrics)]
         # Closing stopped following: the sink has no reader left.
         assert scene.logs._followers == []
+
+
+async def test_the_logs_view_shows_what_goes_wrong_while_following(scripted: Build) -> None:
+    """Notices come from the following's threads: a reconnect is shown until lines come again;
+    a final one (no controller pods) stays."""
+    app, _ = scripted(every_kind_scene())
+    started: list[tuple[OnLine, OnNotice]] = []
+    stopped = threading.Event()
+
+    def follow(ref: ObjectRef, on_line: OnLine, on_notice: OnNotice) -> Callable[[], None]:
+        started.append((on_line, on_notice))
+        return stopped.set
+
+    def from_thread(call: Callable[[], None]) -> None:
+        thread = threading.Thread(target=call)
+        thread.start()
+        thread.join()
+
+    async with run(app, SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(LogsScreen(PLATFORM, follow))
+        await settle(pilot)
+        (on_line, on_notice) = started[0]
+        note = app.screen.query_one("#logs-note")
+
+        def shown() -> str:
+            return text_of(app, "#logs-note")
+
+        from_thread(lambda: on_notice(LogNotice("the log stream of pod sc-1 dropped; reconnecting in 1s")))
+        await wait_until(pilot, lambda: "dropped; reconnecting" in shown(), "the reconnect notice")
+        assert note.display
+        from_thread(lambda: on_line(LogLine("source-controller", "info", "2026-01-01T10:00:00.000Z", "back")))
+        await wait_until(pilot, lambda: not note.display, "the notice hidden by a new line")
+        from_thread(
+            lambda: on_notice(
+                LogNotice("no controller pods in namespace flux-system", "install Flux", final=True)
+            )
+        )
+        await wait_until(pilot, lambda: note.display and "install Flux" in shown(), "the final notice")
+        from_thread(lambda: on_line(LogLine("source-controller", "info", "2026-01-01T10:00:01.000Z", "late")))
+        await settle(pilot)
+        assert note.display  # a final notice stays
+        await pilot.press("escape")
+        assert stopped.is_set()
 
 
 def test_the_log_sink_is_bounded_and_filters_by_object() -> None:

@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 from textual.pilot import Pilot
 
+from ksail_tui.flux.controller_logs import INSTALL_HINT
+from ksail_tui.flux.logs import LogNotice, LogSink, OnLine, OnNotice
+from ksail_tui.models import ObjectRef
 from ksail_tui.ui.app import KsailApp
 from tests.fixtures.ui import (
     Scene,
@@ -206,6 +209,27 @@ def test_logs_view(snap_compare: Compare) -> None:
     """l on the failing HelmRelease: helm-controller's lines about it, its error in red."""
     run_before = _pressing("HelmRelease/flux-system/metrics", "l")
     assert snap_compare(scene_app(_kinds_scene()), terminal_size=(160, 48), run_before=run_before)
+
+
+class _NoControllerPods(LogSink):
+    """What the pod-log follower reports on a cluster without helm-controller pods."""
+
+    def follow(
+        self, ref: ObjectRef, on_line: OnLine, on_notice: OnNotice | None = None
+    ) -> Callable[[], None]:
+        assert on_notice is not None
+        message = "no controller pods in namespace flux-system: none is labelled app=helm-controller"
+        on_notice(LogNotice(message, INSTALL_HINT, final=True))
+        return lambda: None
+
+
+def test_logs_view_without_controller_pods(snap_compare: Compare) -> None:
+    """l on a cluster where the controller's pods are missing: which label was looked for, and how
+    to install Flux, instead of lines."""
+    scene = _kinds_scene()
+    scene.logs = _NoControllerPods()
+    run_before = _pressing("HelmRelease/flux-system/metrics", "l")
+    assert snap_compare(scene_app(scene), terminal_size=(160, 48), run_before=run_before)
 
 
 def test_inventory_tree(snap_compare: Compare) -> None:

@@ -1,5 +1,7 @@
 """The three patch formats the emulator accepts: JSON merge, strategic merge and JSON patch.
 
+JSON patch (RFC 6902) is the ``jsonpatch`` library's; the two merge formats are the emulator's.
+
 All functions take ownership of ``target`` (pass a copy) and return the patched document.
 """
 
@@ -7,6 +9,9 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+
+import jsonpatch
+import jsonpointer
 
 
 class PatchError(ValueError):
@@ -101,101 +106,15 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise PatchError(f"invalid JSON pointer {path!r}")
-    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
-
-
-def _list_index(container: list[Any], token: str, *, for_insert: bool) -> int:
-    if for_insert and token == "-":
-        return len(container)
-    if not token.isdigit():
-        raise PatchError(f"invalid array index {token!r}")
-    index = int(token)
-    if index > len(container) or (index == len(container) and not for_insert):
-        raise PatchError(f"array index {index} out of bounds")
-    return index
-
-
-def _parent(doc: Any, tokens: list[str]) -> Any:
-    node = doc
-    for token in tokens[:-1]:
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list):
-            node = node[_list_index(node, token, for_insert=False)]
-        else:
-            raise PatchError(f"path /{'/'.join(tokens)} does not exist")
-    return node
-
-
-def _get(doc: Any, tokens: list[str]) -> Any:
-    if not tokens:
-        return doc
-    parent, last = _parent(doc, tokens), tokens[-1]
-    if isinstance(parent, dict) and last in parent:
-        return parent[last]
-    if isinstance(parent, list):
-        return parent[_list_index(parent, last, for_insert=False)]
-    raise PatchError(f"path /{'/'.join(tokens)} does not exist")
-
-
-def _remove(doc: Any, tokens: list[str]) -> Any:
-    if not tokens:
-        raise PatchError("cannot remove the whole document")
-    value = _get(doc, tokens)
-    parent, last = _parent(doc, tokens), tokens[-1]
-    if isinstance(parent, dict):
-        del parent[last]
-    else:
-        del parent[_list_index(parent, last, for_insert=False)]
-    return value
-
-
-def _add(doc: Any, tokens: list[str], value: Any) -> Any:
-    if not tokens:
-        return value
-    parent, last = _parent(doc, tokens), tokens[-1]
-    if isinstance(parent, dict):
-        parent[last] = value
-    elif isinstance(parent, list):
-        parent.insert(_list_index(parent, last, for_insert=True), value)
-    else:
-        raise PatchError(f"cannot add at /{'/'.join(tokens)}")
-    return doc
-
-
 def json_patch(doc: Any, operations: Any) -> Any:
-    """RFC 6902 JSON patch."""
+    """RFC 6902 JSON patch, by the ``jsonpatch`` library (its pointers follow RFC 6901, which
+    refuses an array index with a leading zero such as ``01``)."""
     if not isinstance(operations, list):
         raise PatchError("a JSON patch must be a list of operations")
-    for operation in operations:
-        if not isinstance(operation, dict) or "op" not in operation or "path" not in operation:
-            raise PatchError(f"invalid JSON patch operation {operation!r}")
-        op, tokens = operation["op"], _pointer(operation["path"])
-        if op in ("add", "replace", "test") and "value" not in operation:
-            raise PatchError(f"JSON patch {op} at {operation['path']} needs a value")
-        match op:
-            case "add":
-                doc = _add(doc, tokens, copy.deepcopy(operation["value"]))
-            case "remove":
-                _remove(doc, tokens)
-            case "replace":
-                _get(doc, tokens)  # the target must exist
-                if tokens:
-                    _remove(doc, tokens)
-                doc = _add(doc, tokens, copy.deepcopy(operation["value"]))
-            case "move":
-                value = _remove(doc, _pointer(operation.get("from", "")))
-                doc = _add(doc, tokens, value)
-            case "copy":
-                doc = _add(doc, tokens, copy.deepcopy(_get(doc, _pointer(operation.get("from", "")))))
-            case "test":
-                if _get(doc, tokens) != operation["value"]:
-                    raise PatchError(f"testing value /{'/'.join(tokens)} failed")
-            case _:
-                raise PatchError(f"unknown JSON patch operation {op!r}")
-    return doc
+    try:
+        return jsonpatch.JsonPatch(operations).apply(doc, in_place=True)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
+        raise PatchError(str(error)) from None
+    except (TypeError, KeyError, AttributeError) as error:
+        # An operation that is not an object, or lacks a field the library reads.
+        raise PatchError(f"invalid JSON patch operation: {error}") from None

@@ -3,8 +3,10 @@
 It speaks the subset of the Kubernetes REST API this product uses, over real HTTP, so that
 ``kubectl`` and the official ``kubernetes`` Python client work against it unchanged:
 discovery, CRUD with the real status codes and ``Status`` errors, the four patch formats,
-finalizers, the ``/status`` subresource, label and field selectors, watches (resume from a
-resourceVersion, 410 Expired, bookmarks, timeouts) and ``Table`` output for ``kubectl get``.
+finalizers, the ``/status`` subresource, Pods' ``/log`` (what a test or the demo writes, with
+``follow`` and ``tailLines``; :mod:`ksail_sim.apiserver.logs`), label and field selectors,
+watches (resume from a resourceVersion, 410 Expired, bookmarks, timeouts) and ``Table`` output
+for ``kubectl get``.
 
 Like a real server, it refuses objects in a namespace that does not exist (404 ``namespaces "x"
 not found``), applies the structural defaults of a CRD's schema (Flux's ``provider: generic``,
@@ -37,6 +39,9 @@ manager. The differences that remain, none of which the product relies on:
 - ``metadata.generation`` is set on every object here; a real server sets it only for kinds
   with a spec it tracks (custom resources, Deployments, ...), not for ConfigMaps or Secrets.
 - Secrets keep ``stringData`` as written; a real server folds it into base64 ``data``.
+- JSON patches follow RFC 6901 here (the ``jsonpatch`` library): an array index with a leading
+  zero (``/metadata/finalizers/01``) is refused with 422; a real server (evanphx/json-patch)
+  reads it as index 1 (seen on v1.20.2). Both refuse a failing ``test`` op with 422.
 - Watches: the emulator keeps one history for all kinds (``history_size`` changes), a real
   server one watch cache per resource, started with it; bookmarks come every
   ``bookmark_interval`` here, and on a real server 2 s before a watch's timeout (or each
@@ -76,6 +81,7 @@ import yaml
 
 from ksail_sim.apiserver import protobuf
 from ksail_sim.apiserver.controllers import DeploymentController
+from ksail_sim.apiserver.logs import PodLogs
 from ksail_sim.apiserver.query import (
     Selector,
     SelectorError,
@@ -87,6 +93,8 @@ from ksail_sim.apiserver.store import (
     ALL_VERBS,
     STATUS_VERBS,
     ApiError,
+    Change,
+    ChangeType,
     Obj,
     PrinterColumn,
     ResourceType,
@@ -114,6 +122,7 @@ _PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/apply-patch+yaml": "apply",
 }
+_RETURN_DELETED = {("", "pods"), ("", "services")}
 _VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 
@@ -514,6 +523,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _not_routed()
         name = rest[1] if len(rest) > 1 else None
         subresource = rest[2] if len(rest) > 2 else None
+        if subresource == "log" and rt.storage_key == ("", "pods") and name is not None and namespace:
+            self._get_only(method)
+            self._pod_log(namespace, name, query)
+            return
         if subresource is not None and (subresource != "status" or not rt.status_subresource):
             raise _not_routed()
         if name is not None and rt.namespaced and not namespace:
@@ -622,8 +635,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(201 if created else 200, obj)
         elif method == "DELETE" and subresource is None:
             obj, gone = self.store.delete(rt, namespace, name, dry_run=dry_run)
-            if gone and not rt.custom:
-                # Built-in resources answer a completed delete with a Status; custom ones with the object.
+            if gone and not rt.custom and rt.storage_key not in _RETURN_DELETED:
+                # Built-in resources answer a completed delete with a Status; custom ones, Pods and
+                # Services (ReturnDeletedObject in their registries) with the object.
                 details: Obj = {"name": name, "kind": rt.plural, "uid": obj["metadata"]["uid"]}
                 if rt.group:
                     details["group"] = rt.group
@@ -641,6 +655,86 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, obj)
         else:
             self._get_only("")
+
+    # -- pod logs --------------------------------------------------------------------------
+
+    def _pod_log(self, namespace: str, name: str, query: dict[str, str]) -> None:
+        """``GET .../pods/{name}/log``: what a test or the demo wrote for the Pod, as text."""
+        rt = self.store.type_for("v1", "Pod")
+        assert rt is not None
+        pod = self.store.get(rt, namespace, name)
+        containers = [str(c.get("name", "")) for c in (pod.get("spec") or {}).get("containers") or ()]
+        container = query.get("container") or ""
+        if container and container not in containers:
+            raise bad_request(f"container {container} is not valid for pod {name}")
+        if not container and len(containers) > 1:
+            raise bad_request(
+                f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+            )
+        container = container or (containers[0] if containers else "")
+        logs = self.api.pod_logs
+        if not logs.has_log(namespace, name):
+            if not (pod.get("spec") or {}).get("nodeName"):
+                # A real server answers an unscheduled Pod's log with an empty body (no kubelet to ask).
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            # What a kubelet says of a container that has not started.
+            raise bad_request(
+                f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+            )
+        tail_lines = None
+        if query.get("tailLines"):
+            try:
+                tail_lines = int(query["tailLines"])
+            except ValueError:
+                value = query["tailLines"]
+                raise bad_request(f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
+            if tail_lines < 0:
+                raise ApiError(422, "Invalid", f'Pod "{name}" is invalid: tailLines: must be >= 0')
+        stamped = query.get("timestamps") in ("1", "true")
+        generation = logs.generation()
+        kept, position = logs.tail(namespace, name, tail_lines)
+
+        def text(lines: list[tuple[str, str]]) -> bytes:
+            return "".join(f"{stamp} {line}\n" if stamped else f"{line}\n" for stamp, line in lines).encode()
+
+        if query.get("follow") not in ("1", "true"):
+            data = text(kept)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            if kept:
+                self._write_chunk(text(kept))
+            while True:
+                more = logs.wait(namespace, name, position, generation, timeout=1.0)
+                if more is None:
+                    break
+                lines, position = more
+                if lines:
+                    self._write_chunk(text(lines))
+                elif self._client_gone():
+                    self.close_connection = True
+                    return
+            if logs.has_log(namespace, name) and logs.generation() != generation:
+                # cut(): the connection drops without the stream's end, as a restarting kubelet's.
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self._write_chunk(b"")  # the Pod is gone: its log ends
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     # -- watch -----------------------------------------------------------------------------
 
@@ -776,6 +870,8 @@ class ApiServer:
         self.port = port
         self.bookmark_interval = bookmark_interval
         self.store = Store(history_size)
+        self.pod_logs = PodLogs()
+        self.store.add_listener(self._forget_deleted_pods)
         self.unavailable = False
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -811,6 +907,7 @@ class ApiServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.store.signal_watches(Signal.END, timeout=2.0)
+        self.pod_logs.cut()
         self._httpd.close_connections()
         self._httpd.server_close()
         if self._controller is not None:
@@ -861,6 +958,20 @@ class ApiServer:
             raise InvalidInput(f"{kind} {meta.get('name', '?')}: {error.message}") from None
         return obj
 
+    def write_pod_log(self, namespace: str, pod: str, text: str) -> None:
+        """Append to what the Pod logged (served by ``pods/{name}/log``; the Pod must exist to be
+        asked for it)."""
+        self.pod_logs.write(namespace, pod, text)
+
+    def cut_log_streams(self) -> None:
+        """Drop every following ``pods/{name}/log`` connection, as a restarting kubelet would."""
+        self.pod_logs.cut()
+
+    def _forget_deleted_pods(self, change: Change) -> None:
+        if change.type is ChangeType.DELETED and change.key == ("", "pods"):
+            metadata = change.obj["metadata"]
+            self.pod_logs.forget(metadata.get("namespace", ""), metadata["name"])
+
     def drop_watches(self) -> None:
         """Cut every open watch connection without ending its stream, as a crashing server would."""
         self.store.signal_watches(Signal.DROP)
@@ -880,3 +991,4 @@ class ApiServer:
         self.unavailable = unavailable
         if unavailable:
             self.drop_watches()
+            self.cut_log_streams()

@@ -20,9 +20,15 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from ksail_sim.flux.bucket import BucketController
 from ksail_sim.flux.crds import all_flux_crds
 from ksail_sim.flux.git import GitRepositoryController, StatusController
-from ksail_sim.flux.helm import HelmReleaseController, HelmRepositoryController
+from ksail_sim.flux.helm import (
+    HelmChartController,
+    HelmReleaseController,
+    HelmRepositoryController,
+    IndexStorage,
+)
 from ksail_sim.flux.kustomize import KustomizeController
 from ksail_sim.flux.registry import RegistryReader
 from ksail_sim.flux.runtime import SIMULATED_LABEL, log
@@ -156,10 +162,21 @@ class SimulatedFlux:
             Watcher(kube, KUSTOMIZATIONS, self._on_kustomization_event, namespace=namespace),
         ]
         # The other kinds' controllers, started only for the kinds the cluster serves.
+        indexes = IndexStorage()  # source-controller's storage, shared by its Helm reconcilers
+        self.helm_charts = HelmChartController(kube, indexes, retry_interval=retry_interval)
+        self.helm_releases = HelmReleaseController(kube, retry_interval=retry_interval)
         self.others: list[StatusController] = [
-            controller(kube, retry_interval=retry_interval)
-            for controller in (GitRepositoryController, HelmRepositoryController, HelmReleaseController)
+            GitRepositoryController(kube, retry_interval=retry_interval),
+            HelmRepositoryController(kube, indexes, retry_interval=retry_interval),
+            self.helm_charts,
+            BucketController(kube, retry_interval=retry_interval),
+            self.helm_releases,
         ]
+        # What one kind's change means to another's objects (Flux's watches on sources).
+        self._follow_ups: dict[str, Callable[[dict[str, Any]], None]] = {
+            "HelmRepository": self.helm_charts.source_changed,
+            "HelmChart": self.helm_releases.chart_changed,
+        }
         self._started = False
         self._lock = threading.Lock()
 
@@ -224,9 +241,15 @@ class SimulatedFlux:
         return True
 
     def _feed(self, controller: StatusController) -> Callable[[WatchEvent], None]:
+        follow_up = self._follow_ups.get(controller.resource.kind)
+
         def on_event(event: WatchEvent) -> None:
             try:
-                controller.observe(event.type, self._objects(event))
+                objects = self._objects(event)
+                controller.observe(event.type, objects)
+                if follow_up is not None and event.type in ("ADDED", "MODIFIED"):
+                    for obj in objects:
+                        follow_up(obj)
             except Exception:
                 log.exception("simulated %s: cannot handle a %s event", controller.component, event.type)
 

@@ -299,11 +299,12 @@ class EventRecorder:
 class Failure(Exception):
     """A reconcile step failed in a way the controller reports as ``reason`` and retries."""
 
-    def __init__(self, reason: str, message: str, *, event: bool = True) -> None:
+    def __init__(self, reason: str, message: str, *, event: bool = True, condition: str = "") -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.event = event  # kustomize-controller only logs while it waits for a source or dependency
+        self.condition = condition  # the negative-polarity condition it sets too (FetchFailed...), if any
 
 
 class Controller:

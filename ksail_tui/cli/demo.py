@@ -42,6 +42,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         if args.headless:
             return _wait_for_interrupt(args, env.config.path)
+        from ksail_tui.flux.logs import IN_PROCESS
         from ksail_tui.ui.app import make_app
         from ksail_tui.ui.services import ClusterServices
         from ksail_tui.ui.settings import load_settings
@@ -49,7 +50,10 @@ def run_demo(args: argparse.Namespace) -> int:
         app = make_app(
             env.config,
             services=ClusterServices(
-                env.config, registry_backend=env.registry_backend, registry_data_dir=env.registry_data_dir
+                env.config,
+                registry_backend=env.registry_backend,
+                registry_data_dir=env.registry_data_dir,
+                log_sink=IN_PROCESS,  # the simulated controllers run in this process
             ),
             config_path=env.config.path,
             simulated=True,

@@ -3,14 +3,15 @@
 Flux controllers log one JSON object per line, naming the object they reconcile
 (``controllerKind``, ``name``, ``namespace``). :func:`parse_line` reads such a line and
 :meth:`LogLine.about` filters by object. Where the lines come from is a :class:`LogSink`: on a
-real cluster the controllers' pod logs; in the demo the simulated controllers write to
-:data:`IN_PROCESS`, a bounded sink in this process, read through the same interface.
+real cluster the controllers' pod logs (:mod:`ksail_tui.flux.controller_logs`); in the demo the
+simulated controllers write to :data:`IN_PROCESS`, a bounded sink in this process.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class LogLine:
     name: str = ""
     namespace: str = ""
     error: str = ""
+    group: str = ""
+    reconcile_id: str = ""
 
     def about(self, ref: ObjectRef) -> bool:
         return (self.kind, self.name, self.namespace) == (ref.kind, ref.name, ref.namespace)
@@ -55,6 +58,8 @@ def parse_line(controller: str, text: str) -> LogLine | None:
         name=str(data.get("name", "")),
         namespace=str(data.get("namespace", "")),
         error=str(data.get("error", "")),
+        group=str(data.get("controllerGroup", "")),
+        reconcile_id=str(data.get("reconcileID", "")),
     )
 
 
@@ -72,6 +77,7 @@ def json_line(
         kind: {"name": name, "namespace": namespace},
         "namespace": namespace,
         "name": name,
+        "reconcileID": str(uuid.uuid4()),
     }
     if error:
         entry["error"] = error
@@ -81,6 +87,18 @@ def json_line(
 OnLine = Callable[[LogLine], None]
 
 
+@dataclass(frozen=True)
+class LogNotice:
+    """Something about the following itself (no controller pods, a 403, a reconnect), not a line."""
+
+    message: str
+    hint: str = ""
+    final: bool = False  # nothing more will come
+
+
+OnNotice = Callable[[LogNotice], None]
+
+
 class LogSink:
     """A bounded, thread-safe buffer of controller log lines that readers can follow."""
 
@@ -88,12 +106,6 @@ class LogSink:
         self._lines: deque[LogLine] = deque(maxlen=max_lines)
         self._followers: list[OnLine] = []
         self._lock = threading.Lock()
-
-    @property
-    def active(self) -> bool:
-        """Whether anything wrote here (the simulated controllers run in this process)."""
-        with self._lock:
-            return bool(self._lines)
 
     def write(self, controller: str, text: str) -> None:
         line = parse_line(controller, text)
@@ -105,9 +117,12 @@ class LogSink:
         for follower in followers:
             follower(line)
 
-    def follow(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
+    def follow(
+        self, ref: ObjectRef, on_line: OnLine, on_notice: OnNotice | None = None
+    ) -> Callable[[], None]:
         """Replay the kept lines about ``ref``, then call ``on_line`` for each new one; returns
-        the function that stops following. ``on_line`` runs on the writer's thread."""
+        the function that stops following. ``on_line`` runs on the writer's thread. A sink in
+        this process never drops, so ``on_notice`` (the pod logs' reconnect notices) is not called."""
 
         def about(line: LogLine) -> None:
             if line.about(ref):

@@ -45,10 +45,18 @@ def flux_kind(ref: ObjectRef) -> FluxKind:
     return known
 
 
-def source_of(obj: FluxObject) -> ObjectRef | None:
-    """What ``--with-source`` reconciles first: a Kustomization's source, a HelmRelease's chart."""
+def source_of(obj: FluxObject, raw: dict[str, Any]) -> ObjectRef | None:
+    """What ``--with-source`` reconciles first, as ``flux reconcile`` does: a Kustomization's
+    source; a HelmRelease's chart source (the HelmRepository its HelmChart is made from, whose
+    index is fetched again, not the HelmChart) or its chartRef."""
     if isinstance(obj, FluxKustomization):
         return obj.source_ref
+    if raw.get("kind") == "HelmRelease":
+        spec = raw.get("spec") or {}
+        ref = ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or spec.get("chartRef")
+        if isinstance(ref, dict) and ref.get("kind") and ref.get("name"):
+            namespace = str(ref.get("namespace") or obj.namespace)
+            return ObjectRef(kind=str(ref["kind"]), name=str(ref["name"]), namespace=namespace)
     return obj.source if isinstance(obj, FluxResource) else None
 
 
@@ -121,14 +129,14 @@ def _request_and_wait(
     resource = flux_kind(ref).resource
     current = kube.get_or_none(resource, ref.name, ref.namespace)
     parsed = parse_flux_object(current) if current is not None else None
-    if parsed is None:
+    if current is None or parsed is None:
         raise OperationFailed(f"{ref.kind} {ref.namespace}/{ref.name} does not exist")
     if parsed.suspended:
         raise OperationFailed(
             f"{ref.kind} {ref.namespace}/{ref.name} is suspended; resume it first (shift+t)"
         )
     wanted: str | None = None
-    source = source_of(parsed) if with_source else None
+    source = source_of(parsed, current) if with_source else None
     if source is not None and source.kind in BY_KIND:
         report(f"reconciling its source {source.kind} {source.name} first")
         source_obj = _request_and_wait(kube, source, deadline, report, cancel, with_source=False)

@@ -69,11 +69,12 @@ NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 EVENTS = Resource("", "v1", "events", "Event")
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+PODS = Resource("", "v1", "pods", "Pod")
 CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False)
 
 WELL_KNOWN = {
     (r.api_version, r.kind): r
-    for r in (OCI_REPOSITORIES, KUSTOMIZATIONS, NAMESPACES, NODES, EVENTS, DEPLOYMENTS, CRDS)
+    for r in (OCI_REPOSITORIES, KUSTOMIZATIONS, NAMESPACES, NODES, EVENTS, DEPLOYMENTS, PODS, CRDS)
 }
 
 
@@ -103,6 +104,8 @@ class ClusterUnreachable(Unavailable):
 # Far more than any list a local cluster returns; a hostile server cannot exhaust memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
+# A log line longer than this is cut there (a server that never sends a newline cannot exhaust memory).
+MAX_LOG_LINE_BYTES = 256 * 1024
 # How much of an unexpected body an error quotes.
 _QUOTED_BYTES = 80
 
@@ -489,6 +492,71 @@ class KubeClient:
             timeout=urllib3.Timeout(connect=self._timeout, read=timeout_seconds + 30),
         )
         return WatchStream(response, resource)
+
+    # --- pod logs -------------------------------------------------------------------------
+
+    def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+        idle_timeout: float = 300.0,
+    ) -> LogStream:
+        """A Pod's log, line by line (``GET .../pods/{pod}/log``); with ``follow`` the stream stays
+        open for new lines. A followed stream silent for ``idle_timeout`` seconds ends with
+        ClusterUnreachable, so that a connection that died without a word is noticed."""
+        response = self._send(
+            "GET",
+            PODS.path(namespace, pod, "log"),
+            query={
+                "container": container,
+                "follow": "true" if follow else None,
+                "tailLines": tail_lines,
+                "timestamps": "false",
+            },
+            timeout=urllib3.Timeout(connect=self._timeout, read=idle_timeout if follow else self._timeout),
+        )
+        return LogStream(response, f"{namespace}/{pod}")
+
+
+class LogStream:
+    """The lines of one Pod log request (without their newline); ``close()`` from any thread ends
+    the iteration. A stream that breaks raises ClusterUnreachable; one the server ends, stops."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse, pod: str) -> None:
+        self._response = response
+        self._pod = pod
+        self._closed = False
+
+    def __iter__(self) -> Iterator[str]:
+        buffer = b""
+        try:
+            for chunk in self._response.stream(amt=_CHUNK_BYTES, decode_content=True):
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for line in lines:
+                    yield line[:MAX_LOG_LINE_BYTES].decode("utf-8", "replace")
+                if len(buffer) > MAX_LOG_LINE_BYTES:
+                    yield buffer[:MAX_LOG_LINE_BYTES].decode("utf-8", "replace")
+                    buffer = b""
+            if buffer:
+                yield buffer.decode("utf-8", "replace")
+        except urllib3.exceptions.ReadTimeoutError:
+            if not self._closed:
+                raise TimedOut(f"the log stream of pod {self._pod} was silent too long") from None
+        except (urllib3.exceptions.HTTPError, OSError, AttributeError):
+            if not self._closed:
+                raise ClusterUnreachable(f"the log stream of pod {self._pod} was lost") from None
+        finally:
+            self._response.release_conn()
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(Exception):  # already closed: nothing left to stop
+            self._response.shutdown()
+        self._response.close()
 
 
 class WatchStream:

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredCluster
 from ksail_tui.config import ClusterConfig
 from ksail_tui.devloop.state import LoopState
-from ksail_tui.errors import OperationFailed, Unavailable
+from ksail_tui.errors import OperationFailed
+from ksail_tui.flux.controller_logs import follow_controller_logs
 from ksail_tui.flux.inventory import InventoryNode, cluster_getters, inventory_tree
-from ksail_tui.flux.logs import IN_PROCESS, OnLine
+from ksail_tui.flux.logs import LogSink, OnLine, OnNotice
 from ksail_tui.flux.objects import ObjectReconciled, flux_kind, reconcile_object, set_object_suspended
 from ksail_tui.flux.service import FluxEvent, FluxService, ReconcileOutcome
 from ksail_tui.kube.client import ApiError
@@ -97,9 +98,10 @@ class DashboardServices(Protocol):
         """What ``ref`` applied (its ``status.inventory``), each object judged."""
         ...
 
-    def follow_logs(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
-        """The controllers' log lines about ``ref``, kept ones first, then as they come (``on_line``
-        runs on another thread); returns the function that stops following."""
+    def follow_logs(self, ref: ObjectRef, on_line: OnLine, on_notice: OnNotice) -> Callable[[], None]:
+        """The controllers' log lines about ``ref``, kept ones first, then as they come; what goes
+        wrong meanwhile (no controller pods, a dropped stream) to ``on_notice``. Both run on
+        other threads. Returns at once, with the function that stops following."""
         ...
 
     def events(self, ref: ObjectRef) -> list[FluxEvent]: ...
@@ -146,10 +148,14 @@ class ClusterServices:
         registry_backend: BackendName = "auto",
         registry_data_dir: Path | None = None,
         cluster_service: Callable[[ClusterConfig], ClusterService] | None = None,
+        log_sink: LogSink | None = None,
     ) -> None:
         """``registry_data_dir``: the process backend's folder, when not the default (the demo's).
-        ``cluster_service``: how to make the cluster lifecycle service (tests pass stand-in parts)."""
+        ``cluster_service``: how to make the cluster lifecycle service (tests pass stand-in parts).
+        ``log_sink``: where the controller logs come from when not the controllers' pods (the
+        demo's simulated controllers write to :data:`~ksail_tui.flux.logs.IN_PROCESS`)."""
         self.config = config
+        self._log_sink = log_sink
         self._registry_backend = registry_backend
         self._registry_data_dir = registry_data_dir
         self._cluster_service_factory = cluster_service
@@ -185,6 +191,7 @@ class ClusterServices:
             registry_backend=self._registry_backend,
             registry_data_dir=self._registry_data_dir,
             cluster_service=self._cluster_service_factory,
+            log_sink=self._log_sink,
         )
 
     def live(self, on_updates: OnUpdates) -> LiveCluster:
@@ -232,14 +239,13 @@ class ClusterServices:
             raise OperationFailed(f"{ref} does not exist")
         return inventory_tree(obj, *cluster_getters(kube))
 
-    def follow_logs(self, ref: ObjectRef, on_line: OnLine) -> Callable[[], None]:
-        if not IN_PROCESS.active:
-            # Reading the controllers' pod logs of a real cluster is not built yet.
-            raise Unavailable(
-                "controller logs are shown for the demo's simulated controllers only so far",
-                hint=f"on a real cluster: flux logs --kind {ref.kind} --name {ref.name} -n {ref.namespace}",
-            )
-        return IN_PROCESS.follow(ref, on_line)
+    def follow_logs(self, ref: ObjectRef, on_line: OnLine, on_notice: OnNotice) -> Callable[[], None]:
+        if self._log_sink is not None:
+            return self._log_sink.follow(ref, on_line, on_notice)
+        kube = self._flux_service().kube
+        return follow_controller_logs(
+            kube, ref, on_line, on_notice, flux_namespace=self.config.flux_namespace
+        )
 
     def registry(self) -> RegistryView:
         from ksail_tui.registry.service import open_registry_service

@@ -1,5 +1,6 @@
 """Controller logs (``l``): what source-, kustomize- and helm-controller logged about one object,
-streamed, with follow (``f``) and a bounded buffer."""
+streamed, with follow (``f``) and a bounded buffer. Lines and notices (no controller pods, a
+dropped stream being reopened) come from other threads as messages."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from textual.screen import ModalScreen
 from textual.widgets import RichLog, Static
 
 from ksail_tui.errors import KsailError
-from ksail_tui.flux.logs import MAX_LINES, LogLine, OnLine
+from ksail_tui.flux.logs import MAX_LINES, LogLine, LogNotice, OnLine, OnNotice
 from ksail_tui.models import ObjectRef
 from ksail_tui.ui.format import DIM
 
-Follow = Callable[[ObjectRef, OnLine], Callable[[], None]]
+Follow = Callable[[ObjectRef, OnLine, OnNotice], Callable[[], None]]
 LEVEL_STYLE = {"error": "bold red", "info": "green", "debug": "dim"}
 
 
@@ -38,6 +39,12 @@ class LogReceived(Message):
     def __init__(self, line: LogLine) -> None:
         super().__init__()
         self.line = line
+
+
+class LogNoticed(Message):
+    def __init__(self, notice: LogNotice) -> None:
+        super().__init__()
+        self.notice = notice
 
 
 class LogsScreen(ModalScreen[None]):
@@ -61,10 +68,9 @@ class LogsScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         try:
-            self._stop = self._follow(self._ref, self._received)
+            self._stop = self._follow(self._ref, self._received, self._noticed)
         except KsailError as error:
-            hint = f"\n{error.hint}" if error.hint else ""
-            self.query_one("#logs-note", Static).update(Text(f"{error.message}{hint}", style="yellow"))
+            self._show_notice(LogNotice(error.message, error.hint or "", final=True))
 
     def on_unmount(self) -> None:
         if self._stop is not None:
@@ -74,11 +80,26 @@ class LogsScreen(ModalScreen[None]):
         """On the writer's thread: posted, never waited for (a controller must not block on us)."""
         self.post_message(LogReceived(line))
 
+    def _noticed(self, notice: LogNotice) -> None:
+        self.post_message(LogNoticed(notice))
+
     @on(LogReceived)
     def _show(self, message: LogReceived) -> None:
         self.query_one(RichLog).write(log_text(message.line))
-        self.query_one("#logs-note", Static).display = False
-        self.query_one("#logs-note", Static).display = False
+        note = self.query_one("#logs-note", Static)
+        if not note.has_class("final"):
+            note.display = False
+
+    @on(LogNoticed)
+    def _show_notice_message(self, message: LogNoticed) -> None:
+        self._show_notice(message.notice)
+
+    def _show_notice(self, notice: LogNotice) -> None:
+        note = self.query_one("#logs-note", Static)
+        hint = f"\n{notice.hint}" if notice.hint else ""
+        note.update(Text(f"{notice.message}{hint}", style="red" if notice.final else "yellow"))
+        note.set_class(notice.final, "final")
+        note.display = True
 
     @property
     def following(self) -> bool:
