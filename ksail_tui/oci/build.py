@@ -47,7 +47,8 @@ from ksail_tui.oci.artifact_format import (
     sha256_digest,
 )
 from ksail_tui.oci.ignore import SOURCEIGNORE_FILE, IgnoreRules, PathParts
-from ksail_tui.oci.manifests import ManifestProblem, check_manifest_once, is_manifest, raise_for_problems
+from ksail_tui.oci.manifest_worker import ManifestChecker
+from ksail_tui.oci.manifests import ManifestProblem, is_manifest, raise_for_problems
 from ksail_tui.urls import without_credentials
 
 if TYPE_CHECKING:
@@ -220,12 +221,27 @@ def _pack(
 
     The tar stream is what ``tarfile`` writes (its own header encoding, 512-byte blocks, two zero
     blocks and a full last record), so the layer digest is the one earlier builds gave. Reading and
-    checking happen here while another thread compresses what came before.
+    checking happen here while another thread compresses what came before (and, in a large tree,
+    a second process checks part of the manifests: see :mod:`ksail_tui.oci.manifest_worker`).
     """
+    checker = ManifestChecker()
+    try:
+        files, skipped, offset = _pack_entries(source, rules, validate_manifests, stream, checker)
+        manifest_count, problems = checker.finish()
+    finally:
+        checker.close()
+    end = b"\0" * (_TAR_BLOCK * 2)
+    offset += len(end)
+    stream.write(end + b"\0" * (-offset % _TAR_RECORD))
+    return files, skipped, problems, manifest_count
+
+
+def _pack_entries(
+    source: Path, rules: IgnoreRules, validate_manifests: bool, stream: _GzipStream, checker: ManifestChecker
+) -> tuple[list[LayerFile], list[str], int]:
+    """Every entry of the folder into the tar stream; the files, the skipped symlinks, the offset."""
     files: list[LayerFile] = []
     skipped: list[str] = []
-    problems: list[ManifestProblem] = []
-    manifest_count = 0
     offset = 0
     for relative, full_path, is_dir in _walk(source, rules, skipped):
         info = tarfile.TarInfo(relative)
@@ -244,19 +260,14 @@ def _pack(
                 data = handle.read()
                 digest = sha256_digest(data)
                 if check:
-                    documents, found = check_manifest_once(relative, data, digest)
-                    manifest_count += documents
-                    problems.extend(found)
+                    checker.check(relative, data, digest)
                 info.size = len(data)
                 offset += _write_entry(stream, info, (data,))
             else:
                 written, digest = _stream_entry(stream, info, handle)
                 offset += written
         files.append(LayerFile(relative, info.size, digest))
-    end = b"\0" * (_TAR_BLOCK * 2)
-    offset += len(end)
-    stream.write(end + b"\0" * (-offset % _TAR_RECORD))
-    return files, skipped, problems, manifest_count
+    return files, skipped, offset
 
 
 def _write_entry(stream: _GzipStream, info: tarfile.TarInfo, chunks: Sequence[bytes]) -> int:
