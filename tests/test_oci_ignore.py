@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ksail_tui.errors import InvalidInput
 from ksail_tui.oci.ignore import IgnoreRules, parse_pattern
 
 
@@ -76,3 +79,31 @@ def test_last_matching_pattern_wins_and_config_beats_sourceignore() -> None:
     assert rules.ignored(("other.yaml",), is_dir=False)
     assert not rules.ignored(("important.yaml",), is_dir=False)
     assert rules.ignored(("generated",), is_dir=True)
+
+
+def one_by_one(rules: IgnoreRules, parts: tuple[str, ...], is_dir: bool) -> bool:
+    """The rules' verdict pattern by pattern, the last that matches deciding (as before merging)."""
+    for patterns in (rules._configured, rules._sourceignore, rules._defaults):
+        for pattern in reversed(patterns):
+            if pattern.matches(parts, is_dir):
+                return not pattern.negated
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    configured=st.lists(st.text(alphabet="ab*?/!.", min_size=1, max_size=6), max_size=6),
+    sourceignore=st.lists(st.text(alphabet="ab*?/!.", min_size=1, max_size=6), max_size=4),
+    paths=st.lists(st.tuples(st.text(alphabet="ab./", min_size=1, max_size=8), st.booleans()), max_size=12),
+)
+def test_merged_patterns_decide_as_the_patterns_one_by_one(
+    configured: list[str], sourceignore: list[str], paths: list[tuple[str, bool]]
+) -> None:
+    try:
+        rules = IgnoreRules(configured)
+        rules.add_sourceignore(("a",), "\n".join(sourceignore))
+    except InvalidInput:
+        return  # a pattern that cannot match anything is refused either way
+    for path, is_dir in paths:
+        parts = tuple(part for part in path.split("/") if part) or ("x",)
+        assert rules.ignored(parts, is_dir) == one_by_one(rules, parts, is_dir), (path, is_dir)

@@ -240,6 +240,8 @@ class IgnoreRules:
         self._defaults = parse_patterns(defaults, origin="Flux's default ignore list")
         self._sourceignore: list[IgnorePattern] = []
         self._configured = parse_patterns(configured, origin="the workload's ignore list in ksail.yaml")
+        self._plan: list[IgnorePattern] = []
+        self._plan_for = -1  # how many .sourceignore patterns the plan holds
 
     def add_sourceignore(self, folder: PathParts, text: str) -> None:
         """Patterns of the ``.sourceignore`` file found in ``folder`` (added as the walk reaches it)."""
@@ -247,8 +249,54 @@ class IgnoreRules:
         self._sourceignore.extend(parse_patterns(text.splitlines(), folder, origin=origin))
 
     def ignored(self, parts: PathParts, is_dir: bool) -> bool:
-        for patterns in (self._configured, self._sourceignore, self._defaults):
-            for pattern in reversed(patterns):
-                if pattern.matches(parts, is_dir):
-                    return not pattern.negated
+        if self._plan_for != len(self._sourceignore):
+            self._plan = _merged(
+                [
+                    pattern
+                    for patterns in (self._configured, self._sourceignore, self._defaults)
+                    for pattern in reversed(patterns)
+                ]
+            )
+            self._plan_for = len(self._sourceignore)
+        for pattern in self._plan:
+            if pattern.matches(parts, is_dir):
+                return not pattern.negated
         return False
+
+
+def _decides_like(pattern: IgnorePattern) -> tuple[bool, bool, PathParts]:
+    return pattern.negated, pattern.directory_only, pattern.domain
+
+
+def _merged(patterns: list[IgnorePattern]) -> list[IgnorePattern]:
+    """The patterns in the order they are tried, each run of neighbours that decide alike (negated or
+    not, folders only or not, same folder) and have a regex as one pattern with one regex: which of
+    them matches does not change the verdict, and every entry of the tree is tried against Flux's
+    twelve defaults: one regex call instead of twelve."""
+    merged: list[IgnorePattern] = []
+    run: list[IgnorePattern] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            merged.append(run[0])
+        elif run:
+            regex = re.compile(
+                "|".join(f"(?:{pattern.glob.regex.pattern})" for pattern in run if pattern.glob.regex),
+                re.DOTALL,
+            )
+            first = run[0]
+            text = ", ".join(pattern.text for pattern in run)
+            merged.append(
+                IgnorePattern(text, Glob((), regex), first.negated, first.directory_only, first.domain)
+            )
+        run.clear()
+
+    for pattern in patterns:
+        if pattern.glob.regex is None or (run and _decides_like(run[0]) != _decides_like(pattern)):
+            flush()
+        if pattern.glob.regex is None:
+            merged.append(pattern)
+        else:
+            run.append(pattern)
+    flush()
+    return merged
