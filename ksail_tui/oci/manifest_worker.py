@@ -13,22 +13,15 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import struct
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import IO
 
 from ksail_tui.errors import OperationFailed
-from ksail_tui.oci.manifests import (
-    ManifestProblem,
-    check_manifest,
-    check_manifest_once,
-    passed_before,
-    remember_passed,
-)
+from ksail_tui.oci.manifest_check import FRAME, Verdict
+from ksail_tui.oci.manifests import ManifestProblem, check_manifest_once, passed_before, remember_passed
 
 # A tree is checked in the building process alone until it has read this much of manifests: a small
 # tree is done before a second interpreter would have started.
@@ -36,11 +29,10 @@ OFFLOAD_AFTER_BYTES = 4 << 20
 # At most this much waits for the second process; when it is behind, the building process checks
 # the next file itself.
 QUEUED_BYTES = 2 << 20
-_FRAME = struct.Struct(">II")  # path length, content length
 # The package the building process runs, first on the worker's path: the worker runs the same code.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _WORKER_CODE = (
-    "import sys; sys.path.insert(0, sys.argv[1]); from ksail_tui.oci.manifest_worker import main; main()"
+    "import sys; sys.path.insert(0, sys.argv[1]); from ksail_tui.oci.manifest_check import main; main()"
 )
 
 
@@ -97,9 +89,6 @@ class ManifestChecker:
             self._worker = None
 
 
-Verdict = tuple[int, list[tuple[int | None, str]]]
-
-
 class _Worker:
     """The second process, fed through its stdin by a thread of its own (a pipe write that waits
     would hold up the build); it answers with every verdict at the end."""
@@ -116,6 +105,8 @@ class _Worker:
 
     @classmethod
     def start(cls) -> _Worker | None:
+        import tempfile  # only here: most builds start no worker
+
         errors = tempfile.TemporaryFile()  # noqa: SIM115  # the worker's; closed when it is done
         try:
             process = subprocess.Popen(
@@ -124,7 +115,7 @@ class _Worker:
                 stdout=subprocess.PIPE,
                 stderr=errors,
             )
-        except OSError:
+        except (OSError, ValueError):  # no interpreter to start (an embedded Python)
             errors.close()
             return None
         return cls(process, errors)
@@ -136,7 +127,7 @@ class _Worker:
                 return False
             self._queued += len(data)
         encoded = path.encode("utf-8", "surrogateescape")
-        self._queue.put((_FRAME.pack(len(encoded), len(data)) + encoded, data))
+        self._queue.put((FRAME.pack(len(encoded), len(data)) + encoded, data))
         return True
 
     def verdicts(self, expected: int) -> list[Verdict]:
@@ -185,15 +176,3 @@ class _Worker:
                 self._broken = error
             while self._queue.get() is not None:
                 pass
-
-
-def main() -> None:
-    """The worker: frames of (path, content) on stdin until it closes, then the verdicts as JSON."""
-    source = sys.stdin.buffer
-    verdicts: list[Verdict] = []
-    while header := source.read(_FRAME.size):
-        path_length, size = _FRAME.unpack(header)
-        path = source.read(path_length).decode("utf-8", "surrogateescape")
-        count, problems = check_manifest(path, source.read(size))
-        verdicts.append((count, [(problem.line, problem.message) for problem in problems]))
-    sys.stdout.write(json.dumps(verdicts))
