@@ -14,6 +14,7 @@ that already exists is not uploaded at all unless it is forced.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest
 # memory of a push does not grow with the layer, and a slow registry slows the build down to its pace.
 CHUNK_BYTES = 1 << 20
 _CHUNKS_AHEAD = 4
+# How long a failed build waits for the upload to be cancelled before it reports: a registry that
+# hangs must not hold up the error that names a broken manifest (its session is purged anyway).
+_CANCEL_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,9 @@ class LayerUpload:
         self._pending_bytes = 0
         self._existing: RemoteManifest | None = None
         self._checked = threading.Event()
+        self._wanted = False  # set with _checked: the version is to be uploaded
+        self._discarding = False
+        self._cancelled = False
         self._error: BaseException | None = None
         self._location: str | None = None
         self.streamed_bytes = 0  # sent while the build ran
@@ -64,9 +71,17 @@ class LayerUpload:
         self._thread.start()
 
     def write(self, data: bytes) -> None:
+        if self._discarding:
+            return
         self._pending.append(data)
         self._pending_bytes += len(data)
-        if self._pending_bytes >= CHUNK_BYTES:
+        # Kept until the registry said whether it wants the layer: a registry that is slow to answer
+        # then holds up nothing (it holds the layer in memory, as a push did before it streamed).
+        if self._pending_bytes >= CHUNK_BYTES and self._checked.is_set():
+            if not self._wanted:
+                self._discarding = True
+                self._pending.clear()
+                return
             self._chunks.put(self._take_pending())
 
     def existing(self) -> RemoteManifest | None:
@@ -85,9 +100,11 @@ class LayerUpload:
 
     def cancel(self) -> None:
         """Discard what was sent; nothing of this layer stays in the registry."""
+        self._cancelled = True
         self._pending.clear()
-        self._chunks.put(_CANCEL)
-        self._thread.join()
+        with contextlib.suppress(queue.Full):  # else the thread sees _cancelled at its next item
+            self._chunks.put_nowait(_CANCEL)
+        self._thread.join(_CANCEL_GRACE_SECONDS)
 
     def _take_pending(self) -> bytes:
         data = b"".join(self._pending)
@@ -100,18 +117,18 @@ class LayerUpload:
             self._existing = self._client.get_manifest(self._repository, self._tag)
         except BaseException as error:  # raised in the building thread, after the build
             self._error = error
-        wanted = self._error is None and (self._existing is None or self._force)
+        self._wanted = self._error is None and (self._existing is None or self._force)
         self._checked.set()
         while True:
             # Every item is taken, whatever happened, so that the build never waits on a full queue.
             item = self._chunks.get()
-            if isinstance(item, _Cancel):
+            if self._cancelled or isinstance(item, _Cancel):
                 self._discard()
                 return
             if isinstance(item, _Commit):
                 self._finish(item)
                 return
-            if not wanted or self._error is not None:
+            if self._error is not None:
                 continue
             try:
                 if self._location is None:
