@@ -116,24 +116,30 @@ class Row:
     label: str
     seconds: dict[str, list[float]] = field(default_factory=dict)
     rss_kib: dict[str, list[int]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
 
-    def add(self, who: str, seconds: float, rss_kib: int = 0) -> None:
+    def add(self, who: str, seconds: float, rss_kib: int = 0, cpu: float = 0.0) -> None:
         self.seconds.setdefault(who, []).append(seconds)
         self.rss_kib.setdefault(who, []).append(rss_kib)
+        self.cpu.setdefault(who, []).append(cpu)
 
     def median(self, who: str) -> float:
         return statistics.median(self.seconds[who])
 
+    def median_cpu(self, who: str) -> float:
+        return statistics.median(self.cpu[who])
 
-def timed(command: list[str], cwd: Path = ROOT) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB, of the process and the children it waited for)."""
+
+def timed(command: list[str], cwd: Path = ROOT) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system), of the process and the children
+    it waited for (tar's gzip, the build's manifest worker)."""
     result = subprocess.run(
-        ["/usr/bin/time", "-f", "%e %M", *command], cwd=cwd, capture_output=True, text=True, check=False
+        ["/usr/bin/time", "-f", "%e %M %U %S", *command], cwd=cwd, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"{command} failed: {result.stderr[-2000:]}")
-    wall, rss = result.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(rss)
+    wall, rss, user, system = result.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(rss), float(user) + float(system)
 
 
 def ksail(checkout: Path, config: Path, *args: str) -> list[str]:
@@ -141,7 +147,7 @@ def ksail(checkout: Path, config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "ksail_tui.cli.main", "-c", str(config), *args]
 
 
-def interleave(rounds: int, runs: dict[str, Callable[[], tuple[float, int]]], row: Row) -> Row:
+def interleave(rounds: int, runs: dict[str, Callable[[], tuple[float, int, float]]], row: Row) -> Row:
     for _ in range(rounds):
         for who, run in runs.items():
             row.add(who, *run())
@@ -149,12 +155,14 @@ def interleave(rounds: int, runs: dict[str, Callable[[], tuple[float, int]]], ro
 
 
 def report(row: Row, floor: str, goal: str) -> None:
-    base = row.median(floor)
+    base, base_cpu = row.median(floor), row.median_cpu(floor)
     cells = []
     for who in row.seconds:
         rss = max(row.rss_kib[who]) / 1024
         ratio = "" if who == floor else f" = {row.median(who) / base:.2f}x"
-        cells.append(f"{who} {row.median(who):.3f} s{ratio} (peak {rss:.0f} MiB)")
+        cpu_ratio = "" if who == floor or not base_cpu else f" = {row.median_cpu(who) / base_cpu:.2f}x"
+        cpu = f"CPU {row.median_cpu(who):.3f} s{cpu_ratio}"
+        cells.append(f"{who} {row.median(who):.3f} s{ratio}, {cpu} (peak {rss:.0f} MiB)")
     print(f"{row.label}: " + "; ".join(cells) + f"  [goal {goal}]", flush=True)
 
 
@@ -179,7 +187,7 @@ def build_row(work: Path, checkouts: dict[str, Path], rounds: int, port: int, fi
     total = generate_tree(source, files, size)
     config = write_ksail_config(work, port=port, workloads={"app": str(source)})
     out = work / "out.tgz"
-    runs: dict[str, Callable[[], tuple[float, int]]] = {
+    runs: dict[str, Callable[[], tuple[float, int, float]]] = {
         who: (lambda path=path: timed(ksail(path, config, "workload", "build", "-O", str(out)), path))
         for who, path in checkouts.items()
     }
@@ -196,22 +204,22 @@ def push_row(work: Path, checkouts: dict[str, Path], rounds: int, port: int) -> 
     generate_tree(source, 2_000, 10_000)
     counter = itertools.count()
 
-    def push(path: Path) -> tuple[float, int]:
+    def push(path: Path) -> tuple[float, int, float]:
         name = f"push{next(counter)}"  # a new repository every time: nothing to skip
         folder = work / name
         folder.mkdir()
         config = write_ksail_config(folder, port=port, workloads={name: str(source)}, name=name)
         return timed(ksail(path, config, "workload", "push"), path)
 
-    def tar_then_oras() -> tuple[float, int]:
+    def tar_then_oras() -> tuple[float, int, float]:
         layer = work / "oras" / "layer.tar.gz"
         layer.parent.mkdir(exist_ok=True)
         target = f"127.0.0.1:{port}/oras/push{next(counter)}:1.0.0"
         first = timed(["tar", "-czf", str(layer), "-C", str(source), "."])
         second = timed([sys.executable, "-c", ORAS_PUSH_SCRIPT, f"127.0.0.1:{port}", str(layer), target])
-        return first[0] + second[0], max(first[1], second[1])
+        return first[0] + second[0], max(first[1], second[1]), first[2] + second[2]
 
-    runs: dict[str, Callable[[], tuple[float, int]]] = {
+    runs: dict[str, Callable[[], tuple[float, int, float]]] = {
         who: (lambda path=path: push(path)) for who, path in checkouts.items()
     }
     runs["tar + oras push"] = tar_then_oras
@@ -239,7 +247,7 @@ def list_rows(work: Path, checkouts: dict[str, Path], rounds: int, port: int) ->
             for minor in range(versions):
                 client.put_manifest(repository, f"1.{minor}.0", built.manifest)
         urls = [f"http://127.0.0.1:{port}/v2/{repository}/manifests/1.{minor}.0" for minor in range(versions)]
-        runs: dict[str, Callable[[], tuple[float, int]]] = {
+        runs: dict[str, Callable[[], tuple[float, int, float]]] = {
             who: (lambda path=path, config=config: timed(ksail(path, config, "workload", "list"), path))
             for who, path in checkouts.items()
         }
@@ -282,6 +290,10 @@ def main() -> None:
     if args.before:
         checkouts = {"before": args.before.resolve(), "after": ROOT}
     only = set(args.only or ["build", "push", "list", "imports"])
+    for path in checkouts.values():
+        # As an installed package has them: this machine sets PYTHONDONTWRITEBYTECODE, so without
+        # this every run would compile the product's modules from source again.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "ksail_tui"], cwd=path, check=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} UTC, {args.rounds} interleaved rounds, medians", flush=True)
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)

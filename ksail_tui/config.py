@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
+import types
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +30,20 @@ from pydantic import (
 )
 
 from ksail_tui.errors import ConfigError, InvalidInput
+
+
+def _skip_pydantic_plugin_lookup() -> None:
+    """pydantic looks for plugins in the metadata of every installed package when it builds its first
+    model: importing importlib.metadata for that is ~30 ms of every command's start, and this product
+    uses no pydantic plugin. An empty loader stands in for pydantic's, unless something loaded it."""
+    name = "pydantic.plugin._loader"
+    if name not in sys.modules:
+        loader = types.ModuleType(name, "no pydantic plugins (see ksail_tui.config)")
+        loader.get_plugins = tuple  # type: ignore[attr-defined]  # returns (): no plugins
+        sys.modules[name] = loader
+
+
+_skip_pydantic_plugin_lookup()
 
 API_VERSION: Final = "ksail.io/v1alpha1"
 DEFAULT_FLUX_NAMESPACE = "flux-system"

@@ -175,6 +175,22 @@ def test_the_layer_is_what_tarfile_and_gzip_write_across_chunks_and_streamed_fil
     assert built.layer == reference_layer(tmp_path / "app", listed)
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.text(alphabet="abz/._- ~\x01\x7féü", min_size=1, max_size=130),
+    size=st.one_of(st.integers(0, 10**6), st.just(8**11 - 1), st.just(8**11), st.integers(0, 8**13)),
+    is_dir=st.booleans(),
+)
+def test_the_direct_header_is_what_tarfile_writes(name: str, size: int, is_dir: bool) -> None:
+    info = tarfile.TarInfo(name)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime, info.size = 0, size
+    info.type, info.mode = (tarfile.DIRTYPE, 0o755) if is_dir else (tarfile.REGTYPE, 0o644)
+    expected = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+    assert build_module.tar_header(name, size, is_dir=is_dir) == expected
+
+
 def test_memory_does_not_grow_with_the_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = tmp_path / "app"
     source.mkdir()

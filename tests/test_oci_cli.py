@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+import socket
+import threading
 from pathlib import Path
 
 import pytest
 
 from ksail_tui.cli.main import main
+from ksail_tui.oci import layer_upload
 from tests.fixtures.registry import RegistryProcess, free_port, write_ksail_config
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n"
@@ -82,6 +86,27 @@ def test_unreachable_registry_exits_4(tmp_path: Path, capsys: pytest.CaptureFixt
     error = capsys.readouterr().err
     assert f"the registry at localhost:{port} cannot be reached" in error
     assert "ksail-tui registry up" in error
+
+
+def test_bad_manifests_are_named_without_waiting_for_a_registry_that_hangs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layer_upload, "CHUNK_BYTES", 16 * 1024)  # the layer is many chunks
+    rng = random.Random(3)
+    files = {
+        f"cm-{index}.yaml": CONFIGMAP + f"data: {{v: '{rng.randbytes(4000).hex()}'}}\n" for index in range(40)
+    }
+    files["zz/bad.yaml"] = "a: b\n c: d\n"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:  # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        config = make_project(tmp_path, silent.getsockname()[1], files)
+
+        assert push(config, "--timeout", "60s") == 2
+
+        assert "zz/bad.yaml:2: not valid YAML" in capsys.readouterr().err
+        # The upload still waits for the registry's first answer: the error did not wait for it.
+        assert any(thread.name == "layer-upload" and thread.is_alive() for thread in threading.enumerate())
 
 
 @pytest.mark.needs_registry

@@ -7,7 +7,6 @@ import json
 import os
 import select
 import signal
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +128,8 @@ def wait_for_ctrl_c() -> None:
     does nothing. Python writes every signal to the wakeup fd, whichever thread took it, so
     waiting on that fd always returns to the interpreter, which then raises.
     """
+    import socket  # only here: most commands never wait for a signal
+
     reader, writer = socket.socketpair()
     writer.setblocking(False)
     previous = signal.set_wakeup_fd(writer.fileno())

@@ -47,7 +47,8 @@ from ksail_tui.oci.artifact_format import (
     sha256_digest,
 )
 from ksail_tui.oci.ignore import SOURCEIGNORE_FILE, IgnoreRules, PathParts
-from ksail_tui.oci.manifests import ManifestProblem, check_manifest_once, is_manifest, raise_for_problems
+from ksail_tui.oci.manifest_worker import ManifestChecker
+from ksail_tui.oci.manifests import ManifestProblem, is_manifest, raise_for_problems
 from ksail_tui.urls import without_credentials
 
 if TYPE_CHECKING:
@@ -220,62 +221,99 @@ def _pack(
 
     The tar stream is what ``tarfile`` writes (its own header encoding, 512-byte blocks, two zero
     blocks and a full last record), so the layer digest is the one earlier builds gave. Reading and
-    checking happen here while another thread compresses what came before.
+    checking happen here while another thread compresses what came before (and, in a large tree,
+    a second process checks part of the manifests: see :mod:`ksail_tui.oci.manifest_worker`).
     """
-    files: list[LayerFile] = []
-    skipped: list[str] = []
-    problems: list[ManifestProblem] = []
-    manifest_count = 0
-    offset = 0
-    for relative, full_path, is_dir in _walk(source, rules, skipped):
-        info = tarfile.TarInfo(relative)
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        info.mtime = 0
-        if is_dir:
-            info.type = tarfile.DIRTYPE
-            info.mode = DIRECTORY_MODE
-            offset += _write_entry(stream, info, ())
-            continue
-        info.mode = FILE_MODE
-        check = validate_manifests and is_manifest(relative.rsplit("/", 1)[-1])
-        with open(full_path, "rb") as handle:
-            if check or os.fstat(handle.fileno()).st_size <= _READ_WHOLE_BYTES:
-                data = handle.read()
-                digest = sha256_digest(data)
-                if check:
-                    documents, found = check_manifest_once(relative, data, digest)
-                    manifest_count += documents
-                    problems.extend(found)
-                info.size = len(data)
-                offset += _write_entry(stream, info, (data,))
-            else:
-                written, digest = _stream_entry(stream, info, handle)
-                offset += written
-        files.append(LayerFile(relative, info.size, digest))
+    checker = ManifestChecker()
+    try:
+        files, skipped, offset = _pack_entries(source, rules, validate_manifests, stream, checker)
+        manifest_count, problems = checker.finish()
+    finally:
+        checker.close()
     end = b"\0" * (_TAR_BLOCK * 2)
     offset += len(end)
     stream.write(end + b"\0" * (-offset % _TAR_RECORD))
     return files, skipped, problems, manifest_count
 
 
-def _write_entry(stream: _GzipStream, info: tarfile.TarInfo, chunks: Sequence[bytes]) -> int:
+def _pack_entries(
+    source: Path, rules: IgnoreRules, validate_manifests: bool, stream: _GzipStream, checker: ManifestChecker
+) -> tuple[list[LayerFile], list[str], int]:
+    """Every entry of the folder into the tar stream; the files, the skipped symlinks, the offset."""
+    files: list[LayerFile] = []
+    skipped: list[str] = []
+    offset = 0
+    for relative, full_path, is_dir in _walk(source, rules, skipped):
+        if is_dir:
+            offset += _write_entry(stream, tar_header(relative, 0, is_dir=True), ())
+            continue
+        check = validate_manifests and is_manifest(relative.rsplit("/", 1)[-1])
+        with open(full_path, "rb") as handle:
+            if check or os.fstat(handle.fileno()).st_size <= _READ_WHOLE_BYTES:
+                data = handle.read()
+                size = len(data)
+                digest = sha256_digest(data)
+                if check:
+                    checker.check(relative, data, digest)
+                offset += _write_entry(stream, tar_header(relative, size, is_dir=False), (data,))
+            else:
+                size = os.fstat(handle.fileno()).st_size
+                header = tar_header(relative, size, is_dir=False)
+                written, digest = _stream_entry(stream, header, size, handle)
+                offset += written
+        files.append(LayerFile(relative, size, digest))
+    return files, skipped, offset
+
+
+# The fields of a ustar header after the checksum, as tarfile writes them for these entries: the
+# type, no link, the POSIX magic, no user or group names, no device numbers, no prefix, padding.
+_USTAR_TAIL = b"\0" * 100 + tarfile.POSIX_MAGIC + b"\0" * (32 + 32 + 8 + 8 + 155 + 12)
+# uid and gid 0; after the size, mtime 0.
+_OWNERS = b"0000000\0" * 2
+_MTIME = b"00000000000\0"
+_USTAR_NAME = 100
+_USTAR_MAX_SIZE = 8**11
+
+
+def tar_header(name: str, size: int, *, is_dir: bool) -> bytes:
+    """The header ``TarInfo.tobuf(PAX_FORMAT)`` writes for an entry of the layer (normalised owner,
+    mode and time), built directly for the usual entry: an ASCII name of at most 100 bytes and a
+    size a ustar field holds. Anything else (long or non-ASCII names: a pax header) goes to tarfile.
+    """
+    entry = name + "/" if is_dir and not name.endswith("/") else name  # as TarInfo names a folder
+    if len(entry) <= _USTAR_NAME and entry.isascii() and size < _USTAR_MAX_SIZE:
+        kind, mode = (tarfile.DIRTYPE, DIRECTORY_MODE) if is_dir else (tarfile.REGTYPE, FILE_MODE)
+        padded = entry.encode().ljust(_USTAR_NAME, b"\0")
+        head = b"%s%07o\0%s%011o\0%s" % (padded, mode, _OWNERS, size, _MTIME)
+        tail = kind + _USTAR_TAIL
+        checksum = sum(head) + sum(tail) + 8 * ord(" ")  # the checksum field counts as spaces
+        return head + b"%06o\0 " % checksum + tail
+    info = tarfile.TarInfo(name)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    info.size = size
+    info.type, info.mode = (tarfile.DIRTYPE, DIRECTORY_MODE) if is_dir else (tarfile.REGTYPE, FILE_MODE)
+    return info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+def _write_entry(stream: _GzipStream, header: bytes, chunks: Sequence[bytes]) -> int:
     """One tar entry (header, content, padding to the block); the bytes it took."""
-    header = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
     stream.write(header)
+    size = 0
     for chunk in chunks:
         stream.write(chunk)
-    padding = -info.size % _TAR_BLOCK
+        size += len(chunk)
+    padding = -size % _TAR_BLOCK
     if padding:
         stream.write(b"\0" * padding)
-    return len(header) + info.size + padding
+    return len(header) + size + padding
 
 
-def _stream_entry(stream: _GzipStream, info: tarfile.TarInfo, handle: io.BufferedReader) -> tuple[int, str]:
+def _stream_entry(
+    stream: _GzipStream, header: bytes, size: int, handle: io.BufferedReader
+) -> tuple[int, str]:
     """A large file as a tar entry, read a chunk at a time; the bytes it took, and its digest."""
-    size = os.fstat(handle.fileno()).st_size
-    info.size = size
-    header = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
     stream.write(header)
     hasher = hashlib.sha256()
     remaining = size

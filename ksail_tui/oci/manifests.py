@@ -105,19 +105,30 @@ _passed_lock = threading.Lock()
 
 def check_manifest_once(path: str, data: bytes, digest: str) -> tuple[int, list[ManifestProblem]]:
     """:func:`check_manifest`, remembering content that passed under the same path."""
+    count = passed_before(path, digest)
+    if count is not None:
+        return count, []
+    count, problems = check_manifest(path, data)
+    if not problems:
+        remember_passed(path, digest, count)
+    return count, problems
+
+
+def passed_before(path: str, digest: str) -> int | None:
+    """The number of documents of content that passed under this path before; None if it did not."""
     key = (path, digest)
     with _passed_lock:
         count = _PASSED.get(key)
         if count is not None:
             _PASSED.move_to_end(key)
-            return count, []
-    count, problems = check_manifest(path, data)
-    if not problems:
-        with _passed_lock:
-            _PASSED[key] = count
-            if len(_PASSED) > _PASSED_LIMIT:
-                _PASSED.popitem(last=False)
-    return count, problems
+        return count
+
+
+def remember_passed(path: str, digest: str, count: int) -> None:
+    with _passed_lock:
+        _PASSED[(path, digest)] = count
+        if len(_PASSED) > _PASSED_LIMIT:
+            _PASSED.popitem(last=False)
 
 
 class _AliasBomb(Exception):

@@ -322,29 +322,75 @@ class RegistryClient:
         """POST an upload session, then PUT the whole blob; retried as a pair since a failed PUT
         can leave the session unusable."""
         for attempt in range(self._retries + 1):
-            start = self._request("POST", f"/v2/{repository}/blobs/uploads/", headers={"Content-Length": "0"})
-            self._check(start, f"start the upload of {digest}")
-            location = start.headers.get("Location")
-            if not location:
-                raise OperationFailed(
-                    f"the registry at {self.endpoint} started an upload of {digest} without saying "
-                    "where to send it (no Location header)"
-                )
-            location = self._resolve(location, f"the upload location of {digest}")
-            separator = "&" if "?" in location else "?"
-            response = self._request(
-                "PUT",
-                f"{location}{separator}digest={digest}",
-                headers={"Content-Type": "application/octet-stream"},
-                body=data,
-                on_sent=on_sent,
-                retry=False,
-            )
+            location = self.start_upload(repository, digest)
+            response = self._finish(location, digest, data, on_sent)
             if response.status_code in _RETRY_STATUSES and attempt < self._retries:
                 self._pause(attempt, response)
                 continue
             self._check(response, f"upload blob {digest}")
             return
+
+    def start_upload(self, repository: str, what: str = "a blob") -> str:
+        """Open a blob upload session (``POST .../blobs/uploads/``); the URL to send it to.
+
+        Nothing in a session is a blob until :meth:`finish_upload` names its digest, and
+        :meth:`cancel_upload` discards it: a session is how a layer can be sent while it is built.
+        """
+        start = self._request("POST", f"/v2/{repository}/blobs/uploads/", headers={"Content-Length": "0"})
+        self._check(start, f"start the upload of {what}")
+        return self._next_location(start, f"the upload of {what}")
+
+    def upload_chunk(self, location: str, offset: int, data: bytes) -> str:
+        """Append ``data`` at ``offset`` to an upload session (``PATCH`` with its ``Content-Range``);
+        the URL the next request of the session goes to. Not retried: the registry may have kept part
+        of a chunk whose answer was lost."""
+        response = self._request(
+            "PATCH",
+            location,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(data) - 1}",
+            },
+            body=data,
+            retry=False,
+        )
+        self._check(response, "send a chunk of the upload")
+        return self._next_location(response, "the upload")
+
+    def finish_upload(self, location: str, digest: str, data: bytes = b"") -> None:
+        """Send the last bytes of a session and commit it as the blob ``digest`` (``PUT ?digest=``);
+        the registry refuses it if the bytes it got do not have that digest."""
+        self._check(self._finish(location, digest, data, None), f"upload blob {digest}")
+
+    def cancel_upload(self, location: str) -> None:
+        """Discard an upload session (``DELETE``), so that none of its bytes stay in the registry.
+
+        Best effort: a registry that cannot be reached now will purge the session itself (the CNCF
+        registry after a week); its bytes were never addressable by digest either way."""
+        with contextlib.suppress(Unavailable, TimedOut, OperationFailed, InvalidInput):
+            self._request("DELETE", location, retry=False)
+
+    def _finish(
+        self, location: str, digest: str, data: bytes, on_sent: Callable[[int], None] | None
+    ) -> requests.Response:
+        separator = "&" if "?" in location else "?"
+        return self._request(
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            headers={"Content-Type": "application/octet-stream"},
+            body=data,
+            on_sent=on_sent,
+            retry=False,
+        )
+
+    def _next_location(self, response: requests.Response, what: str) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise OperationFailed(
+                f"the registry at {self.endpoint} answered {what} without saying where to send it "
+                "(no Location header)"
+            )
+        return self._resolve(location, f"the location of {what}")
 
     def get_blob(self, repository: str, digest: str) -> bytes:
         response = self._request("GET", f"/v2/{repository}/blobs/{digest}", limit=MAX_BLOB_BYTES)

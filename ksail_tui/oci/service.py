@@ -35,7 +35,8 @@ from ksail_tui.oci.artifact_format import (
     VERSION_ANNOTATION,
     read_layer_files,
 )
-from ksail_tui.oci.build import BuiltArtifact, build_workload
+from ksail_tui.oci.build import BuiltArtifact, build_workload, validate_version
+from ksail_tui.oci.layer_upload import LayerUpload
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
 from ksail_tui.urls import without_credentials
 
@@ -161,23 +162,30 @@ def push_workload(
     also_tags: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
 ) -> PushResult:
-    """Build, check and push a workload version; a no-op when the same content is already there."""
+    """Build, check and push a workload version; a no-op when the same content is already there.
+
+    The layer is sent into an upload session while it is built (see :mod:`ksail_tui.oci.layer_upload`)
+    and committed only once the build, its validation included, has passed.
+    """
     report = on_progress or _ignore_progress
     for tag in also_tags:
         _check_moving_tag(tag)
     workload = config.workload(name)
     repository = config.repository_of(workload)
-    report(PushProgress(PushPhase.BUILDING, message=f"building {config.source_path(workload)}"))
-    built = build_workload(config, workload.name, version=version)
-    tag = built.version
+    tag = validate_version(version or workload.version)
+    reference = f"{config.registry_endpoint}/{repository}:{tag}"
     with RegistryClient(config.registry_endpoint) as client, _version_lock(client, repository, tag):
-        report(
-            PushProgress(
-                PushPhase.CHECKING, message=f"checking {config.registry_endpoint}/{repository}:{tag}"
-            )
-        )
-        existing = client.get_manifest(repository, tag)
+        report(PushProgress(PushPhase.BUILDING, message=f"building {config.source_path(workload)}"))
+        upload = LayerUpload(client, repository, tag, force=force)
+        try:
+            built = build_workload(config, workload.name, version=tag, layer_sink=upload.write)
+            report(PushProgress(PushPhase.CHECKING, message=f"checking {reference}"))
+            existing = upload.existing()
+        except BaseException:
+            upload.cancel()
+            raise
         if existing is not None and not force:
+            upload.cancel()
             if existing.layer_digest != built.layer_digest:
                 raise OperationFailed(
                     f"version {tag} of {repository} is already in the registry with different content "
@@ -187,7 +195,7 @@ def push_workload(
                     hint="bump the version (in ksail.yaml or with --version) or pass --force to overwrite it",
                 )
             return _already_pushed(client, config, workload, existing, built, also_tags, report)
-        _upload(client, repository, built, report)
+        _upload(client, repository, built, upload, report)
         holder = _read_back(client, repository, tag, built)
         if holder.digest != built.manifest_digest:  # a concurrent push of the same content won
             return _already_pushed(client, config, workload, holder, built, also_tags, report)
@@ -225,25 +233,22 @@ def _already_pushed(
     )
 
 
-def _upload(client: RegistryClient, repository: str, built: BuiltArtifact, report: ProgressCallback) -> None:
-    layer = built.layer
-    if layer is None:
-        raise ValueError("push needs the layer in memory: build it without a layer_sink")
+def _upload(
+    client: RegistryClient,
+    repository: str,
+    built: BuiltArtifact,
+    layer: LayerUpload,
+    report: ProgressCallback,
+) -> None:
+    """Commit the layer sent while building, and upload the config blob unless the registry has it."""
     total = built.size
-    done = 0
-    for digest, data in ((built.config_digest, built.config), (built.layer_digest, layer)):
-        if client.blob_exists(repository, digest):
-            done += len(data)
-            message = f"{short_digest(digest)} already in the registry"
-            report(PushProgress(PushPhase.UPLOADING, done, total, message))
-            continue
-
-        def sent(count: int, base: int = done, digest: str = digest) -> None:
-            message = f"uploading {short_digest(digest)}"
-            report(PushProgress(PushPhase.UPLOADING, base + count, total, message))
-
-        client.upload_blob(repository, digest, data, sent)
-        done += len(data)
+    sent = layer.streamed_bytes
+    message = f"uploading {short_digest(built.layer_digest)} ({sent} bytes sent while building)"
+    report(PushProgress(PushPhase.UPLOADING, sent, total, message))
+    layer.commit(built.layer_digest)
+    if not client.blob_exists(repository, built.config_digest):
+        client.upload_blob(repository, built.config_digest, built.config)
+    done = built.layer_size + len(built.config)
     report(PushProgress(PushPhase.TAGGING, done, total, f"tagging {built.version}"))
     client.put_manifest(repository, built.version, built.manifest)
 
