@@ -34,7 +34,7 @@ Clock = Callable[[], datetime]
 
 class KsailApp(App[None]):
     TITLE = "ksail-tui"
-    CSS_PATH = [stylesheet("app.tcss"), stylesheet("views.tcss")]
+    CSS_PATH = [stylesheet("app.tcss"), stylesheet("views.tcss"), stylesheet("environments.tcss")]
     COMMANDS = {ActionCommands}  # only ours: Textual's Keys, Theme, Screenshot, Maximize, Quit do not apply
 
     def __init__(

@@ -37,6 +37,7 @@ from ksail_tui.ui.widgets.activity_log import ActivityLog
 from ksail_tui.ui.widgets.artifacts_pane import ArtifactsPane
 from ksail_tui.ui.widgets.cluster_pane import ClusterPane
 from ksail_tui.ui.widgets.details import DetailsPanel
+from ksail_tui.ui.widgets.environments_pane import EnvironmentsPane
 from ksail_tui.ui.widgets.flux_table import FluxPane
 from ksail_tui.ui.widgets.header import DashboardHeader
 from ksail_tui.ui.widgets.loop_status import LoopStatus
@@ -45,12 +46,13 @@ from ksail_tui.ui.widgets.registry_pane import RegistryPane
 if TYPE_CHECKING:
     from ksail_tui.ui.app import KsailApp
 
-# Below this size the top panes and the activity log are shown one at a time, on demand (1-6).
+# Below this size the top panes, the activity log and the Environments are shown one at a time,
+# on demand (1-7).
 COMPACT_WIDTH = 120
 COMPACT_HEIGHT = 32
-PANES = ("cluster", "registry", "artifacts", "flux", "details", "activity")
+PANES = ("cluster", "registry", "artifacts", "flux", "details", "activity", "environments")
 # The widget inside a pane that takes the focus.
-FOCUS_TARGET = {"artifacts": "#artifacts-table", "flux": "#flux-table"}
+FOCUS_TARGET = {"artifacts": "#artifacts-table", "flux": "#flux-table", "environments": "#environments-table"}
 AGE_REFRESH_SECONDS = 5.0
 DEVLOOP_STOP_SECONDS = 1.0
 
@@ -109,7 +111,9 @@ class DashboardBase(Screen[None]):
         with Horizontal(id="middle-row"):
             yield FluxPane(cursor_blink=self.animations_enabled)
             yield DetailsPanel()
-        yield ActivityLog()
+        with Horizontal(id="bottom-row"):
+            yield ActivityLog()
+            yield EnvironmentsPane()
         yield LoopStatus(animations_enabled=self.animations_enabled)
         yield Footer(show_command_palette=False)  # ": Commands" is one of the bindings
 
