@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from ksail_tui.errors import BadResponse
+from ksail_tui.operator import naming
 
 OCI_REPOSITORY_KIND = "OCIRepository"
 KUSTOMIZATION_KIND = "Kustomization"
@@ -114,6 +115,13 @@ def parse_outside(parse: Callable[[dict[str, Any]], _Parsed], obj: dict[str, Any
         ) from None
 
 
+def environment_of(labels: dict[str, Any]) -> str:
+    """The Environment an object belongs to when the Environment operator made it, else ""."""
+    if labels.get(naming.MANAGED_BY_LABEL) != naming.MANAGED_BY:
+        return ""
+    return str(labels.get(naming.ENVIRONMENT_LABEL) or "")
+
+
 class _FluxObject(_Value):
     kind: str
     name: str
@@ -127,6 +135,8 @@ class _FluxObject(_Value):
     deletion_timestamp: str | None = None
     resource_version: str | None = None
     creation_timestamp: str | None = None
+    # The preview Environment whose operator made this object (its labels), "" for a workload's.
+    environment: str = ""
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
@@ -152,6 +162,7 @@ class _FluxObject(_Value):
             "deletion_timestamp": metadata.get("deletionTimestamp"),
             "resource_version": metadata.get("resourceVersion"),
             "creation_timestamp": metadata.get("creationTimestamp"),
+            "environment": environment_of(metadata.get("labels") or {}),
         }
 
 

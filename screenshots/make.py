@@ -163,7 +163,7 @@ class EnvironmentShot:
 
 
 ENVIRONMENT_SHOTS = (
-    EnvironmentShot("environments", "7: preview Environments", (160, 48), "pr-9"),
+    EnvironmentShot("environments", "7: preview Environments, a pane of the dashboard", (200, 50), "pr-9"),
     EnvironmentShot("environments-80x24", "Environments at 80x24", (80, 24), "pr-7"),
     EnvironmentShot("environment-details", "enter: an Environment's steps", (120, 36), "main", ("enter",)),
     EnvironmentShot("environment-delete", "ctrl+d: deleting asks first", (80, 24), "pr-9", ("ctrl+d",)),
@@ -179,7 +179,7 @@ async def render_environments(shot: EnvironmentShot) -> str:
     async with app.run_test(size=shot.size) as pilot:
         await pilot.press("7")
         await pilot.pause(0.2)
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one("#environments-table", DataTable)
         table.move_cursor(row=table.get_row_index(shot.row))
         for key in shot.keys:
             await pilot.press(key)

@@ -261,7 +261,7 @@ async def test_the_keys_are_remapped_by_the_keymap_and_offered_in_the_palette(
         await wait_until(pilot, lambda: in_environments(app), "the view on E")
         await wait_until(pilot, lambda: bool(app.dashboard.projects), "the Projects")
         titles = [name for name, _ in ActionCommands(app.screen)._commands()]
-        assert "New preview (N)" in titles and "Reconcile Environment (r)" in titles
+        assert "New preview (N)" in titles and "Reconcile env (r)" in titles
         await pilot.press("N")
         await wait_until(pilot, lambda: bool(env_cell(app, "preview-main", "name")), "the new row on N")
 

@@ -14,21 +14,25 @@ from textual.widgets import Static
 
 from ksail_tui.operator.environments import EnvironmentView
 from ksail_tui.ui.actions import bindings
-from ksail_tui.ui.format import DIM
-from ksail_tui.ui.widgets.environments_table import EnvironmentsTable, progress_bar
+from ksail_tui.ui.format import DIM, health_text
+from ksail_tui.ui.widgets.environments_table import EnvironmentsTable, step_health
 
 
 def current_step(view: EnvironmentView) -> Text:
     """One line: the step that runs or failed (with its message), or the URL once all are done."""
-    line = Text(f"{view.name} ", style="bold")
-    line.append_text(progress_bar(view))
+    line = Text(f"{view.name}  ", style="bold")
     step = next((s for s in view.steps if s.state != "Succeeded"), None)
     if step is not None:
-        line.append(f" · {step.name} {step.state}", style=DIM)
+        line.append_text(health_text(step_health(step.state), f"{step.name} {step.state}"))
         if step.message:
             line.append(f": {step.message}", style=DIM)
-    elif view.url:
-        line.append(f" · {view.url}", style="underline")
+    elif view.steps:
+        line.append(f"all {len(view.steps)} steps done", style=DIM)
+        if view.url:
+            line.append(" · ", style=DIM)
+            line.append(view.url, style="underline")
+    else:
+        line.append(f"{view.phase or 'waiting for the operator'} (enter: details)", style=DIM)
     return line
 
 
