@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from ksail_tui.errors import BadResponse
-from ksail_tui.operator import naming
+from ksail_tui.owners import environment_of
 
 OCI_REPOSITORY_KIND = "OCIRepository"
 KUSTOMIZATION_KIND = "Kustomization"
@@ -113,13 +113,6 @@ def parse_outside(parse: Callable[[dict[str, Any]], _Parsed], obj: dict[str, Any
             f"the API server sent a {obj.get('kind') if isinstance(obj, dict) else 'object'} "
             f"{name!r} that is not well-formed: {type(error).__name__}: {str(error)[:200]}"
         ) from None
-
-
-def environment_of(labels: dict[str, Any]) -> str:
-    """The Environment an object belongs to when the Environment operator made it, else ""."""
-    if labels.get(naming.MANAGED_BY_LABEL) != naming.MANAGED_BY:
-        return ""
-    return str(labels.get(naming.ENVIRONMENT_LABEL) or "")
 
 
 class _FluxObject(_Value):
