@@ -53,6 +53,7 @@ GIVE_WAY = (
     ("revision", 0),
     ("name", 6),
 )
+MIN_SHOWN = 4
 # An Environment's objects are marked in the Name column, and sort after the workloads'.
 ENVIRONMENT_MARK = "env:"
 ENVIRONMENT_STYLE = "#c678dd"
@@ -305,8 +306,11 @@ class FluxPane(Vertical):
         for key, narrowest in GIVE_WAY:
             if over <= 0:
                 break
-            given = max(0, min(over, widths[index[key]] - narrowest))
-            widths[index[key]] -= given
+            column = index[key]
+            given = max(0, min(over, widths[column] - narrowest))
+            if widths[column] - given < MIN_SHOWN:  # a sliver would show only "…"
+                given = widths[column]
+            widths[column] -= given
             over -= given
         if [column.width for column in columns] == widths and not columns[0].auto_width:
             return
