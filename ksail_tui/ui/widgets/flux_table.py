@@ -306,11 +306,11 @@ class FluxPane(Vertical):
         for key, narrowest in GIVE_WAY:
             if over <= 0:
                 break
-            column = index[key]
-            given = max(0, min(over, widths[column] - narrowest))
-            if widths[column] - given < MIN_SHOWN:  # a sliver would show only "…"
-                given = widths[column]
-            widths[column] -= given
+            at = index[key]
+            given = max(0, min(over, widths[at] - narrowest))
+            if widths[at] - given < MIN_SHOWN:  # a sliver would show only "…"
+                given = widths[at]
+            widths[at] -= given
             over -= given
         if [column.width for column in columns] == widths and not columns[0].auto_width:
             return
