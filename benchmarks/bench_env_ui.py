@@ -71,7 +71,7 @@ async def measure(previews: int, writes: int, folder: Path) -> None:
     try:
         async with app.run_test(size=(160, 48)) as pilot:
             await pilot.press("7")
-            await wait_for(app, lambda: bool(getattr(app.screen, "projects", None)))
+            await wait_for(app, lambda: bool(app.dashboard.projects))
             ready: list[float] = []
             for run in range(previews):
                 subprocess.run(["git", "-C", str(repo), "checkout", "-q", "-b", f"b{run}"], check=True)
