@@ -281,3 +281,39 @@ async def test_colon_env_and_colon_environments_show_the_pane_and_esc_goes_back_
             await wait_until(pilot, lambda: bool(env_cell(app, "pr-6", "name")), "the row")
             await pilot.press("escape")
             await wait_until(pilot, lambda: getattr(app.focused, "id", "") == "flux-table", "Flux")
+
+
+async def test_crds_installed_from_elsewhere_are_noticed_at_the_next_look(
+    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: "Press i to install" in text_of(app, "#environments-banner"), "offer")
+        environments.install_crds(KubeClient(kubeconfig))  # e.g. `ksail-tui operator manifests | kubectl`
+        await wait_until(
+            pilot, lambda: "operator not running" in text_of(app, "#environments-banner"), "noticed", 15
+        )
+
+
+def test_o_opens_only_a_graphical_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a display webbrowser falls back to lynx or w3m, which would take over the terminal."""
+    import webbrowser
+
+    opened: list[str] = []
+
+    class Graphical(webbrowser.BackgroundBrowser):
+        def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+            opened.append(url)
+            return True
+
+    monkeypatch.setattr(webbrowser, "get", lambda: webbrowser.GenericBrowser("lynx"))
+    assert environment_actions.open_in_browser("http://x.localhost") is False
+    monkeypatch.setattr(webbrowser, "get", lambda: Graphical("firefox"))
+    assert environment_actions.open_in_browser("http://x.localhost") is True
+    assert opened == ["http://x.localhost"]
+
+    def none() -> webbrowser.BaseBrowser:
+        raise webbrowser.Error("could not locate runnable browser")
+
+    monkeypatch.setattr(webbrowser, "get", none)
+    assert environment_actions.open_in_browser("http://x.localhost") is False

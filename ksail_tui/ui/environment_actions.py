@@ -152,10 +152,10 @@ class EnvironmentActions(DashboardBase):
     def _checked(self, message: ClusterChecked) -> None:
         if not self.showing:
             return
-        self.crds_missing = message.projects is None
-        self.env_source = message.source
+        self.crds_missing = message.projects is None and "does not serve" in message.error
+        self.env_source = message.source if message.projects is not None else None
         if message.projects is None:
-            self._env_problem = NO_CRDS_HINT if "does not serve" in message.error else message.error
+            self._env_problem = NO_CRDS_HINT if self.crds_missing else message.error
             self._show_banner()
             return
         self.projects = message.projects
@@ -176,11 +176,15 @@ class EnvironmentActions(DashboardBase):
         if not self.showing:
             return
         self.environments_pane.table.refresh_ages(self.now())
+        if self.env_source is None:  # no cluster, or no CRDs, yet: ask again
+            if not self.ksail.jobs.running(f"{JOB}-check", f"{JOB}-crds"):
+                self.check_environments()
+            return
         self._check_operator()
 
     def _check_operator(self) -> None:
         source, now = self.env_source, self.now()
-        if source is None or self.crds_missing or self.ksail.jobs.running(f"{JOB}-heartbeat"):
+        if source is None or self.ksail.jobs.running(f"{JOB}-heartbeat"):
             return
 
         def job() -> Message:
