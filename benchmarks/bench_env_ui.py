@@ -1,4 +1,4 @@
-"""The Environments view's figures: ``n`` pressed -> the new row Ready, and a status write -> the
+"""The Environments pane's figures: ``n`` pressed -> the new row Ready, and a status write -> the
 progress bar updated.
 
 The cluster is the Kubernetes API emulator with the Catalyst CRDs, in this process; the operator

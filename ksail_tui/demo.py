@@ -10,7 +10,7 @@ HelmRelease (``sim.demo_objects``) show the other Flux kinds, served by simulate
 The Environment operator runs in-process too, with the demo's Project and two Environments:
 ``main``, which is built (the simulated Job runner), deployed by the simulated Flux and becomes
 Ready with a URL, and ``broken-build``, at the first commit of the demo's git repository, which
-has no Dockerfile yet, so its build Job fails. ``n`` in the Environments view (key 7) makes a
+has no Dockerfile yet, so its build Job fails. ``n`` in the Environments pane (key 7) makes a
 preview of the demo's own files.
 """
 

@@ -44,7 +44,7 @@ async def test_n_creates_a_preview_of_the_checked_out_branch_that_becomes_ready(
     app = view_app(kubeconfig, tmp_path / "repo")
     async with run(app, size=(120, 36)) as pilot:
         await pilot.press("7")
-        await wait_until(pilot, lambda: in_environments(app), "the Environments view")
+        await wait_until(pilot, lambda: in_environments(app), "the Environments pane")
         await wait_until(pilot, lambda: bool(app.dashboard.projects), "the Projects")
         await pilot.press("n")
         name = "preview-feature-login"

@@ -79,3 +79,14 @@ async def test_an_environments_objects_are_marked_and_sort_after_the_workloads()
         assert not any(name.startswith("env:") for name in names[:-2])
         kinds = [table.get_cell_at((row, 1)).plain for row in range(table.row_count)][-2:]
         assert kinds == ["OCIRepository", "Kustomization"]  # the source above its Kustomization
+
+
+async def test_slash_env_shows_only_the_environments_objects() -> None:
+    app = scene_app(with_environment(failing_scene()))
+    async with run(app, size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"env:", "enter")
+        await settle(pilot)
+        table = app.query_one("#flux-table", DataTable)
+        names = [table.get_cell_at((row, 0)).plain for row in range(table.row_count)]
+        assert names == ["env:a-long-preview-name app"] * 2

@@ -111,8 +111,9 @@ def matches(obj: FluxObject, needle: str) -> bool:
     if not needle:
         return True
     health = classify(obj)
+    marked = f"{ENVIRONMENT_MARK}{obj.environment}" if obj.environment else ""  # /env: shows them
     haystack = " ".join(
-        (obj.name, obj.namespace, obj.kind, health.health.value, health.reason, health.message)
+        (marked, obj.name, obj.namespace, obj.kind, health.health.value, health.reason, health.message)
     )
     return needle.lower() in haystack.lower()
 
