@@ -174,6 +174,12 @@ async def test_o_opens_and_copies_the_url_and_enter_shows_the_details(
         await wait_until(
             pilot, lambda: app.dashboard.query_one(FluxPane).filter_text == "team-a-shop-pr-4", "filter"
         )
+        await pilot.press("escape")  # the filter cleared
+        await wait_until(pilot, lambda: not app.dashboard.query_one(FluxPane).filter_text, "no filter")
+        await pilot.press("7", "f")  # the same from the pane itself
+        await wait_until(
+            pilot, lambda: app.dashboard.query_one(FluxPane).filter_text == "team-a-shop-pr-4", "f here"
+        )
 
 
 async def test_without_an_operator_the_pane_says_how_to_start_it_even_with_no_environments(
