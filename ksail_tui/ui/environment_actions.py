@@ -62,9 +62,15 @@ class WatchStateChanged(Message):
 
 
 class ClusterChecked(Message):
-    def __init__(self, source: ClusterEnvironments | None, projects: list[str] | None, error: str) -> None:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        source: ClusterEnvironments | None,
+        projects: list[str] | None,
+        error: str,
+    ) -> None:
         super().__init__()
-        self.source, self.projects, self.error = source, projects, error
+        self.config, self.source, self.projects, self.error = config, source, projects, error
 
 
 class OperatorChecked(Message):
@@ -140,18 +146,18 @@ class EnvironmentActions(DashboardBase):
         def job() -> Message:
             try:
                 source = factory(config)
-                return ClusterChecked(source, source.check(), "")
+                return ClusterChecked(config, source, source.check(), "")
             except Unavailable as error:
-                return ClusterChecked(None, None, str(error))
+                return ClusterChecked(config, None, None, str(error))
             except KsailError as error:  # no kubeconfig yet, no cluster yet
-                return ClusterChecked(None, None, error.message)
+                return ClusterChecked(config, None, None, error.message)
 
         self.ksail.jobs.run(f"{JOB}-check", job, self)
 
     @on(ClusterChecked)
     def _checked(self, message: ClusterChecked) -> None:
-        if not self.showing:
-            return
+        if not self.showing or message.config is not self.services.config:
+            return  # closing, or the check of a configuration no longer shown
         self.crds_missing = message.projects is None and "does not serve" in message.error
         self.env_source = message.source if message.projects is not None else None
         if message.projects is None:
