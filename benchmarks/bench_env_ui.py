@@ -1,4 +1,4 @@
-"""The Environments view's figures: ``n`` pressed -> the new row Ready, and a status write -> the
+"""The Environments pane's figures: ``n`` pressed -> the new row Ready, and a status write -> the
 progress bar updated.
 
 The cluster is the Kubernetes API emulator with the Catalyst CRDs, in this process; the operator
@@ -71,7 +71,7 @@ async def measure(previews: int, writes: int, folder: Path) -> None:
     try:
         async with app.run_test(size=(160, 48)) as pilot:
             await pilot.press("7")
-            await wait_for(app, lambda: bool(getattr(app.screen, "projects", None)))
+            await wait_for(app, lambda: bool(app.dashboard.projects))
             ready: list[float] = []
             for run in range(previews):
                 subprocess.run(["git", "-C", str(repo), "checkout", "-q", "-b", f"b{run}"], check=True)

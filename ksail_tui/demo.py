@@ -11,7 +11,7 @@ kinds, served by simulated controllers from local sources the demo makes in ``so
 The Environment operator runs in-process too, with the demo's Project and two Environments:
 ``main``, which is built (the simulated Job runner), deployed by the simulated Flux and becomes
 Ready with a URL, and ``broken-build``, at the first commit of the demo's git repository, which
-has no Dockerfile yet, so its build Job fails. ``n`` in the Environments view (key 7) makes a
+has no Dockerfile yet, so its build Job fails. ``n`` in the Environments pane (key 7) makes a
 preview of the demo's own files.
 """
 

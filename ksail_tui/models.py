@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from ksail_tui.errors import BadResponse
+from ksail_tui.owners import environment_of
 
 OCI_REPOSITORY_KIND = "OCIRepository"
 KUSTOMIZATION_KIND = "Kustomization"
@@ -127,6 +128,8 @@ class _FluxObject(_Value):
     deletion_timestamp: str | None = None
     resource_version: str | None = None
     creation_timestamp: str | None = None
+    # The preview Environment whose operator made this object (its labels), "" for a workload's.
+    environment: str = ""
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
@@ -152,6 +155,7 @@ class _FluxObject(_Value):
             "deletion_timestamp": metadata.get("deletionTimestamp"),
             "resource_version": metadata.get("resourceVersion"),
             "creation_timestamp": metadata.get("creationTimestamp"),
+            "environment": environment_of(metadata.get("labels") or {}),
         }
 
 

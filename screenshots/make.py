@@ -74,6 +74,17 @@ def then_press(before: Steps, *keys: str, until: Callable[[KsailApp], bool] | No
     return steps
 
 
+async def failing_elsewhere(pilot: Pilot[None]) -> None:
+    """app's Kustomization fails while the user looks at the Cluster pane."""
+    from tests.fixtures.ui import BUILD_FAILED, kustomization
+
+    await settle(pilot)
+    await pilot.press("1")
+    live = pilot.app.services.live_source  # type: ignore[attr-defined]
+    live.send(kustomization("app", "0.2.0", attempted_tag="0.2.0", failure=BUILD_FAILED, minutes=1))
+    await pilot.pause(0.2)
+
+
 SHOTS = (
     Shot("all-ready", "demo: every workload Ready", all_ready_scene, (160, 48), selecting(APP)),
     Shot("failing", "a failing Kustomization selected", failing_scene, (160, 48), selecting(BROKEN)),
@@ -87,6 +98,7 @@ SHOTS = (
         then_press(selecting(APP), "r", until=lambda app: "requested" in app.jobs.busy.get("reconcile", "")),
         hold=True,
     ),
+    Shot("failure-elsewhere", "a failure elsewhere: counted", all_ready_scene, (160, 48), failing_elsewhere),
     Shot("unreachable", "cluster unreachable", unreachable_scene, (160, 48), settle),
     Shot("no-flux", "Flux not installed", no_flux_scene, (160, 48), settle),
     Shot("describe", "d: describe", failing_scene, (160, 48), then_press(selecting(BROKEN), "d")),
@@ -153,7 +165,7 @@ SHOTS = (
 
 @dataclass(frozen=True)
 class EnvironmentShot:
-    """The Environments view (key 7) with fixed Environments: one building, one Ready, one Failed."""
+    """The Environments pane (key 7) with fixed Environments: one building, one Ready, one Failed."""
 
     name: str
     title: str
@@ -163,7 +175,7 @@ class EnvironmentShot:
 
 
 ENVIRONMENT_SHOTS = (
-    EnvironmentShot("environments", "7: preview Environments", (160, 48), "pr-9"),
+    EnvironmentShot("environments", "7: preview Environments, a pane of the dashboard", (200, 50), "pr-9"),
     EnvironmentShot("environments-80x24", "Environments at 80x24", (80, 24), "pr-7"),
     EnvironmentShot("environment-details", "enter: an Environment's steps", (120, 36), "main", ("enter",)),
     EnvironmentShot("environment-delete", "ctrl+d: deleting asks first", (80, 24), "pr-9", ("ctrl+d",)),
@@ -179,7 +191,7 @@ async def render_environments(shot: EnvironmentShot) -> str:
     async with app.run_test(size=shot.size) as pilot:
         await pilot.press("7")
         await pilot.pause(0.2)
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one("#environments-table", DataTable)
         table.move_cursor(row=table.get_row_index(shot.row))
         for key in shot.keys:
             await pilot.press(key)

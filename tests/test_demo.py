@@ -111,6 +111,13 @@ def start_demo_session(home: Path) -> str:
     return session
 
 
+def quit_demo(session: str) -> None:
+    """q, and y to the question: the demo's folder is deleted on quit."""
+    subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+    _wait_for(session, "deleted on quit", timeout=10)
+    subprocess.run(["tmux", "send-keys", "-t", session, "y"], check=True)
+
+
 @pytest.mark.needs_tmux
 @pytest.mark.needs_registry
 def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
@@ -126,7 +133,7 @@ def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
         subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
         screen = _wait_for(session, "app applied 0.1.0@sha256:", timeout=30)
         assert "reconciled" in screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        quit_demo(session)
         screen = _wait_for(session, "ksail-tui exited with", timeout=20)
         assert "ksail-tui exited with 0" in screen, screen
     finally:
@@ -182,13 +189,17 @@ def test_ksail_tui_demo_in_tmux_colon_ks_and_l(tmp_path: Path) -> None:
         _wait_for(session, "ocirepo", timeout=10)  # the line's placeholder lists the aliases
         subprocess.run(["tmux", "send-keys", "-t", session, "ks", "Enter"], check=True)
         screen = _wait_for(session, "/Kustomization", timeout=10)
-        # The Flux pane is left of the Details pane; its rows end with the (cut) namespace.
-        table = [line.split("││")[0] for line in screen.splitlines()]
-        rows = [row for row in table if re.search(r"flux-sys\w*$", row.rstrip())]  # the cut namespace
-        # The demo's Environments add Kustomizations of their own as they deploy: count only
-        # flux-system's, and that the table is filtered.
+        # The Flux pane is left of the Details pane, between its border lines.
+        lines = screen.splitlines()
+        top = next(n for n, line in enumerate(lines) if "[4] Flux" in line)
+        bottom = next(n for n, line in enumerate(lines) if n > top and line.startswith("╰"))
+        table = [line.split("││")[0] for line in lines[top + 2 : bottom]]
+        rows = [row for row in table if row.strip("│ ") and "▊" not in row]  # not the filter line
+        # The demo's Environments add Kustomizations of their own as they deploy (marked env:,
+        # after the workloads'): count only the workloads', and that the table is filtered.
         assert re.search(r"\d+ of \d+ objects", screen), screen
-        assert len(rows) == 2 and all("Kustomization" in row for row in rows), screen
+        assert all("Kustomization" in row for row in rows), screen
+        assert len([row for row in rows if "env:" not in row]) == 2, screen
         # l shows what the simulated kustomize-controller
         # logged about it (JSON lines, filtered by object), streamed.
         # An Environment's Kustomization (its own namespace) may sort first: j until broken's.
@@ -208,6 +219,6 @@ def test_ksail_tui_demo_in_tmux_colon_ks_and_l(tmp_path: Path) -> None:
         _wait_for_match(session, r"\d+ of \d+ objects", timeout=10)
         subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)  # the filter
         _wait_for_match(session, r"(?<!of )\b\d+ objects ", timeout=10)
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        quit_demo(session)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

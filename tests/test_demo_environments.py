@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +14,9 @@ from ksail_tui.demo import start_demo
 from ksail_tui.flux.service import open_kube
 from ksail_tui.operator.environments import Environments
 from tests.fixtures.operator import wait_until
-from tests.test_demo import _wait_for, start_demo_session
+from tests.test_demo import _wait_for, _wait_for_match, quit_demo, start_demo_session
+
+ENV_ROW = re.compile(r"│ preview-main [^│\n]*")
 
 
 @pytest.mark.needs_registry
@@ -38,7 +41,7 @@ def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> N
     try:
         _wait_for(session, "ReconciliationSucceeded", timeout=60)
         subprocess.run(["tmux", "send-keys", "-t", session, "7"], check=True)
-        _wait_for(session, "New preview", timeout=20)  # the view's footer
+        _wait_for(session, "New preview", timeout=20)  # the pane's keys in the footer
         _wait_for(session, "broken-build", timeout=20)  # its row, as the watch lists it
         subprocess.run(["tmux", "send-keys", "-t", session, "n"], check=True)
         _wait_for(session, "created preview-main", timeout=30)
@@ -47,17 +50,18 @@ def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> N
             deadline_screen = subprocess.run(
                 ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
             ).stdout
-            row = next(
-                (line for line in deadline_screen.splitlines() if "preview-main" in line.split()[:1]), ""
-            )
+            # The pane's row (not the Flux table's "env:preview-main" rows), within its border.
+            row = next((m.group(0) for m in ENV_ROW.finditer(deadline_screen)), "")
             if "Ready" in row:
                 break
             time.sleep(0.2)
         else:
             raise AssertionError(f"preview-main never became Ready:\n{deadline_screen}")
         subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
-        _wait_for(session, "SIMULATED", timeout=10)  # back on the dashboard
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        # Back to the Flux table: the pane's keys leave the footer (and a q sent at once after
+        # the Escape would read as alt+q).
+        _wait_for_match(session, r"(?s)^(?!.*New preview)", timeout=10)
+        quit_demo(session)
         screen = _wait_for(session, "ksail-tui exited with", timeout=20)
         assert "ksail-tui exited with 0" in screen, screen
     finally:

@@ -190,4 +190,5 @@ def test_rbac_has_no_wildcards_and_no_secrets() -> None:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
         assert "secrets" not in rule["resources"]
     deletable = {r for rule in role["rules"] if "delete" in rule["verbs"] for r in rule["resources"]}
-    assert deletable == {"environments", "namespaces", "kustomizations", "ocirepositories"}
+    # leases: its own heartbeat Lease, deleted on a clean stop.
+    assert deletable == {"environments", "namespaces", "kustomizations", "ocirepositories", "leases"}

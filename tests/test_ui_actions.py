@@ -651,3 +651,29 @@ async def test_ages_tick_on_screen_and_a_row_scrolled_into_view_shows_its_own() 
         assert cell(app, last, "age") == "11m"  # not drawn, so not rewritten
         table.move_cursor(row=59)
         await wait_until(pilot, lambda: cell(app, last, "age") == "2h", "the row scrolled into view")
+
+
+async def test_the_demos_deleted_folder_is_said_in_the_dashboard_and_q_asks_first() -> None:
+    notice = "the demo's files (ksail.yaml, k8s/) are in /tmp/x and are deleted on quit"
+    services = ScriptedServices(scene_config(), all_ready_scene())
+    app = make_app(
+        services.config, services=services, clock=lambda: NOW, animations_enabled=False, quit_notice=notice
+    )
+    async with run(app, SIZE) as pilot:
+        await wait_until(pilot, lambda: notice in notices(app).messages, "the notice on start")
+        logged = " ".join(line.text.strip() for line in app.query_one(ActivityLog).lines)
+        assert "are in /tmp/x and are deleted on quit" in logged
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert notice in text_of(app, "#confirm-message")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen is app.dashboard, "still running")
+        assert app.is_running
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked again")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not app.is_running, "quit")
+    without = scene_app(all_ready_scene())
+    async with run(without, SIZE) as pilot:
+        await pilot.press("q")  # nothing to lose: no question
+        await wait_until(pilot, lambda: not without.is_running, "quit at once")

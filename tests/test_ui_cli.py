@@ -48,7 +48,7 @@ def test_an_unknown_binding_id_in_the_settings_names_the_file_and_the_ids(
     [
         ("{reconcile: ctrl+r}", "ctrl+r is bound to both reconcile and refresh"),
         ("{push: P}", "P is bound to both push and prune"),
-        # Per screen: the Environments view's own r collides only there.
+        # Per screen: the Environments pane's own r collides only there.
         ("{env-new: r}", "r is bound to both env-new and env-reconcile"),
     ],
 )
@@ -69,7 +69,7 @@ def test_a_keymap_binding_a_key_twice_is_refused_naming_both_ids(
 
 
 def test_the_same_key_on_two_screens_is_no_collision() -> None:
-    # r reconciles a workload on the dashboard and an Environment in the Environments view.
+    # r reconciles a workload on the dashboard and an Environment in the Environments pane.
     assert DashboardSettings(keymap={"env-reconcile": "r", "reconcile": "r"}).keymap
 
 

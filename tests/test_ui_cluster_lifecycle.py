@@ -57,7 +57,9 @@ def pane_text(app: KsailApp, selector: str = "#cluster-body") -> str:
 
 
 def log_text(app: KsailApp) -> str:
-    return "\n".join(line.text for line in app.query_one(ActivityLog).lines)
+    """The Activity log as one line: it wraps at its pane's width (half the screen's, beside the
+    Environments pane)."""
+    return " ".join(" ".join(line.text.split()) for line in app.query_one(ActivityLog).lines)
 
 
 # --- the list ---------------------------------------------------------------------------------

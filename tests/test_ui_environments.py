@@ -1,4 +1,4 @@
-"""The Environments view (key 7) against the emulator, with the real core and, where the test is
+"""The Environments pane (key 7) against the emulator, with the real core and, where the test is
 about what the operator does, the operator running: every key, and live progress from a watch."""
 
 from __future__ import annotations
@@ -11,17 +11,23 @@ import pytest
 
 from ksail_sim.apiserver.server import ApiServer
 from ksail_tui.kube.client import NAMESPACES, KubeClient
-from ksail_tui.operator import environments, naming
+from ksail_tui.operator import environments, heartbeat, naming
 from ksail_tui.operator.service import ENVIRONMENTS, PROJECTS
+from ksail_tui.ui import environment_actions
 from ksail_tui.ui.app import KsailApp
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.environments import EnvironmentDetailsScreen, ProjectChoice
 from ksail_tui.ui.widgets.flux_table import FluxPane
 from tests.fixtures.operator import PROJECT_NAMESPACE, OperatorFactory, environment_manifest, project_manifest
-from tests.fixtures.ui import run, text_of, wait_until
+from tests.fixtures.ui import notifications, run, text_of, wait_until
 from tests.fixtures.ui_environments import emulator_environments, env_cell, environments_app, git_checkout
 
 pytestmark = pytest.mark.anyio
+
+
+def in_environments(app: KsailApp) -> bool:
+    """The dashboard shows, with the Environments pane focused."""
+    return app.screen is app.dashboard and app.focused is not None and app.focused.id == "environments-table"
 
 
 def view_app(kubeconfig: Path, folder: Path, **settings: Any) -> KsailApp:
@@ -38,8 +44,8 @@ async def test_n_creates_a_preview_of_the_checked_out_branch_that_becomes_ready(
     app = view_app(kubeconfig, tmp_path / "repo")
     async with run(app, size=(120, 36)) as pilot:
         await pilot.press("7")
-        await wait_until(pilot, lambda: app.screen.id == "environments", "the Environments view")
-        await wait_until(pilot, lambda: bool(app.screen.projects), "the Projects")  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: in_environments(app), "the Environments pane")
+        await wait_until(pilot, lambda: bool(app.dashboard.projects), "the Projects")
         await pilot.press("n")
         name = "preview-feature-login"
         await wait_until(pilot, lambda: "Ready" in env_cell(app, name, "phase"), "the new row Ready", 20)
@@ -117,9 +123,17 @@ async def test_ctrl_d_asks_then_shows_the_teardown_until_the_namespace_is_gone(
     assert client.get_or_none(NAMESPACES, "team-a-shop-pr-3") is None
 
 
-async def test_o_copies_the_url_and_enter_shows_the_details(
-    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+async def test_o_opens_and_copies_the_url_and_enter_shows_the_details(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    opened: list[str] = []
+    browser = [True]
+
+    def opener(url: str) -> bool:
+        opened.append(url)
+        return browser[0]
+
+    monkeypatch.setattr(environment_actions, "open_in_browser", opener)
     catalyst_apiserver.apply(environment_manifest("pr-4"))
     client = KubeClient(kubeconfig)
     status = {
@@ -136,9 +150,14 @@ async def test_o_copies_the_url_and_enter_shows_the_details(
         await pilot.press("7")
         await wait_until(pilot, lambda: "Ready" in env_cell(app, "pr-4", "phase"), "the row")
         await pilot.press("o")
-        await wait_until(
-            pilot, lambda: app.clipboard == "http://team-a-shop-pr-4.localhost", "the URL copied"
-        )
+        url = "http://team-a-shop-pr-4.localhost"
+        await wait_until(pilot, lambda: app.clipboard == url, "the URL copied")
+        assert opened == [url]
+        assert f"opened {url} (and copied it)" in notifications(app)
+        browser[0] = False  # a machine without a browser: copied, and it says so
+        await pilot.press("o")
+        await wait_until(pilot, lambda: len(opened) == 2, "the second o")
+        assert f"no browser to open it on this machine; copied {url}" in notifications(app)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, EnvironmentDetailsScreen), "the details")
         await wait_until(
@@ -147,7 +166,7 @@ async def test_o_copies_the_url_and_enter_shows_the_details(
         body = text_of(app, "#environment-details-body")
         assert "Succeeded" in body and "namespace" in body and "all steps done" in body
         await pilot.press("escape")
-        await wait_until(pilot, lambda: app.screen.id == "environments", "back")
+        await wait_until(pilot, lambda: in_environments(app), "back in the pane")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, EnvironmentDetailsScreen), "the details again")
         await pilot.press("f")  # the link to its Flux rows: the dashboard's table, filtered
@@ -155,19 +174,44 @@ async def test_o_copies_the_url_and_enter_shows_the_details(
         await wait_until(
             pilot, lambda: app.dashboard.query_one(FluxPane).filter_text == "team-a-shop-pr-4", "filter"
         )
+        await pilot.press("escape")  # the filter cleared
+        await wait_until(pilot, lambda: not app.dashboard.query_one(FluxPane).filter_text, "no filter")
+        await pilot.press("7", "f")  # the same from the pane itself
+        await wait_until(
+            pilot, lambda: app.dashboard.query_one(FluxPane).filter_text == "team-a-shop-pr-4", "f here"
+        )
 
 
-async def test_without_an_operator_the_view_says_how_to_start_it(
-    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+async def test_without_an_operator_the_pane_says_how_to_start_it_even_with_no_environments(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path, start_operator: OperatorFactory
 ) -> None:
-    catalyst_apiserver.apply(environment_manifest("pr-5"))
     app = view_app(kubeconfig, tmp_path)
-    app._clock = lambda: datetime.now(UTC) + timedelta(minutes=1)  # pr-5 has waited a minute for a status
     async with run(app, size=(80, 24)) as pilot:
         await pilot.press("7")
         await wait_until(
-            pilot, lambda: "ksail-tui operator run" in text_of(app, "#environments-banner"), "hint"
+            pilot, lambda: "operator not running" in text_of(app, "#environments-banner"), "the hint"
         )
+        assert "start it with `ksail-tui operator run`" in text_of(app, "#environments-banner")
+        operator = start_operator()  # its heartbeat Lease appears: the hint goes
+        await wait_until(pilot, lambda: not text_of(app, "#environments-banner").strip(), "no hint", 15)
+        operator.stop()  # a clean stop deletes the Lease: the hint is back at the next look
+        await wait_until(
+            pilot, lambda: "operator not running" in text_of(app, "#environments-banner"), "hint again", 15
+        )
+
+
+async def test_an_expired_heartbeat_means_no_operator(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    client = KubeClient(kubeconfig)
+    heartbeat.renew(client, "laptop/1", datetime.now(UTC) - timedelta(minutes=5))  # died, not stopped
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(120, 36)) as pilot:
+        await wait_until(
+            pilot, lambda: "last heard of" in text_of(app, "#environments-banner"), "the expired Lease"
+        )
+        heartbeat.renew(client, "laptop/2", datetime.now(UTC))
+        await wait_until(pilot, lambda: not text_of(app, "#environments-banner").strip(), "renewed", 15)
 
 
 async def test_without_the_crds_i_installs_them(
@@ -178,7 +222,11 @@ async def test_without_the_crds_i_installs_them(
         await pilot.press("7")
         await wait_until(pilot, lambda: "Press i to install" in text_of(app, "#environments-banner"), "offer")
         await pilot.press("i")
-        await wait_until(pilot, lambda: not text_of(app, "#environments-banner").strip(), "the banner gone")
+        # Installed; no operator runs in this test, and the banner says so now.
+        await wait_until(
+            pilot, lambda: "operator not running" in text_of(app, "#environments-banner"), "the next hint"
+        )
+        assert "Press i" not in text_of(app, "#environments-banner")
     assert KubeClient(kubeconfig).list(ENVIRONMENTS, PROJECT_NAMESPACE)["items"] == []
 
 
@@ -193,7 +241,7 @@ async def test_n_asks_for_the_project_when_there_are_several(
     app = view_app(kubeconfig, tmp_path / "repo")
     async with run(app, size=(120, 36)) as pilot:
         await pilot.press("7")
-        await wait_until(pilot, lambda: len(app.screen.projects) == 2, "both Projects")  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: len(app.dashboard.projects) == 2, "both Projects")
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, ProjectChoice), "the choice")
         await pilot.press("enter")  # the first: blog
@@ -216,9 +264,62 @@ async def test_the_keys_are_remapped_by_the_keymap_and_offered_in_the_palette(
         await pilot.pause()
         assert app.screen.id == "dashboard"
         await pilot.press("E")
-        await wait_until(pilot, lambda: app.screen.id == "environments", "the view on E")
-        await wait_until(pilot, lambda: bool(app.screen.projects), "the Projects")  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: in_environments(app), "the view on E")
+        await wait_until(pilot, lambda: bool(app.dashboard.projects), "the Projects")
         titles = [name for name, _ in ActionCommands(app.screen)._commands()]
-        assert "New preview (N)" in titles and "Reconcile (r)" in titles
+        assert "New preview (N)" in titles and "Reconcile env (r)" in titles
         await pilot.press("N")
         await wait_until(pilot, lambda: bool(env_cell(app, "preview-main", "name")), "the new row on N")
+
+
+async def test_colon_env_and_colon_environments_show_the_pane_and_esc_goes_back_to_flux(
+    catalyst_apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    catalyst_apiserver.apply(environment_manifest("pr-6"))
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(80, 24)) as pilot:
+        for alias in ("env", "environments"):
+            await pilot.press("colon", *alias, "enter")
+            await wait_until(pilot, lambda: in_environments(app), f":{alias}")
+            assert app.dashboard.has_class("-show-environments")
+            assert app.dashboard.query_one("#environments").display
+            assert not app.dashboard.query_one("#middle-row").display  # one pane at a time at 80x24
+            await wait_until(pilot, lambda: bool(env_cell(app, "pr-6", "name")), "the row")
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: getattr(app.focused, "id", "") == "flux-table", "Flux")
+
+
+async def test_crds_installed_from_elsewhere_are_noticed_at_the_next_look(
+    apiserver: ApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    app = view_app(kubeconfig, tmp_path)
+    async with run(app, size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: "Press i to install" in text_of(app, "#environments-banner"), "offer")
+        environments.install_crds(KubeClient(kubeconfig))  # e.g. `ksail-tui operator manifests | kubectl`
+        await wait_until(
+            pilot, lambda: "operator not running" in text_of(app, "#environments-banner"), "noticed", 15
+        )
+
+
+def test_o_opens_only_a_graphical_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a display webbrowser falls back to lynx or w3m, which would take over the terminal."""
+    import webbrowser
+
+    opened: list[str] = []
+
+    class Graphical(webbrowser.BackgroundBrowser):
+        def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+            opened.append(url)
+            return True
+
+    monkeypatch.setattr(webbrowser, "get", lambda: webbrowser.GenericBrowser("lynx"))
+    assert environment_actions.open_in_browser("http://x.localhost") is False
+    monkeypatch.setattr(webbrowser, "get", lambda: Graphical("firefox"))
+    assert environment_actions.open_in_browser("http://x.localhost") is True
+    assert opened == ["http://x.localhost"]
+
+    def none() -> webbrowser.BaseBrowser:
+        raise webbrowser.Error("could not locate runnable browser")
+
+    monkeypatch.setattr(webbrowser, "get", none)
+    assert environment_actions.open_in_browser("http://x.localhost") is False

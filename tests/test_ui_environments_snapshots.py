@@ -1,4 +1,4 @@
-"""The Environments view as SVG snapshots: one building, one Ready, one Failed (200x50 and
+"""The Environments pane as SVG snapshots: one building, one Ready, one Failed (200x50 and
 80x24), the details, the delete confirmation, and the missing-CRDs offer. Fixed Environments and
 a fixed clock (tests/fixtures/ui_environments.py)."""
 
@@ -17,12 +17,12 @@ Compare = Callable[..., bool]
 def opening(*keys: str, row: str | None = None) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("7")
+        table = pilot.app.screen.query_one("#environments-table", DataTable)
         for _ in range(100):
-            if pilot.app.screen.id == "environments" and pilot.app.screen.query_one(DataTable).row_count:
+            if table.row_count or pilot.app.screen.query_one("#environments-banner").has_class("-shown"):
                 break
             await pilot.pause(0.02)
         if row is not None:
-            table = pilot.app.screen.query_one(DataTable)
             table.move_cursor(row=table.get_row_index(row))
         for key in keys:
             await pilot.press(key)
@@ -56,3 +56,9 @@ def test_environment_delete_confirmation(snap_compare: Compare) -> None:
 def test_environments_without_crds(snap_compare: Compare) -> None:
     missing = environments_app(StaticEnvironments([], crds=False))
     assert snap_compare(missing, terminal_size=(80, 24), run_before=opening())
+
+
+def test_environments_without_an_operator(snap_compare: Compare) -> None:
+    """No heartbeat Lease and no Environments: the pane says how to start the operator."""
+    silent = environments_app(StaticEnvironments([], operator=False))
+    assert snap_compare(silent, terminal_size=(80, 24), run_before=opening())

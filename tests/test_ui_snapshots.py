@@ -18,11 +18,13 @@ from ksail_tui.flux.logs import LogNotice, LogSink, OnLine, OnNotice
 from ksail_tui.models import ObjectRef
 from ksail_tui.ui.app import KsailApp
 from tests.fixtures.ui import (
+    BUILD_FAILED,
     Scene,
     ScriptedServices,
     all_ready_scene,
     every_kind_scene,
     failing_scene,
+    kustomization,
     no_flux_scene,
     not_created_scene,
     scene_app,
@@ -54,6 +56,24 @@ def test_compact_80x24(snap_compare: Compare) -> None:
 
 def test_wide_200x50(snap_compare: Compare) -> None:
     assert snap_compare(scene_app(failing_scene()), terminal_size=(200, 50), run_before=selecting(APP))
+
+
+def test_a_failure_while_looking_elsewhere(snap_compare: Compare) -> None:
+    """app's Kustomization fails while the Cluster pane has the focus: ⚠ 1 failing in the header,
+    the Activity pane highlighted."""
+    services = ScriptedServices(scene_config(), all_ready_scene())
+
+    async def fail_elsewhere(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press("1")
+        assert services.live_source is not None
+        services.live_source.send(
+            kustomization("app", "0.2.0", attempted_tag="0.2.0", failure=BUILD_FAILED, minutes=1)
+        )
+        await pilot.pause(0.2)
+
+    app = scene_app(services.scene, services=services)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=fail_elsewhere)
 
 
 @pytest.fixture

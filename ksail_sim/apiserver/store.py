@@ -154,6 +154,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",)),
     # Stored, not enforced: the emulator has no admission (see the module docstring of apiserver).
     ResourceType("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", True, ("quota",)),
+    ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
     ResourceType("", "v1", "limitranges", "limitrange", "LimitRange", True, ("limits",)),
     ResourceType(
         "networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", True, ("netpol",)

@@ -37,7 +37,7 @@ def run_demo(args: argparse.Namespace) -> int:
         on_progress=lambda message: progress(args, message),
         registry_backend=args.registry_backend,
     )
-    if args.workdir is None:
+    if args.workdir is None and args.headless:
         progress(args, _deleted_on_quit(env.workdir))
     try:
         if args.headless:
@@ -58,6 +58,8 @@ def run_demo(args: argparse.Namespace) -> int:
             config_path=env.config.path,
             simulated=True,
             settings=load_settings(),
+            # Said in the dashboard at start, and asked again on q.
+            quit_notice=_deleted_on_quit(env.workdir) if args.workdir is None else "",
         )
 
         def hang_up(*_: object) -> None:
@@ -79,7 +81,7 @@ def run_demo(args: argparse.Namespace) -> int:
         return app.return_code or 0
     finally:
         env.stop()
-        if args.workdir is None and not args.headless:  # the dashboard covered the notice at start
+        if args.workdir is None and not args.headless:  # in the terminal's scrollback too
             progress(args, _deleted_on_quit(env.workdir))
 
 

@@ -85,6 +85,14 @@ def classify(obj: FluxObject) -> ObjectHealth:
     return ObjectHealth(health=Health.PROGRESSING, reason=ready.reason, message=ready.message)
 
 
+# What a failure is, for the dashboard's "⚠ n failing": Flux tried and could not (it may retry).
+FAILED = frozenset({Health.FAILING, Health.STALLED})
+
+
+def is_failed(obj: FluxObject) -> bool:
+    return classify(obj).health in FAILED
+
+
 def worst(*healths: Health) -> Health:
     return min(healths, key=SEVERITY.index)
 

@@ -35,8 +35,6 @@ FLUX_KINDS = (
     ("source.toolkit.fluxcd.io/v1", "OCIRepository"),
     ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
 )
-# A new Environment the operator has not written a status for after this long: no operator runs.
-OPERATOR_SILENT_SECONDS = 10.0
 DEFAULT_SOURCE = "app"
 READY, FAILED, DELETING = "Ready", "Failed", "Deleting"
 
@@ -164,17 +162,6 @@ def verdict(view: EnvironmentView | None) -> Verdict:
     if view.phase == FAILED:
         return Verdict.failed(view.message or "Failed")
     return Verdict.pending(f"{view.phase} ({view.done}/{view.total})")
-
-
-def operator_silent(views: list[EnvironmentView], now: datetime) -> bool:
-    """True when an Environment has waited long enough for a first status and has none: the
-    operator is not running against this cluster (it writes one on its first pass)."""
-    return any(
-        not v.has_status
-        and v.created is not None
-        and (now - v.created).total_seconds() > OPERATOR_SILENT_SECONDS
-        for v in views
-    )
 
 
 @dataclass(frozen=True)

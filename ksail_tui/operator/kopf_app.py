@@ -20,12 +20,13 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
 
 from ksail_tui.kube.client import NAMESPACES, KubeClient
-from ksail_tui.operator import naming
+from ksail_tui.operator import heartbeat, naming
 from ksail_tui.operator.objects import Obj
 from ksail_tui.operator.reconcile import StepEvent
 from ksail_tui.operator.service import (
@@ -155,11 +156,36 @@ def build_registry(service: EnvironmentService) -> kopf.OperatorRegistry:
             for owner in service.environments_of(dict(event["object"])):
                 converge_quietly(*owner)
 
+    _heartbeat(registry, service.client)
     for resource in (*OWNED, NAMESPACES):
         kopf.on.event(
             resource.group, resource.version, resource.plural, labels=_OWNED_LABELS, registry=registry
         )(child_changed)
     return registry
+
+
+def _heartbeat(registry: kopf.OperatorRegistry, client: KubeClient) -> None:
+    holder = heartbeat.holder_identity()
+    beating: list[asyncio.Task[None]] = []
+
+    async def beat() -> None:
+        while True:
+            try:
+                await asyncio.to_thread(heartbeat.renew, client, holder, datetime.now(UTC))
+            except Exception as error:  # the API server away for a moment: the next beat retries
+                logging.getLogger(__name__).warning("cannot renew the heartbeat Lease: %s", error)
+            await asyncio.sleep(heartbeat.RENEW_SECONDS)
+
+    @kopf.on.startup(registry=registry)
+    async def start_heartbeat(**_: Any) -> None:
+        beating.append(asyncio.create_task(beat(), name="heartbeat"))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_heartbeat(**_: Any) -> None:
+        for task in beating:
+            task.cancel()
+        with contextlib.suppress(Exception):  # best effort: an unrenewed Lease expires anyway
+            await asyncio.to_thread(heartbeat.release, client, holder)
 
 
 class OperatorThread:

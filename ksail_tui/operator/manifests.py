@@ -57,6 +57,8 @@ def _rules() -> list[Obj]:
         # kopf discovers the custom resources through their CRDs and posts step events.
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": _READ},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        # The heartbeat Lease (operator/heartbeat.py): renewed while running, deleted on stop.
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": [*_OWN, "delete"]},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     ]
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 
+# Defined where the models read them back (an Environment's objects in the Flux table).
+from ksail_tui.owners import ENVIRONMENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL  # noqa: F401 (re-exported)
+
 GROUP = "catalyst.catalyst.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -12,11 +15,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # Catalyst's identity labels: an Environment without them cannot be placed.
 TEAM_LABEL = "catalyst.dev/team"
 PROJECT_LABEL = "catalyst.dev/project"
-ENVIRONMENT_LABEL = "catalyst.dev/environment"
 REQUIRED_LABELS = (TEAM_LABEL, PROJECT_LABEL, ENVIRONMENT_LABEL)
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "ksail-tui-operator"
 # The Environment's uid on everything it owns: the proof that a namespace is ours to delete.
 OWNER_UID_LABEL = "catalyst.dev/environment-uid"
 # namespace/name of the owning Environment, to find it from a child's watch event.

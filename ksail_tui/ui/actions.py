@@ -20,16 +20,17 @@ class ActionSpec:
     help: str
     footer: bool = True
     in_palette: bool = True
-    screen: str = "dashboard"  # the screen whose bindings carry it
+    screen: str = "dashboard"  # the screen whose bindings carry it, or a pane of it ("environments")
 
 
-# The Environments view (key 7) has keys of its own; r and ctrl+d act on the selected Environment there.
+# The Environments pane (key 7) has keys of its own: bound on the pane, they win over the
+# dashboard's while it has the focus, so r and ctrl+d act on the selected Environment there.
 ENVIRONMENT_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "environments",
         "7",
-        "open_environments",
-        "Environments",
+        "focus_pane('environments')",
+        "Go to Environments",
         "preview Environments: one per branch",
         False,
     ),
@@ -45,7 +46,7 @@ ENVIRONMENT_ACTIONS: tuple[ActionSpec, ...] = (
         "env-reconcile",
         "r",
         "env_reconcile",
-        "Reconcile",
+        "Reconcile env",
         "the operator re-runs the selected Environment and Flux reconciles its objects",
         screen="environments",
     ),
@@ -53,19 +54,33 @@ ENVIRONMENT_ACTIONS: tuple[ActionSpec, ...] = (
         "env-delete",
         "ctrl+d",
         "env_delete",
-        "Delete",
+        "Delete env",
         "delete the selected Environment and its namespace (asks first)",
         screen="environments",
     ),
     ActionSpec(
-        "env-open", "o", "env_open", "Copy URL", "copy the selected Environment's URL", screen="environments"
+        "env-open",
+        "o",
+        "env_open",
+        "Open URL",
+        "open the selected Environment's URL in the browser, and copy it",
+        screen="environments",
     ),
     ActionSpec(
         "env-details",
         "enter",
         "env_details",
-        "Details",
+        "Env details",
         "steps, conditions and namespace objects",
+        screen="environments",
+    ),
+    ActionSpec(
+        "env-flux-rows",
+        "f",
+        "env_flux_rows",
+        "Its Flux rows",
+        "the Flux table filtered to the selected Environment's namespace",
+        footer=False,
         screen="environments",
     ),
     ActionSpec(
@@ -80,9 +95,10 @@ ENVIRONMENT_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "env-back",
         "escape",
-        "app.pop_screen",
+        "focus_pane('flux')",
         "Back",
-        "back to the dashboard",
+        "back to the Flux table",
+        footer=False,
         screen="environments",
         in_palette=False,
     ),
@@ -225,10 +241,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 
 def bindings(screen: str = "dashboard") -> list[BindingType]:
+    """The bindings of the dashboard screen, or of a pane in it (whose actions are the screen's)."""
+    prefix = "" if screen == "dashboard" else "screen."
     return [
         Binding(
             spec.keys,
-            spec.action,
+            prefix + spec.action,
             spec.title,
             show=spec.footer,
             id=spec.id,

@@ -25,6 +25,7 @@ from ksail_tui.ui.commands import ActionCommands
 from ksail_tui.ui.jobs import Jobs
 from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.paths import stylesheet
+from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.dashboard import DashboardScreen
 from ksail_tui.ui.services import ClusterServices, DashboardServices
 from ksail_tui.ui.settings import DashboardSettings
@@ -34,7 +35,7 @@ Clock = Callable[[], datetime]
 
 class KsailApp(App[None]):
     TITLE = "ksail-tui"
-    CSS_PATH = [stylesheet("app.tcss"), stylesheet("views.tcss")]
+    CSS_PATH = [stylesheet("app.tcss"), stylesheet("views.tcss"), stylesheet("environments.tcss")]
     COMMANDS = {ActionCommands}  # only ours: Textual's Keys, Theme, Screenshot, Maximize, Quit do not apply
 
     def __init__(
@@ -46,8 +47,12 @@ class KsailApp(App[None]):
         settings: DashboardSettings | None = None,
         clock: Clock | None = None,
         animations_enabled: bool = True,
+        quit_notice: str = "",
     ) -> None:
+        """``quit_notice``: what quitting loses (the demo's deleted folder); said on start, and
+        quitting asks first."""
         super().__init__()
+        self.quit_notice = quit_notice
         self.services = services
         self.settings = settings or DashboardSettings()
         self.config_path = config_path if config_path is not None else services.config.path
@@ -75,9 +80,18 @@ class KsailApp(App[None]):
         if self.settings.keymap:
             self.update_keymap(self.settings.keymap)
         self.dashboard.start()
+        if self.quit_notice:
+            self.dashboard.report(self.quit_notice, "warning", title="before you edit")
         if self.config_path is not None and self.config_path.is_file():
             kubeconfig = Path(self.dashboard.model.config.spec.cluster.connection.kubeconfig).expanduser()
             self.follow_config_files([self.config_path, kubeconfig])
+
+    async def action_quit(self) -> None:
+        if not self.quit_notice:
+            self.exit()
+            return
+        question = ConfirmScreen("Quit?", self.quit_notice, confirm="Quit")
+        self.push_screen(question, lambda yes: self.exit() if yes else None)
 
     def on_unmount(self) -> None:
         self.jobs.closing.set()
@@ -130,6 +144,7 @@ def make_app(
     settings: DashboardSettings | None = None,
     clock: Clock | None = None,
     animations_enabled: bool = True,
+    quit_notice: str = "",
 ) -> KsailApp:
     """The dashboard of ``config``; the CLI and the tests both build it here.
 
@@ -144,4 +159,5 @@ def make_app(
         settings=settings,
         clock=clock,
         animations_enabled=animations_enabled,
+        quit_notice=quit_notice,
     )

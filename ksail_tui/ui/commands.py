@@ -25,9 +25,10 @@ class ActionCommands(Provider):
         ]
 
     def _target(self, spec: ActionSpec) -> Screen[Any] | None:
-        # The dashboard's actions run on it whichever screen is on top; another screen's only there.
+        # The dashboard's actions (and its panes') run on it whichever screen is on top; another
+        # screen's only there.
         app = cast("KsailApp", self.app)
-        if spec.screen == "dashboard":
+        if spec.screen in ("dashboard", "environments"):
             return app.dashboard
         return next((s for s in app.screen_stack if s.id == spec.screen), None)
 

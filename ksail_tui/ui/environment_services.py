@@ -1,5 +1,5 @@
-"""What the Environments view asks of the core: list and watch Environments, create a preview of
-the checked-out revision, reconcile, delete, install the CRDs. No Textual here.
+"""What the Environments pane asks of the core: list and watch Environments, create a preview of
+the checked-out revision, reconcile, delete, install the CRDs, whether the operator runs. No Textual here.
 
 :class:`ClusterEnvironments` delegates to :mod:`ksail_tui.operator.environments`; tests replace
 only how a preview's artifact is pushed (the registry is not part of what they check).
@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ksail_tui.config import ClusterConfig
 from ksail_tui.kube.client import KubeClient, Resource
 from ksail_tui.kube.watch import Watcher, WatchEvent, WatchState
-from ksail_tui.operator import environments
+from ksail_tui.operator import environments, heartbeat
 from ksail_tui.operator.environments import Environments, EnvironmentView
 from ksail_tui.operator.service import ENVIRONMENTS
 
@@ -57,6 +58,9 @@ class ClusterEnvironments:
     def check(self) -> list[str]:
         """The Projects; Unavailable when the CRDs are not installed."""
         return self.envs.projects()
+
+    def operator_heartbeat(self, now: datetime) -> heartbeat.Heartbeat:
+        return heartbeat.read(self.client, now)
 
     def install_crds(self) -> None:
         environments.install_crds(self.client)

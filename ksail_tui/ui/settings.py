@@ -58,7 +58,7 @@ class DashboardSettings(BaseSettings):
                 f"unknown binding id {', '.join(unknown)}; known: {', '.join(sorted(action_ids()))}"
             )
         # Textual would silently let one of two actions on a key win: refuse instead. Keys are
-        # per screen: the Environments view's r is not the dashboard's r.
+        # per screen: the Environments pane's r is not the dashboard's r.
         owner: dict[tuple[str, str], str] = {}
         for spec in ACTIONS:
             for key in keymap.get(spec.id, spec.keys).split(","):

@@ -10,6 +10,7 @@ as a message handled here or in the action modules (workload, cluster and devloo
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -26,6 +27,7 @@ from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import KsailError
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.ui.actions import action_spec
+from ksail_tui.ui.failures import UnseenFailures
 from ksail_tui.ui.inbox import LiveInbox
 from ksail_tui.ui.jobs import Job, JobFailed, JobProgress
 from ksail_tui.ui.model import DashboardModel
@@ -37,6 +39,7 @@ from ksail_tui.ui.widgets.activity_log import ActivityLog
 from ksail_tui.ui.widgets.artifacts_pane import ArtifactsPane
 from ksail_tui.ui.widgets.cluster_pane import ClusterPane
 from ksail_tui.ui.widgets.details import DetailsPanel
+from ksail_tui.ui.widgets.environments_pane import EnvironmentsPane
 from ksail_tui.ui.widgets.flux_table import FluxPane
 from ksail_tui.ui.widgets.header import DashboardHeader
 from ksail_tui.ui.widgets.loop_status import LoopStatus
@@ -45,12 +48,13 @@ from ksail_tui.ui.widgets.registry_pane import RegistryPane
 if TYPE_CHECKING:
     from ksail_tui.ui.app import KsailApp
 
-# Below this size the top panes and the activity log are shown one at a time, on demand (1-6).
+# Below this size the top panes, the activity log and the Environments are shown one at a time,
+# on demand (1-7).
 COMPACT_WIDTH = 120
 COMPACT_HEIGHT = 32
-PANES = ("cluster", "registry", "artifacts", "flux", "details", "activity")
+PANES = ("cluster", "registry", "artifacts", "flux", "details", "activity", "environments")
 # The widget inside a pane that takes the focus.
-FOCUS_TARGET = {"artifacts": "#artifacts-table", "flux": "#flux-table"}
+FOCUS_TARGET = {"artifacts": "#artifacts-table", "flux": "#flux-table", "environments": "#environments-table"}
 AGE_REFRESH_SECONDS = 5.0
 DEVLOOP_STOP_SECONDS = 1.0
 
@@ -87,6 +91,7 @@ class DashboardBase(Screen[None]):
         self.selected: ObjectRef | None = None
         self._inbox = LiveInbox(self._live_updates_waiting)
         self._live: LiveSource | None = None
+        self.failures = UnseenFailures()
         self.devloop: DevloopHandle | None = None
         self.devloop_workload: str | None = None  # the workload the dev loop runs for
 
@@ -109,7 +114,9 @@ class DashboardBase(Screen[None]):
         with Horizontal(id="middle-row"):
             yield FluxPane(cursor_blink=self.animations_enabled)
             yield DetailsPanel()
-        yield ActivityLog()
+        with Horizontal(id="bottom-row"):
+            yield ActivityLog()
+            yield EnvironmentsPane()
         yield LoopStatus(animations_enabled=self.animations_enabled)
         yield Footer(show_command_palette=False)  # ": Commands" is one of the bindings
 
@@ -183,6 +190,7 @@ class DashboardBase(Screen[None]):
             clusters_error=self.model.clusters_error,
         )
         self.selected = None
+        self.failures.forget()
         with self.app.batch_update():
             self.query_one(FluxPane).sync(old_refs, self.model, self.now())
             self._refresh_static_panes()
@@ -219,6 +227,7 @@ class DashboardBase(Screen[None]):
         changes = self.model.apply(updates)
         now = self.now()
         with self.app.batch_update():
+            self._note_failures(changes.flux_refs)
             if changes.flux_refs:
                 self.query_one(FluxPane).sync(changes.flux_refs, self.model, now)
             if changes.nodes or changes.controllers or changes.connection:
@@ -239,6 +248,30 @@ class DashboardBase(Screen[None]):
                     log.action(now, "cluster connected", "success")
                 else:
                     log.action(now, f"cluster unreachable: {connection.reason}; retrying", "error")
+
+    # --- failures while the user looks elsewhere ------------------------------------------
+
+    def _looking_at_failures(self) -> bool:
+        """The Flux table or the Activity log has the focus, on top."""
+        focused = self.focused
+        return self.app.screen is self and any(
+            node.id in ("flux", "activity") for node in (focused.ancestors_with_self if focused else ())
+        )
+
+    def _note_failures(self, refs: Iterable[ObjectRef]) -> None:
+        looking, before = self._looking_at_failures(), set(self.failures.unseen)
+        for ref in refs:
+            self.failures.observe(ref, self.model.flux.get(ref), looking=looking)
+        if self.failures.unseen != before:  # new ones, or unseen ones recovered
+            self._show_failures()
+
+    def _show_failures(self) -> None:
+        self.query_one(ActivityLog).alert(len(self.failures.unseen))
+        self._refresh_header()
+
+    def on_descendant_focus(self, _: events.DescendantFocus) -> None:
+        if self._looking_at_failures() and self.failures.seen():
+            self._show_failures()
 
     def _selected_workload_refs(self) -> set[ObjectRef]:
         """Both objects of the selected workload: the status line sums up the two."""
@@ -285,7 +318,9 @@ class DashboardBase(Screen[None]):
         self.query_one(LoopStatus).show_idle(status)
 
     def _refresh_header(self) -> None:
-        self.query_one(DashboardHeader).show(self.model, self.ksail.config_path)
+        self.query_one(DashboardHeader).show(
+            self.model, self.ksail.config_path, failing=len(self.failures.unseen)
+        )
 
     def _refresh_cluster_pane(self) -> None:
         create_keys = self.ksail.keys_of(action_spec("create-cluster"))

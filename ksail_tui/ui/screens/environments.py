@@ -1,6 +1,6 @@
-"""The Environments view (key 7): every Environment, live from a watch, with its progress; the
-selected one's steps below. Its keys (n, r, ctrl+d, o, enter, i) come from the actions table and
-act in :mod:`ksail_tui.ui.environment_actions`."""
+"""The Environments pane's dialogs: an Environment's details (enter) and which Project a new
+preview belongs to (n, when there are several). The pane is
+:mod:`ksail_tui.ui.widgets.environments_pane`, its actions :mod:`ksail_tui.ui.environment_actions`."""
 
 from __future__ import annotations
 
@@ -11,39 +11,17 @@ from rich.console import Group
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
 
-from ksail_tui.kube.watch import DELETED, SYNC, Watcher, WatchEvent, WatchState
-from ksail_tui.operator.environments import EnvironmentView, operator_silent
-from ksail_tui.ui.actions import bindings
-from ksail_tui.ui.environment_services import ClusterEnvironments
+from ksail_tui.operator.environments import EnvironmentView
 from ksail_tui.ui.format import DIM
-from ksail_tui.ui.paths import stylesheet
-from ksail_tui.ui.widgets.environments_table import EnvironmentsTable, step_lines
+from ksail_tui.ui.widgets.environments_table import step_lines
 
 if TYPE_CHECKING:
     from ksail_tui.ui.app import KsailApp
 
-AGE_REFRESH_SECONDS = 5.0
-OPERATOR_HINT = (
-    "No operator is running against this cluster: Environments get no status. "
-    "Start it: ksail-tui operator run"
-)
 NO_CRDS_HINT = "The Environment CRDs are not installed on this cluster. Press i to install them."
-
-
-class EnvironmentsChanged(Message):
-    def __init__(self, event: WatchEvent) -> None:
-        super().__init__()
-        self.event = event
-
-
-class WatchStateChanged(Message):
-    def __init__(self, state: WatchState) -> None:
-        super().__init__()
-        self.state = state
 
 
 def details_content(view: EnvironmentView, now: datetime, objects: list[str] | None = None) -> Group:
@@ -124,109 +102,4 @@ class EnvironmentDetailsScreen(ModalScreen[None]):
         self.objects = objects if objects is not None else self.objects
         self.query_one("#environment-details-body", Static).update(
             details_content(self.view, self._now, self.objects)
-        )
-
-
-class EnvironmentsBase(Screen[None]):
-    BINDINGS = bindings("environments")
-    CSS_PATH = stylesheet("environments.tcss")
-
-    def __init__(self, services: ClusterEnvironments) -> None:
-        super().__init__(id="environments")
-        self.services = services
-        self._watcher: Watcher | None = None
-        self.crds_missing = False
-        self.projects: list[str] = []
-
-    @property
-    def ksail(self) -> KsailApp:
-        return cast("KsailApp", self.app)
-
-    def now(self) -> datetime:
-        return self.ksail.now()
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text("Environments", style="bold"), id="environments-title")
-        yield Static("", id="environments-banner")
-        yield EnvironmentsTable()
-        yield Static("", id="environment-steps")
-        yield Static("", id="environment-activity")
-        yield Footer(show_command_palette=False)
-
-    @property
-    def table(self) -> EnvironmentsTable:
-        return self.query_one(EnvironmentsTable)
-
-    def on_mount(self) -> None:
-        self.table.focus()
-        self.set_interval(AGE_REFRESH_SECONDS, self._tick)
-        self.check_cluster()
-
-    def on_unmount(self) -> None:
-        self.stop_watch()
-
-    def stop_watch(self) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-
-    def start_watch(self) -> None:
-        self.stop_watch()
-        self._watcher = self.services.watch(self._on_watch_event, self._on_watch_state)
-
-    def _on_watch_event(self, event: WatchEvent) -> None:  # on the watcher's thread
-        self.post_message(EnvironmentsChanged(event))
-
-    def _on_watch_state(self, state: WatchState) -> None:
-        self.post_message(WatchStateChanged(state))
-
-    def check_cluster(self) -> None:
-        raise NotImplementedError  # in EnvironmentActions
-
-    def banner(self, text: str) -> None:
-        banner = self.query_one("#environments-banner", Static)
-        banner.update(text)
-        banner.set_class(bool(text), "-shown")
-
-    def _tick(self) -> None:
-        now = self.now()
-        self.table.refresh_ages(now)
-        self._check_operator(now)
-
-    def _check_operator(self, now: datetime) -> None:
-        if not self.crds_missing:
-            self.banner(OPERATOR_HINT if operator_silent(list(self.table.views.values()), now) else "")
-
-    @on(EnvironmentsChanged)
-    def _environments_changed(self, message: EnvironmentsChanged) -> None:
-        event, now = message.event, self.now()
-        if event.type == SYNC:
-            self.table.replace_all([EnvironmentView.from_object(o) for o in event.objects], now)
-        elif event.type == DELETED and event.object is not None:
-            self.table.forget(event.object["metadata"]["name"])
-        elif event.object is not None:
-            self.table.show(EnvironmentView.from_object(event.object), now)
-        self._show_selected()
-        self._check_operator(now)
-        if isinstance(self.app.screen, EnvironmentDetailsScreen) and event.object is not None:
-            details = self.app.screen
-            if details.view.name == event.object["metadata"]["name"] and event.type != DELETED:
-                details.show(EnvironmentView.from_object(event.object))
-
-    @on(WatchStateChanged)
-    def _watch_state(self, message: WatchStateChanged) -> None:
-        if not message.state.connected:
-            self.banner(f"Lost the cluster ({message.state.reason}); reconnecting…")
-        else:
-            self._check_operator(self.now())
-
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, _: DataTable.RowHighlighted) -> None:
-        self._show_selected()
-
-    def _show_selected(self) -> None:
-        view = self.table.selected
-        steps = self.query_one("#environment-steps", Static)
-        steps.update(
-            details_content(view, self.now()) if view else Text("no Environments yet: press n", style=DIM)
         )

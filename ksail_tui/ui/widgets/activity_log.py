@@ -33,6 +33,12 @@ class ActivityLog(RichLog):
         # (count 2, 3, ...) every few seconds; it is logged again only when it says something new.
         self._last_said: dict[str, tuple[str, str]] = {}
 
+    def alert(self, failures: int) -> None:
+        """Highlighted while Flux failures wait to be seen (the dashboard clears it when looked at)."""
+        self.set_class(failures > 0, "-alert")
+        noun = "failure" if failures == 1 else "failures"
+        self.border_title = f"[6] Activity · ⚠ {failures} new {noun}" if failures else "[6] Activity"
+
     def action(self, when: datetime, message: str, severity: str = "information") -> None:
         """Something the dashboard did, or its outcome."""
         line = Text(when.strftime("%H:%M:%S "), style=DIM)

@@ -51,14 +51,17 @@ def environment_row(view: EnvironmentView, now: datetime) -> Row:
     )
 
 
+def step_health(state: str) -> Health:
+    return {"Succeeded": Health.READY, "Failed": Health.FAILING, "Running": Health.PROGRESSING}.get(
+        state, Health.UNKNOWN
+    )
+
+
 def step_lines(view: EnvironmentView, now: datetime) -> list[Text]:
     """Every step with its state, duration and message, as the details show them."""
     lines = []
     for step in view.steps:
-        health = {"Succeeded": Health.READY, "Failed": Health.FAILING, "Running": Health.PROGRESSING}.get(
-            step.state, Health.UNKNOWN
-        )
-        line = health_text(health, f"{step.state:<9}")
+        line = health_text(step_health(step.state), f"{step.state:<9}")
         line.append(f" {step.name:<15}")
         took = step.duration(now)
         line.append(f"{took:6.1f}s" if took is not None else "       ", style=DIM)

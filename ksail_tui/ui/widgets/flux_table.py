@@ -39,8 +39,24 @@ COLUMNS = (
 )
 AGE_COLUMN = [key for key, _ in COLUMNS].index("age")
 MESSAGE_WIDTH = 90  # the details panel shows the whole message
-MESSAGE_MIN_WIDTH = 20  # narrower than this, the message scrolls into view instead
 DIGEST_SHOWN = 8
+# When the columns do not fit the pane, these give way in this order, each down to its width here
+# (cut with …), so that Ready, Reason and Age stay in view; the details panel shows every field.
+GIVE_WAY = (
+    ("message", 0),
+    ("namespace", 0),
+    ("suspended", 0),
+    ("revision", 12),
+    ("name", 12),
+    ("kind", 8),
+    ("reason", 12),
+    ("revision", 0),
+    ("name", 6),
+)
+MIN_SHOWN = 4
+# An Environment's objects are marked in the Name column, and sort after the workloads'.
+ENVIRONMENT_MARK = "env:"
+ENVIRONMENT_STYLE = "#c678dd"
 
 
 def revision_cell(obj: FluxObject, model: DashboardModel) -> Text:
@@ -72,8 +88,11 @@ def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Text]:
     message = " ".join((health.message or "").split())
     if len(message) > MESSAGE_WIDTH:
         message = message[: MESSAGE_WIDTH - 1] + "…"
-    return [
-        Text(obj.name),
+    name = Text(obj.name)
+    if obj.environment:
+        name = Text.assemble((f"{ENVIRONMENT_MARK}{obj.environment} ", ENVIRONMENT_STYLE), obj.name)
+    cells = [
+        name,
         Text(obj.kind),
         health_text(health.health),
         revision_cell(obj, model),
@@ -81,16 +100,20 @@ def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Text]:
         Text(age(age_since(obj), now)),
         Text("yes", style=HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else Text("no", style=DIM),
         Text(obj.namespace),
-        Text(message, no_wrap=True, overflow="ellipsis"),  # cut to the width left (see fit_columns)
+        Text(message),
     ]
+    for cell in cells:  # cut with … to the width fit_columns gives the column
+        cell.no_wrap, cell.overflow = True, "ellipsis"
+    return cells
 
 
 def matches(obj: FluxObject, needle: str) -> bool:
     if not needle:
         return True
     health = classify(obj)
+    marked = f"{ENVIRONMENT_MARK}{obj.environment}" if obj.environment else ""  # /env: shows them
     haystack = " ".join(
-        (obj.name, obj.namespace, obj.kind, health.health.value, health.reason, health.message)
+        (marked, obj.name, obj.namespace, obj.kind, health.health.value, health.reason, health.message)
     )
     return needle.lower() in haystack.lower()
 
@@ -110,11 +133,18 @@ def empty_reason(model: DashboardModel, filter_text: str) -> str:
     return "no OCIRepository or Kustomization yet: run `ksail-tui workload apply`, or push with p"
 
 
-def _order(values: tuple[Text, Text, Text]) -> tuple[str, str, bool, str]:
+def _order(values: tuple[Text, Text, Text]) -> tuple[bool, str, str, bool, str]:
     namespace, name, kind = values
-    # The source above its Kustomization; then by kind, so that a HelmRelease and a HelmRepository
-    # of one name keep one order (the rows arrive in no fixed order).
-    return (namespace.plain, name.plain, kind.plain != OCI_REPOSITORY_KIND, kind.plain)
+    # The workloads' rows first, then the Environments'; the source above its Kustomization; then
+    # by kind, so that a HelmRelease and a HelmRepository of one name keep one order (the rows
+    # arrive in no fixed order).
+    return (
+        name.plain.startswith(ENVIRONMENT_MARK),  # a Kubernetes name has no colon
+        namespace.plain,
+        name.plain,
+        kind.plain != OCI_REPOSITORY_KIND,
+        kind.plain,
+    )
 
 
 class FluxTable(DataTable[Cell]):
@@ -261,8 +291,9 @@ class FluxPane(Vertical):
             counts[new] += 1
 
     def fit_columns(self) -> None:
-        """Each column as wide as its widest cell now (or its label); the message gets what is left
-        of the pane's width, so a long message never pushes the state off screen."""
+        """Each column as wide as its widest cell now (or its label), then narrower in the order
+        of GIVE_WAY until the row fits the pane: a long message or name never pushes the state,
+        the reason or the age off screen."""
         table = self.table
         columns = table.ordered_columns
         padding = 2 * table.cell_padding
@@ -270,9 +301,18 @@ class FluxPane(Vertical):
             max(cell_len(str(column.label)), max(counts, default=0))
             for column, counts in zip(columns, self._width_counts, strict=True)
         ]
-        left = table.scrollable_content_region.width - sum(widths[:-1]) - padding * len(widths)
-        if left >= MESSAGE_MIN_WIDTH:
-            widths[-1] = min(widths[-1], left)
+        index = {str(column.key.value): n for n, column in enumerate(columns)}
+        room = table.scrollable_content_region.width
+        over = sum(widths) + padding * len(widths) - room if room > 0 else 0  # 0: not laid out yet
+        for key, narrowest in GIVE_WAY:
+            if over <= 0:
+                break
+            at = index[key]
+            given = max(0, min(over, widths[at] - narrowest))
+            if widths[at] - given < MIN_SHOWN:  # a sliver would show only "…"
+                given = widths[at]
+            widths[at] -= given
+            over -= given
         if [column.width for column in columns] == widths and not columns[0].auto_width:
             return
         for column, width in zip(columns, widths, strict=True):

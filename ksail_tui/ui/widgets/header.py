@@ -23,7 +23,8 @@ def _shown_path(path: Path | None) -> str:
 class DashboardHeader(Static):
     """Two lines: where (context, cluster) and what runs (Flux); then the registry and the config."""
 
-    def show(self, model: DashboardModel, config_path: Path | None) -> None:
+    def show(self, model: DashboardModel, config_path: Path | None, *, failing: int = 0) -> None:
+        """``failing``: Flux objects that failed while the user looked elsewhere."""
         config = model.config
         connection = config.spec.cluster.connection
         flux = model.flux_summary()
@@ -39,6 +40,9 @@ class DashboardHeader(Static):
         ):
             text.append(f"  {label} ", style=DIM)
             text.append(value, style=style)
+        if failing:
+            text.append(f"  ⚠ {failing} failing", style="bold #1e1e1e on #f14c4c")
+            text.append(" (4: Flux, 6: Activity)", style=DIM)
         text.append("\n")
         text.append("registry ", style=DIM)
         text.append(config.registry_endpoint, style="bold")
