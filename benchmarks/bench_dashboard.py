@@ -89,6 +89,7 @@ def seed(kube: KubeClient, count: int) -> None:
 
 def config_for(kubeconfig: Path, directory: Path) -> ClusterConfig:
     return parse_config(
+        "apiVersion: ksail.io/v1alpha1\nkind: Cluster\n"
         f"metadata: {{name: bench}}\nspec: {{cluster: {{connection: {{kubeconfig: {kubeconfig}}}}}}}\n",
         base_dir=directory,
     )

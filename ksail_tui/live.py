@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ksail_tui.collector import bulk_load
 from ksail_tui.config import DEFAULT_FLUX_NAMESPACE, ClusterConfig
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.kinds import BY_KIND, CORE_KINDS
@@ -461,16 +462,8 @@ class LiveCluster:
         def handle(event: WatchEvent) -> list[LiveUpdate]:
             state = self._state
             if event.type == SYNC:
-                listed = {_ref_of(kind, obj): obj for obj in event.objects}
-                gone = [ref for ref in state.flux if ref.kind == kind and ref not in listed]
-                updates: list[LiveUpdate] = []
-                for ref in gone:
-                    del state.flux[ref]
-                    state.raw.pop(ref, None)
-                    updates.append(FluxObjectUpdate(ref, None))
-                for ref, obj in listed.items():
-                    updates.extend(self._store_flux(ref, obj))
-                return updates
+                with bulk_load(len(event.objects)):
+                    return self._sync_flux(kind, event.objects)
             if event.object is None:
                 return []
             ref = _ref_of(kind, event.object)
@@ -480,6 +473,20 @@ class LiveCluster:
             return self._store_flux(ref, event.object)
 
         return handle
+
+    def _sync_flux(self, kind: str, objects: Sequence[dict[str, Any]]) -> list[LiveUpdate]:
+        """A full list of one kind: what it no longer holds is gone."""
+        state = self._state
+        listed = {_ref_of(kind, obj): obj for obj in objects}
+        gone = [ref for ref in state.flux if ref.kind == kind and ref not in listed]
+        updates: list[LiveUpdate] = []
+        for ref in gone:
+            del state.flux[ref]
+            state.raw.pop(ref, None)
+            updates.append(FluxObjectUpdate(ref, None))
+        for ref, obj in listed.items():
+            updates.extend(self._store_flux(ref, obj))
+        return updates
 
     def _store_flux(self, ref: ObjectRef, obj: dict[str, Any]) -> list[LiveUpdate]:
         parsed = parse_flux_object(obj)

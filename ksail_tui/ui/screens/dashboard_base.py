@@ -22,8 +22,10 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from ksail_tui.cluster.models import DiscoveredCluster
+from ksail_tui.collector import bulk_load
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import KsailError
+from ksail_tui.live import LiveUpdate
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.ui.actions import action_spec
 from ksail_tui.ui.inbox import LiveInbox
@@ -215,6 +217,10 @@ class DashboardBase(Screen[None]):
         updates = self._inbox.take()
         if not updates:
             return
+        with bulk_load(len(updates)):  # the first lists: thousands of rows that stay
+            self._apply(updates)
+
+    def _apply(self, updates: list[LiveUpdate]) -> None:
         was_connected = self.model.connection.connected if self.model.connection else None
         changes = self.model.apply(updates)
         now = self.now()
