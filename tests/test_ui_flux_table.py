@@ -7,6 +7,7 @@ every-row redraw; these tests hold it to what the screen shows, drawn afresh.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,10 +16,13 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from ksail_tui.live import NodeUpdate
 from ksail_tui.models import OCI_REPOSITORY_KIND
+from ksail_tui.ui.widgets.cluster_pane import ClusterPane
 from ksail_tui.ui.widgets.flux_table import FluxPane, FluxTable
 from tests.fixtures.ui import (
     BUILD_FAILED,
+    NODE,
     ScriptedServices,
     cell,
     failing_scene,
@@ -155,3 +159,28 @@ async def test_a_new_object_takes_its_place_and_the_cursor_stays_on_the_selected
         table.refresh_widths()
         await pilot.pause()
         assert drawn(table) == after
+
+
+async def test_each_pane_draws_only_the_batches_that_change_what_it_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, scripted = services()
+    async with run(app, SIZE) as pilot:
+        table = app.query_one(FluxTable)
+        await wait_until(pilot, lambda: table.row_count == 6, "the rows")
+        flux, cluster = app.query_one(FluxPane), app.query_one(ClusterPane)
+        drawn_by: list[str] = []
+        sync, refresh = flux.sync, cluster.refresh_from
+        monkeypatch.setattr(flux, "sync", lambda *args: (drawn_by.append("flux"), sync(*args)))
+        monkeypatch.setattr(
+            cluster, "refresh_from", lambda *args: (drawn_by.append("cluster"), refresh(*args))
+        )
+        assert scripted.live_source is not None
+        scripted.live_source.on_updates([NodeUpdate("worker", replace(NODE, name="worker"))])
+        await wait_until(pilot, lambda: "worker" in app.dashboard.model.nodes, "the node")
+        await pilot.pause()
+        assert drawn_by == ["cluster"]
+        drawn_by.clear()
+        scripted.live_source.send(kustomization("app", "0.1.0", minutes=1))
+        await wait_until(pilot, lambda: cell(app, APP, "revision").startswith("0.1.0@"), "the update")
+        assert drawn_by == ["flux"]

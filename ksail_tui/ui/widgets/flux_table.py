@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.message import Message
+from textual.signal import Signal
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, DuplicateKey, Row, RowKey
 
@@ -24,7 +25,7 @@ from ksail_tui.flux.objects import revision_of
 from ksail_tui.flux.status import FluxObject, Health, classify
 from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization, ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, age_changes_at, health_text
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.model import DashboardModel, LiveChanged
 from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, update_cells
 
 # Most telling first, so that 80 columns show name, kind, health, revision and reason; objects are
@@ -292,6 +293,16 @@ class FluxPane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#flux-filter", Input).cursor_blink = self._cursor_blink
+
+    def follow(self, live: Signal[LiveChanged]) -> None:
+        """Draw the Flux objects that each batch ``live`` publishes changed (and only those)."""
+        live.subscribe(self, self._live_changed, immediate=True)
+
+    def _live_changed(self, changed: LiveChanged) -> None:
+        if changed.changes.flux_refs:
+            self.sync(changed.changes.flux_refs, changed.model, changed.now)
+        elif changed.changes.connection:
+            self.show_state(changed.model)  # why the table is empty
 
     def sync(self, refs: Iterable[ObjectRef], model: DashboardModel, now: datetime) -> None:
         """Redraw the rows of ``refs``: add, update only the changed cells, or remove."""
