@@ -195,6 +195,8 @@ class ConnectionUpdate:
 
 LiveUpdate = FluxObjectUpdate | NodeUpdate | ControllerUpdate | FluxEventUpdate | ConnectionUpdate
 OnUpdates = Callable[[Sequence[LiveUpdate]], None]
+# name, resource, namespace, label selector, and what its events change
+_Watch = tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], list[LiveUpdate]]]
 
 
 def parse_flux_object(obj: dict[str, Any]) -> FluxObject | None:
@@ -372,36 +374,42 @@ class LiveCluster:
                 backoff = min(backoff * 2, self._max_backoff)
         if stop.is_set() or client is None:
             return
-        watches: list[
-            tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], list[LiveUpdate]]]
-        ] = [
+        core: list[_Watch] = [
             ("nodes", NODES, None, None, self._on_node),
             ("ocirepositories", OCI_REPOSITORIES, None, None, self._flux_handler(OCI_REPOSITORY_KIND)),
             ("kustomizations", KUSTOMIZATIONS, None, None, self._flux_handler(KUSTOMIZATION_KIND)),
             ("controllers", DEPLOYMENTS, None, FLUX_PART_OF, self._on_controller),
             ("events", EVENTS, self.flux_namespace, None, self._on_event),
         ]
-        watches += [
-            (resource.plural, resource, None, None, self._flux_handler(resource.kind))
-            for resource in _served_flux_kinds(client)
-        ]
         with self._lock:
             if generation != self._generation:
                 return
             self.client = client
             self._state.watch_states.pop("client", None)
-            for name, resource, namespace, selector, handler in watches:
-                watcher = Watcher(
-                    client,
-                    resource,
-                    self._guarded(generation, handler),
-                    namespace=namespace,
-                    label_selector=selector,
-                    on_state=partial(self._report_state, generation, name),
-                    max_backoff=self._max_backoff,
-                )
-                self._watchers.append(watcher)
-                watcher.start(name=f"live-{name}")
+            self._open(generation, client, core)
+        # The other Flux kinds after the loop's are listing: asking discovery about each kind first
+        # took a round trip per API group before the first list was even asked for.
+        others: list[_Watch] = [
+            (resource.plural, resource, None, None, self._flux_handler(resource.kind))
+            for resource in _served_flux_kinds(client)
+        ]
+        with self._lock:
+            if generation == self._generation:
+                self._open(generation, client, others)
+
+    def _open(self, generation: int, client: KubeClient, watches: list[_Watch]) -> None:
+        for name, resource, namespace, selector, handler in watches:
+            watcher = Watcher(
+                client,
+                resource,
+                self._guarded(generation, handler),
+                namespace=namespace,
+                label_selector=selector,
+                on_state=partial(self._report_state, generation, name),
+                max_backoff=self._max_backoff,
+            )
+            self._watchers.append(watcher)
+            watcher.start(name=f"live-{name}")
 
     def _guarded(
         self, generation: int, handler: Callable[[WatchEvent], list[LiveUpdate]]
