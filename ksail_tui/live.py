@@ -47,6 +47,7 @@ from ksail_tui.kube.client import (
     KubeClient,
     Resource,
 )
+from ksail_tui.kube.wait import OnUpdate
 from ksail_tui.kube.watch import ADDED, DELETED, MODIFIED, SYNC, Watcher, WatchEvent, WatchState
 from ksail_tui.models import (
     KUSTOMIZATION_KIND,
@@ -254,6 +255,8 @@ class LiveCluster:
         self._generation = 0
         self._stop = threading.Event()
         self._connector: threading.Thread | None = None
+        # Waits fed from these watches (kube/wait.py's ObjectFeed): (object, its watch, callback).
+        self._followers: list[tuple[ObjectRef, str, OnUpdate]] = []
         self.client: KubeClient | None = source if isinstance(source, KubeClient) else None
         # The kubeconfig as it was when the client was built: a cluster re-created elsewhere
         # (e.g. `ksail-tui cluster create` in another terminal) gets a new API server port.
@@ -295,6 +298,9 @@ class LiveCluster:
         with self._lock:
             self._generation += 1
             watchers, self._watchers = self._watchers, []
+            followers, self._followers = self._followers, []
+            for _, _, on_update in followers:  # a wait fed from here hears no more
+                on_update(WatchState(False, "the dashboard stopped watching"))
         for watcher in watchers:
             watcher.stop()
         self._connector = None
@@ -338,6 +344,29 @@ class LiveCluster:
     def connection(self) -> ConnectionUpdate | None:
         with self._lock:
             return self._state.connection
+
+    def follow(
+        self, resource: Resource, namespace: str, name: str, on_update: OnUpdate
+    ) -> Callable[[], None] | None:
+        """An :class:`~ksail_tui.kube.wait.ObjectFeed`: the object's state now (if held), then each
+        of its events and each state of its watch, on the watch's thread; None unless it is watched.
+        A reconcile started from the dashboard waits on these instead of opening a watch."""
+        ref = ObjectRef(kind=resource.kind, namespace=namespace, name=name)
+        entry = (ref, resource.plural, on_update)
+        with self._lock:
+            if not self.running or not any(w.resource.plural == resource.plural for w in self._watchers):
+                return None
+            self._followers.append(entry)
+            raw = self._state.raw.get(ref)
+            if raw is not None:
+                on_update(WatchEvent(MODIFIED, object=raw))
+
+        def unfollow() -> None:
+            with self._lock:
+                if entry in self._followers:
+                    self._followers.remove(entry)
+
+        return unfollow
 
     # --- internals ------------------------------------------------------------------------
 
@@ -432,6 +461,9 @@ class LiveCluster:
         with self._lock:
             if generation != self._generation:
                 return
+            for _, followed, on_update in self._followers:
+                if followed == watch:
+                    on_update(state)
             self._state.watch_states[watch] = state
             connection = self._connection_of(self._state.watch_states)
             if connection is None or connection == self._state.connection:
@@ -475,6 +507,9 @@ class LiveCluster:
             if event.object is None:
                 return []
             ref = _ref_of(kind, event.object)
+            for followed, _, on_update in self._followers:
+                if followed == ref:
+                    on_update(event)
             if event.type == DELETED:
                 state.raw.pop(ref, None)
                 return [FluxObjectUpdate(ref, None)] if state.flux.pop(ref, None) is not None else []
@@ -486,6 +521,10 @@ class LiveCluster:
         """A full list of one kind: what it no longer holds is gone."""
         state = self._state
         listed = {_ref_of(kind, obj): obj for obj in objects}
+        for ref, _, on_update in self._followers:
+            if ref.kind == kind:
+                obj = listed.get(ref)
+                on_update(WatchEvent(MODIFIED, object=obj) if obj is not None else WatchEvent(DELETED))
         gone = [ref for ref in state.flux if ref.kind == kind and ref not in listed]
         updates: list[LiveUpdate] = []
         for ref in gone:
