@@ -184,3 +184,38 @@ async def test_each_pane_draws_only_the_batches_that_change_what_it_shows(
         scripted.live_source.send(kustomization("app", "0.1.0", minutes=1))
         await wait_until(pilot, lambda: cell(app, APP, "revision").startswith("0.1.0@"), "the update")
         assert drawn_by == ["flux"]
+
+
+async def test_a_row_changed_off_screen_shows_its_new_cells_when_it_scrolls_back_into_view() -> None:
+    objects = []
+    for index in range(60):
+        obj = kustomization("app", "0.2.0", minutes=11)
+        obj["metadata"] = {**obj["metadata"], "name": f"k-{index:02}"}
+        objects.append(obj)
+    scene = failing_scene()
+    scene.objects = objects
+    scripted = ScriptedServices(scene_config(), scene)
+    app = scene_app(scene, services=scripted)
+    last = "Kustomization/flux-system/k-59"
+    async with run(app, SIZE) as pilot:
+        table = app.query_one(FluxTable)
+        await wait_until(pilot, lambda: table.row_count == 60, "the rows")
+        table.move_cursor(row=59)  # draw the last rows (their lines are cached now) and back
+        await drawn_anew(pilot, table)
+        table.move_cursor(row=0)
+        await drawn_anew(pilot, table)
+        assert last not in table.visible_row_keys()
+        widths = [column.width for column in table.ordered_columns]
+        changed = kustomization("app", "0.1.0", minutes=11)  # another revision, as wide
+        changed["metadata"] = {**changed["metadata"], "name": "k-59"}
+        assert scripted.live_source is not None
+        scripted.live_source.send(changed)
+        await wait_until(pilot, lambda: cell(app, last, "revision").startswith("0.1.0@"), "the update")
+        assert [column.width for column in table.ordered_columns] == widths
+        table.move_cursor(row=59)
+        await pilot.pause()
+        shown = drawn(table)
+        assert sum("0.1.0@sha256:1a2b3c4d" in line for line in texts(shown)) == 1
+        table.refresh_widths()
+        await pilot.pause()
+        assert drawn(table) == shown

@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.signal import Signal
 from textual.widgets import DataTable, Input, Static
-from textual.widgets.data_table import CellDoesNotExist, CellKey, ColumnKey, DuplicateKey, Row, RowKey
+from textual.widgets.data_table import CellKey, ColumnKey, DuplicateKey, Row, RowKey
 
 from ksail_tui.display import parse_time, short_revision
 from ksail_tui.flux.objects import revision_of
@@ -26,7 +26,7 @@ from ksail_tui.flux.status import FluxObject, Health, classify
 from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization, ObjectRef
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, age_changes_at, health_text
 from ksail_tui.ui.model import DashboardModel, LiveChanged
-from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, update_cells
+from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, same_cell
 
 # Most telling first, so that 80 columns show name, kind, health, revision and reason; objects are
 # usually all in the Flux namespace, so the namespace can wait.
@@ -188,33 +188,59 @@ class FluxTable(DataTable[Cell]):
         self._update_count += 1
         self.refresh(layout=True)
 
-    def update_cell(
-        self,
-        row_key: RowKey | str,
-        column_key: ColumnKey | str,
-        value: Cell,
-        *,
-        update_width: bool = False,
-    ) -> None:
-        """Write one cell and draw again only its row. DataTable's own counts an update, which
-        every one of its render caches is keyed on: one changed cell drew every row on screen
-        again and re-indexed all rows (20-40 ms at 5,000 rows, most of a watch event's latency).
-        A value that may widen its column still goes that way (the columns are measured again)."""
-        if update_width:
-            super().update_cell(row_key, column_key, value, update_width=True)
+    def update_rows(self, rows: Mapping[str, Sequence[Cell]]) -> None:
+        """Write the cells of these existing rows that differ from ``rows`` (see :meth:`write_cells`)."""
+        column_keys = [column.key for column in self.ordered_columns]
+        changed: dict[str, list[tuple[ColumnKey, Cell]]] = {}
+        for key, cells in rows.items():
+            data = self._data[RowKey(key)]
+            for column_key, value in zip(column_keys, cells, strict=True):
+                if not same_cell(data[column_key], value):
+                    changed.setdefault(key, []).append((column_key, value))
+        self.write_cells(changed)
+
+    def write_cells(self, cells: Mapping[str, Sequence[tuple[ColumnKey | str, Cell]]]) -> None:
+        """Write cells (row key -> column key and value) and draw again only their rows.
+
+        DataTable's ``update_cell`` counts an update, which every one of its render caches is keyed
+        on: one changed cell drew every row on screen again and re-indexed all rows (20-40 ms at
+        5,000 rows, most of a watch event's latency). Here the changed rows' cached lines are
+        dropped, in one pass over each cache for the whole batch. A value wider than its column is
+        measured as DataTable does it (only that cell), and then every line is drawn again."""
+        if not cells:
             return
-        row_key = RowKey(row_key) if isinstance(row_key, str) else row_key
-        column_key = ColumnKey(column_key) if isinstance(column_key, str) else column_key
-        index = self._row_locations.get(row_key)
-        if index is None or column_key not in self._column_locations:
-            raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
-        self._data[row_key][column_key] = value
-        self._row_renderable_cache.discard((self._update_count, index))
-        _discard(self._cell_render_cache, lambda key: key[0] == row_key and key[1] == column_key)
-        _discard(self._row_render_cache, lambda key: key[0] == row_key)
-        line = index + (self.header_height if self.show_header else 0)  # every row is one line
-        _discard(self._line_cache, lambda key: key[0] == line)
-        self.refresh_row(index)
+        columns = self.columns
+        stale: set[RowKey] = set()
+        widened = False
+        for key, values in cells.items():
+            row_key = RowKey(key)
+            data = self._data[row_key]
+            stale.add(row_key)
+            for column, value in values:
+                column_key = ColumnKey(column) if isinstance(column, str) else column
+                data[column_key] = value
+                width = value.cell_len if isinstance(value, Text) else cell_len(value)
+                if width > columns[column_key].content_width:
+                    self._updated_cells.add(CellKey(row_key, column_key))
+                    widened = True
+        if widened:
+            self._require_update_dimensions = True
+            self._update_count += 1
+            self.refresh()
+            return
+        locations = self._row_locations
+        indexes = [index for row_key in stale if (index := locations.get(row_key)) is not None]
+        header = self.header_height if self.show_header else 0
+        lines = {index + header for index in indexes}  # every row is one line
+        for index in indexes:
+            self._row_renderable_cache.discard((self._update_count, index))
+        _discard(self._cell_render_cache, lambda key: key[0] in stale)
+        _discard(self._row_render_cache, lambda key: key[0] in stale)
+        _discard(self._line_cache, lambda key: key[0] in lines)
+        top, height = round(self.scroll_y), self.scrollable_content_region.height
+        for index in indexes:
+            if top - 1 <= index <= top + height:  # only the rows on screen are drawn
+                self.refresh_row(index)
 
     def order_rows(self, order: Mapping[str, Any]) -> None:
         """Put the rows in the order of ``order[key]``, as ``sort`` would with a key function, but
@@ -310,6 +336,7 @@ class FluxPane(Vertical):
         gone: list[str] = []
         added: dict[str, list[Text]] = {}
         added_widths: list[list[int]] = []
+        updated: dict[str, list[Text]] = {}
         for ref in refs:
             key = str(ref)
             obj = model.flux.get(ref)
@@ -320,7 +347,7 @@ class FluxPane(Vertical):
             row = row_of(obj, model, now)
             widths = self._measure(key, row)
             if key in table.rows:
-                update_cells(table, key, row)
+                updated[key] = row
             elif key not in added:
                 added[key] = row
                 added_widths.append(widths)
@@ -329,6 +356,7 @@ class FluxPane(Vertical):
             since = age_since(obj)
             self._ages[key] = (since, age_changes_at(since, now))
         self._now = now
+        table.update_rows(updated)
         if gone:
             table.remove_keyed_rows(gone)
             for key in gone:
@@ -395,13 +423,15 @@ class FluxPane(Vertical):
         a tick touches a few cells, not every row."""
         self._now = now
         table = self.table
+        due_now: dict[str, list[tuple[str, Cell]]] = {}
         for key in table.visible_row_keys():
             since, due = self._ages[key]
             if due <= now:
                 text = Text(age(since, now))
-                table.update_cell(key, "age", text)
+                due_now[key] = [("age", text)]
                 self._measure_age(key, text.cell_len)
                 self._ages[key] = (since, age_changes_at(since, now))
+        table.write_cells(due_now)
 
     def _measure_age(self, key: str, width: int) -> None:
         widths = self._row_widths[key]
