@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ksail_tui.collector import bulk_load
 from ksail_tui.config import DEFAULT_FLUX_NAMESPACE, ClusterConfig
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.kinds import BY_KIND, CORE_KINDS
@@ -46,6 +47,7 @@ from ksail_tui.kube.client import (
     KubeClient,
     Resource,
 )
+from ksail_tui.kube.wait import OnUpdate
 from ksail_tui.kube.watch import ADDED, DELETED, MODIFIED, SYNC, Watcher, WatchEvent, WatchState
 from ksail_tui.models import (
     KUSTOMIZATION_KIND,
@@ -194,6 +196,8 @@ class ConnectionUpdate:
 
 LiveUpdate = FluxObjectUpdate | NodeUpdate | ControllerUpdate | FluxEventUpdate | ConnectionUpdate
 OnUpdates = Callable[[Sequence[LiveUpdate]], None]
+# name, resource, namespace, label selector, and what its events change
+_Watch = tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], list[LiveUpdate]]]
 
 
 def parse_flux_object(obj: dict[str, Any]) -> FluxObject | None:
@@ -251,6 +255,8 @@ class LiveCluster:
         self._generation = 0
         self._stop = threading.Event()
         self._connector: threading.Thread | None = None
+        # Waits fed from these watches (kube/wait.py's ObjectFeed): (object, its watch, callback).
+        self._followers: list[tuple[ObjectRef, str, OnUpdate]] = []
         self.client: KubeClient | None = source if isinstance(source, KubeClient) else None
         # The kubeconfig as it was when the client was built: a cluster re-created elsewhere
         # (e.g. `ksail-tui cluster create` in another terminal) gets a new API server port.
@@ -292,6 +298,9 @@ class LiveCluster:
         with self._lock:
             self._generation += 1
             watchers, self._watchers = self._watchers, []
+            followers, self._followers = self._followers, []
+            for _, _, on_update in followers:  # a wait fed from here hears no more
+                on_update(WatchState(False, "the dashboard stopped watching"))
         for watcher in watchers:
             watcher.stop()
         self._connector = None
@@ -336,6 +345,29 @@ class LiveCluster:
         with self._lock:
             return self._state.connection
 
+    def follow(
+        self, resource: Resource, namespace: str, name: str, on_update: OnUpdate
+    ) -> Callable[[], None] | None:
+        """An :class:`~ksail_tui.kube.wait.ObjectFeed`: the object's state now (if held), then each
+        of its events and each state of its watch, on the watch's thread; None unless it is watched.
+        A reconcile started from the dashboard waits on these instead of opening a watch."""
+        ref = ObjectRef(kind=resource.kind, namespace=namespace, name=name)
+        entry = (ref, resource.plural, on_update)
+        with self._lock:
+            if not self.running or not any(w.resource.plural == resource.plural for w in self._watchers):
+                return None
+            self._followers.append(entry)
+            raw = self._state.raw.get(ref)
+            if raw is not None:
+                on_update(WatchEvent(MODIFIED, object=raw))
+
+        def unfollow() -> None:
+            with self._lock:
+                if entry in self._followers:
+                    self._followers.remove(entry)
+
+        return unfollow
+
     # --- internals ------------------------------------------------------------------------
 
     def _emit(self, updates: list[LiveUpdate]) -> None:
@@ -371,36 +403,42 @@ class LiveCluster:
                 backoff = min(backoff * 2, self._max_backoff)
         if stop.is_set() or client is None:
             return
-        watches: list[
-            tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], list[LiveUpdate]]]
-        ] = [
+        core: list[_Watch] = [
             ("nodes", NODES, None, None, self._on_node),
             ("ocirepositories", OCI_REPOSITORIES, None, None, self._flux_handler(OCI_REPOSITORY_KIND)),
             ("kustomizations", KUSTOMIZATIONS, None, None, self._flux_handler(KUSTOMIZATION_KIND)),
             ("controllers", DEPLOYMENTS, None, FLUX_PART_OF, self._on_controller),
             ("events", EVENTS, self.flux_namespace, None, self._on_event),
         ]
-        watches += [
-            (resource.plural, resource, None, None, self._flux_handler(resource.kind))
-            for resource in _served_flux_kinds(client)
-        ]
         with self._lock:
             if generation != self._generation:
                 return
             self.client = client
             self._state.watch_states.pop("client", None)
-            for name, resource, namespace, selector, handler in watches:
-                watcher = Watcher(
-                    client,
-                    resource,
-                    self._guarded(generation, handler),
-                    namespace=namespace,
-                    label_selector=selector,
-                    on_state=partial(self._report_state, generation, name),
-                    max_backoff=self._max_backoff,
-                )
-                self._watchers.append(watcher)
-                watcher.start(name=f"live-{name}")
+            self._open(generation, client, core)
+        # The other Flux kinds after the loop's are listing: asking discovery about each kind first
+        # took a round trip per API group before the first list was even asked for.
+        others: list[_Watch] = [
+            (resource.plural, resource, None, None, self._flux_handler(resource.kind))
+            for resource in _served_flux_kinds(client)
+        ]
+        with self._lock:
+            if generation == self._generation:
+                self._open(generation, client, others)
+
+    def _open(self, generation: int, client: KubeClient, watches: list[_Watch]) -> None:
+        for name, resource, namespace, selector, handler in watches:
+            watcher = Watcher(
+                client,
+                resource,
+                self._guarded(generation, handler),
+                namespace=namespace,
+                label_selector=selector,
+                on_state=partial(self._report_state, generation, name),
+                max_backoff=self._max_backoff,
+            )
+            self._watchers.append(watcher)
+            watcher.start(name=f"live-{name}")
 
     def _guarded(
         self, generation: int, handler: Callable[[WatchEvent], list[LiveUpdate]]
@@ -423,6 +461,9 @@ class LiveCluster:
         with self._lock:
             if generation != self._generation:
                 return
+            for _, followed, on_update in self._followers:
+                if followed == watch:
+                    on_update(state)
             self._state.watch_states[watch] = state
             connection = self._connection_of(self._state.watch_states)
             if connection is None or connection == self._state.connection:
@@ -461,25 +502,38 @@ class LiveCluster:
         def handle(event: WatchEvent) -> list[LiveUpdate]:
             state = self._state
             if event.type == SYNC:
-                listed = {_ref_of(kind, obj): obj for obj in event.objects}
-                gone = [ref for ref in state.flux if ref.kind == kind and ref not in listed]
-                updates: list[LiveUpdate] = []
-                for ref in gone:
-                    del state.flux[ref]
-                    state.raw.pop(ref, None)
-                    updates.append(FluxObjectUpdate(ref, None))
-                for ref, obj in listed.items():
-                    updates.extend(self._store_flux(ref, obj))
-                return updates
+                with bulk_load(len(event.objects)):
+                    return self._sync_flux(kind, event.objects)
             if event.object is None:
                 return []
             ref = _ref_of(kind, event.object)
+            for followed, _, on_update in self._followers:
+                if followed == ref:
+                    on_update(event)
             if event.type == DELETED:
                 state.raw.pop(ref, None)
                 return [FluxObjectUpdate(ref, None)] if state.flux.pop(ref, None) is not None else []
             return self._store_flux(ref, event.object)
 
         return handle
+
+    def _sync_flux(self, kind: str, objects: Sequence[dict[str, Any]]) -> list[LiveUpdate]:
+        """A full list of one kind: what it no longer holds is gone."""
+        state = self._state
+        listed = {_ref_of(kind, obj): obj for obj in objects}
+        for ref, _, on_update in self._followers:
+            if ref.kind == kind:
+                obj = listed.get(ref)
+                on_update(WatchEvent(MODIFIED, object=obj) if obj is not None else WatchEvent(DELETED))
+        gone = [ref for ref in state.flux if ref.kind == kind and ref not in listed]
+        updates: list[LiveUpdate] = []
+        for ref in gone:
+            del state.flux[ref]
+            state.raw.pop(ref, None)
+            updates.append(FluxObjectUpdate(ref, None))
+        for ref, obj in listed.items():
+            updates.extend(self._store_flux(ref, obj))
+        return updates
 
     def _store_flux(self, ref: ObjectRef, obj: dict[str, Any]) -> list[LiveUpdate]:
         parsed = parse_flux_object(obj)

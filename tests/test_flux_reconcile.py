@@ -8,6 +8,7 @@ controllers and a real registry live in test_flux_e2e.py.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +17,10 @@ import pytest
 from ksail_tui.cli.main import main
 from ksail_tui.config import ClusterConfig
 from ksail_tui.flux.service import FluxService
-from ksail_tui.kube.client import KUSTOMIZATIONS, NAMESPACES, OCI_REPOSITORIES, KubeClient
+from ksail_tui.kube.client import KUSTOMIZATIONS, NAMESPACES, OCI_REPOSITORIES, KubeClient, Resource
 from ksail_tui.kube.watch import SYNC, Watcher, WatchEvent
-from ksail_tui.models import RECONCILE_ANNOTATION
+from ksail_tui.live import LiveCluster
+from ksail_tui.models import RECONCILE_ANNOTATION, ObjectRef
 
 REVISION = "0.1.0@sha256:" + "ab" * 32
 
@@ -238,3 +240,40 @@ def test_concurrent_reconciles_of_many_workloads(
     outcomes = service.reconcile(timeout=10)
     assert [o.workload for o in outcomes] == names and all(o.ok for o in outcomes)
     assert threading.active_count() < 50
+
+
+def test_a_reconcile_fed_by_the_live_store_opens_no_watch_of_its_own(
+    service: FluxService, controller: ScriptedController, kube: KubeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's `r`: its LiveCluster watches the objects already; the waits judge its events."""
+    live = LiveCluster(kube, lambda updates: None)
+    live.start()
+    try:
+        ref = ObjectRef(kind="Kustomization", namespace="flux-system", name="app")
+        deadline = time.monotonic() + 5
+        while live.raw(ref) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        watched: list[str | None] = []
+        original = KubeClient.watch
+
+        def watch(client: KubeClient, resource: Resource, *args: Any, **kwargs: Any) -> Any:
+            watched.append(kwargs.get("field_selector"))
+            return original(client, resource, *args, **kwargs)
+
+        monkeypatch.setattr(KubeClient, "watch", watch)
+        progress: list[str] = []
+        (outcome,) = service.reconcile(timeout=5, on_progress=progress.append, feed=live)
+        assert outcome.ok, outcome.message
+        assert outcome.source_revision == outcome.applied_revision == REVISION
+        assert any("source ready" in line for line in progress)
+        assert "metadata.name=app" not in watched
+    finally:
+        live.stop()
+
+
+def test_a_feed_that_does_not_watch_the_object_leaves_the_wait_to_its_own_watch(
+    service: FluxService, controller: ScriptedController, kube: KubeClient
+) -> None:
+    live = LiveCluster(kube, lambda updates: None)  # never started: it watches nothing
+    (outcome,) = service.reconcile(timeout=5, feed=live)
+    assert outcome.ok, outcome.message

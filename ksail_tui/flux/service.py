@@ -25,7 +25,7 @@ from ksail_tui.kube.client import (
     KubeClient,
     Resource,
 )
-from ksail_tui.kube.wait import Verdict, wait_for
+from ksail_tui.kube.wait import ObjectFeed, Verdict, wait_for
 from ksail_tui.models import (
     RECONCILE_ANNOTATION,
     FluxKustomization,
@@ -239,10 +239,12 @@ class FluxService:
         resume: bool = False,
         on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        feed: ObjectFeed | None = None,
     ) -> list[ReconcileOutcome]:
         """Reconcile each workload now, source first, and wait for the revision-aware outcome.
 
-        Once ``cancel`` is set the waits stop: the outcomes not known by then are failures."""
+        Once ``cancel`` is set the waits stop: the outcomes not known by then are failures. With a
+        ``feed`` (the dashboard's live store) the waits judge its events instead of watching."""
         limit = timeout if timeout is not None else self.config.spec.cluster.connection.timeout_seconds
         # One deadline for everything below, requests included: a frozen API server cannot make
         # a request outlast it.
@@ -252,7 +254,7 @@ class FluxService:
         workloads = self._workloads(names)
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(workloads)))) as pool:
             futures = [
-                pool.submit(bounded._reconcile_one, w, deadline, resume, on_progress, cancel)
+                pool.submit(bounded._reconcile_one, w, deadline, resume, on_progress, cancel, feed)
                 for w in workloads
             ]
             return [future.result() for future in futures]
@@ -264,6 +266,7 @@ class FluxService:
         resume: bool,
         on_progress: Progress | None,
         cancel: threading.Event | None = None,
+        feed: ObjectFeed | None = None,
     ) -> ReconcileOutcome:
         started = time.monotonic()
 
@@ -272,9 +275,9 @@ class FluxService:
                 on_progress(f"{workload.name}: {message}")
 
         try:
-            source_revision = self._reconcile_source(workload, deadline, resume, report, cancel)
+            source_revision = self._reconcile_source(workload, deadline, resume, report, cancel, feed)
             applied = self._reconcile_kustomization(
-                workload, source_revision, deadline, resume, report, cancel
+                workload, source_revision, deadline, resume, report, cancel, feed
             )
         except KsailError as error:
             return ReconcileOutcome(
@@ -316,6 +319,7 @@ class FluxService:
         resume: bool,
         report: Progress,
         cancel: threading.Event | None,
+        feed: ObjectFeed | None,
     ) -> None:
         """Annotate with a fresh token and watch until the controller has handled it and either
         failed (final) or ``settled`` says done."""
@@ -346,6 +350,7 @@ class FluxService:
             initial=patched,
             on_progress=report,
             cancel=cancel,
+            feed=feed,
         )
         if verdict.state == "failed":
             raise OperationFailed(verdict.message)
@@ -357,6 +362,7 @@ class FluxService:
         resume: bool,
         report: Progress,
         cancel: threading.Event | None,
+        feed: ObjectFeed | None,
     ) -> str:
         revision: list[str] = []
 
@@ -377,6 +383,7 @@ class FluxService:
             resume=resume,
             report=report,
             cancel=cancel,
+            feed=feed,
         )
         report(f"source ready at {revision[0]}")
         return revision[0]
@@ -389,6 +396,7 @@ class FluxService:
         resume: bool,
         report: Progress,
         cancel: threading.Event | None,
+        feed: ObjectFeed | None,
     ) -> str:
         def settled(kustomization: FluxKustomization, health: ObjectHealth) -> Verdict:
             if health.health is not Health.READY:
@@ -408,6 +416,7 @@ class FluxService:
             resume=resume,
             report=report,
             cancel=cancel,
+            feed=feed,
         )
         return revision
 

@@ -6,7 +6,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ksail_tui.deadline import Deadline
 from ksail_tui.errors import OperationFailed, TimedOut, Unavailable
@@ -40,6 +40,18 @@ class Verdict:
 
 
 Judge = Callable[[dict[str, Any] | None], Verdict]
+OnUpdate = Callable[[WatchEvent | WatchState], None]
+
+
+class ObjectFeed(Protocol):
+    """Events of objects someone already watches (the dashboard's live store), so that a wait
+    needs no watch of its own."""
+
+    def follow(
+        self, resource: Resource, namespace: str, name: str, on_update: OnUpdate
+    ) -> Callable[[], None] | None:
+        """Hand ``on_update`` the object's state now (if held) and then each event of it and each
+        state of its watch; the function ending that. None: this feed does not watch it."""
 
 
 def wait_for(
@@ -54,6 +66,7 @@ def wait_for(
     initial: dict[str, Any] | None = None,
     on_progress: Callable[[str], None] | None = None,
     cancel: threading.Event | None = None,
+    feed: ObjectFeed | None = None,
 ) -> tuple[Verdict, dict[str, Any] | None]:
     """Watch ``name`` until ``judge`` says done or failed; TimedOut (exit 3) at the deadline.
 
@@ -61,6 +74,7 @@ def wait_for(
     bounded by it too. With ``initial`` (e.g. the object a patch returned) the watch starts at
     its resourceVersion, so no change after it can be missed; without, it lists first. Once
     ``cancel`` is set it raises :class:`Cancelled` (within CANCEL_CHECK_SECONDS) and closes the watch.
+    With a ``feed`` that watches the object already, its events are judged instead of a watch's.
     """
     deadline = timeout if isinstance(timeout, Deadline) else Deadline.after(timeout)
     updates: queue.Queue[WatchEvent | WatchState] = queue.Queue()
@@ -68,16 +82,19 @@ def wait_for(
     verdict = judge(current) if initial is not None else Verdict.pending("waiting for the first state")
     if verdict.state != "pending":
         return verdict, current
-    watcher = Watcher(
-        client.within(deadline),
-        resource,
-        on_event=updates.put,
-        on_state=updates.put,
-        namespace=namespace,
-        field_selector=f"metadata.name={name}",
-        resource_version=((initial or {}).get("metadata") or {}).get("resourceVersion"),
-        timeout_seconds=max(1, int(deadline.remaining()) + 5),
-    ).start(name=f"wait-{name}")
+    stop = feed.follow(resource, namespace or "", name, updates.put) if feed is not None else None
+    if stop is None:
+        watcher = Watcher(
+            client.within(deadline),
+            resource,
+            on_event=updates.put,
+            on_state=updates.put,
+            namespace=namespace,
+            field_selector=f"metadata.name={name}",
+            resource_version=((initial or {}).get("metadata") or {}).get("resourceVersion"),
+            timeout_seconds=max(1, int(deadline.remaining()) + 5),
+        ).start(name=f"wait-{name}")
+        stop = watcher.stop
     last_reported = ""
     disconnected: str | None = None
     try:
@@ -111,4 +128,4 @@ def wait_for(
                 last_reported = verdict.message
                 on_progress(verdict.message)
     finally:
-        watcher.stop()
+        stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ksail_tui.cluster.models import DiscoveredCluster
 from ksail_tui.config import ClusterConfig, Workload
@@ -44,6 +45,16 @@ class Changes:
     controllers: bool = False
     connection: bool = False
     events: list[FluxEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LiveChanged:
+    """One batch of live updates, as the panes that show live state receive it: the model it was
+    applied to (a new one after a context switch) and what it changed."""
+
+    model: DashboardModel
+    changes: Changes
+    now: datetime
 
 
 @dataclass

@@ -201,7 +201,8 @@ class ClusterServices:
     def reconcile(
         self, names: list[str] | None, on_progress: Progress, cancel: threading.Event
     ) -> list[ReconcileOutcome]:
-        return self._flux_service().reconcile(names, on_progress=on_progress, cancel=cancel)
+        # The dashboard's watches see the workloads' objects already: the waits listen to them.
+        return self._flux_service().reconcile(names, on_progress=on_progress, cancel=cancel, feed=self._live)
 
     def apply(self, workload: str) -> None:
         self._flux_service().apply_sources([workload])

@@ -20,17 +20,20 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.widgets import Footer
 
 from ksail_tui.cluster.models import DiscoveredCluster
+from ksail_tui.collector import bulk_load
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import KsailError
+from ksail_tui.live import LiveUpdate
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.ui.actions import action_spec
 from ksail_tui.ui.failures import UnseenFailures
 from ksail_tui.ui.inbox import LiveInbox
 from ksail_tui.ui.jobs import Job, JobFailed, JobProgress
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.model import Changes, DashboardModel, LiveChanged
 from ksail_tui.ui.screens.describe import DescribeScreen
 from ksail_tui.ui.screens.events import EventsScreen
 from ksail_tui.ui.screens.help import HelpScreen
@@ -94,6 +97,9 @@ class DashboardBase(Screen[None]):
         self.failures = UnseenFailures()
         self.devloop: DevloopHandle | None = None
         self.devloop_workload: str | None = None  # the workload the dev loop runs for
+        # Each batch of live updates, published to the panes that show live state (they subscribe
+        # and draw only their part of it).
+        self.live_changed: Signal[LiveChanged] = Signal(self, "live-changed")
 
     def _live_updates_waiting(self) -> None:
         """Called by the inbox, on a watcher's thread."""
@@ -156,6 +162,8 @@ class DashboardBase(Screen[None]):
     def start(self) -> None:
         """Draw what is known, then start watching and the refresh timers."""
         settings = self.ksail.settings
+        self.query_one(FluxPane).follow(self.live_changed)
+        self.query_one(ClusterPane).follow(self.live_changed, self._create_keys)
         self._refresh_static_panes()
         self.query_one(LoopStatus).show_devloop(None, None)
         self._show_loop_status()
@@ -192,7 +200,8 @@ class DashboardBase(Screen[None]):
         self.selected = None
         self.failures.forget()
         with self.app.batch_update():
-            self.query_one(FluxPane).sync(old_refs, self.model, self.now())
+            # The old cluster's rows go: what the watches held is reported as gone.
+            self.live_changed.publish(LiveChanged(self.model, Changes(flux_refs=set(old_refs)), self.now()))
             self._refresh_static_panes()
             self._show_loop_status()
         context = config.spec.cluster.connection.context or "(current)"
@@ -223,18 +232,18 @@ class DashboardBase(Screen[None]):
         updates = self._inbox.take()
         if not updates:
             return
+        with bulk_load(len(updates)):  # the first lists: thousands of rows that stay
+            self._apply(updates)
+
+    def _apply(self, updates: list[LiveUpdate]) -> None:
         was_connected = self.model.connection.connected if self.model.connection else None
         changes = self.model.apply(updates)
         now = self.now()
         with self.app.batch_update():
             self._note_failures(changes.flux_refs)
-            if changes.flux_refs:
-                self.query_one(FluxPane).sync(changes.flux_refs, self.model, now)
+            self.live_changed.publish(LiveChanged(self.model, changes, now))
             if changes.nodes or changes.controllers or changes.connection:
-                self._refresh_cluster_pane()
                 self._refresh_header()
-            if changes.connection:
-                self.query_one(FluxPane).show_state(self.model)
             if self.selected in changes.flux_refs or not self._selected_workload_refs().isdisjoint(
                 changes.flux_refs
             ):
@@ -322,9 +331,11 @@ class DashboardBase(Screen[None]):
             self.model, self.ksail.config_path, failing=len(self.failures.unseen)
         )
 
+    def _create_keys(self) -> str:
+        return self.ksail.keys_of(action_spec("create-cluster"))
+
     def _refresh_cluster_pane(self) -> None:
-        create_keys = self.ksail.keys_of(action_spec("create-cluster"))
-        self.query_one(ClusterPane).refresh_from(self.model, create_keys)
+        self.query_one(ClusterPane).refresh_from(self.model, self._create_keys())
 
     def _refresh_static_panes(self) -> None:
         self._refresh_header()

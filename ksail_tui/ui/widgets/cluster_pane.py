@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Group
 from rich.text import Text
+from textual.signal import Signal
 
 from ksail_tui.cluster.models import DiscoveredCluster
 from ksail_tui.flux.status import Health
 from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text, ok_text
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.model import DashboardModel, LiveChanged
 from ksail_tui.ui.widgets.pane import Pane
 
 # DiscoveredCluster.state: all containers running, some, none.
@@ -120,6 +123,16 @@ def cluster_content(model: DashboardModel, create_keys: str) -> Group:
 class ClusterPane(Pane):
     def __init__(self) -> None:
         super().__init__("Cluster", 1, id="cluster")
+
+    def follow(self, live: Signal[LiveChanged], create_keys: Callable[[], str]) -> None:
+        """Draw again when a batch that ``live`` publishes changed the nodes, the controllers or
+        the connection (not for the Flux objects' batches, most of them)."""
+
+        def changed(batch: LiveChanged) -> None:
+            if batch.changes.nodes or batch.changes.controllers or batch.changes.connection:
+                self.refresh_from(batch.model, create_keys())
+
+        live.subscribe(self, changed, immediate=True)
 
     def refresh_from(self, model: DashboardModel, create_keys: str) -> None:
         self.show(cluster_content(model, create_keys))

@@ -28,11 +28,16 @@ def upsert_row(table: DataTable[Cell], key: str, row: Row) -> bool:
     if key not in table.rows:
         table.add_row(*row, key=key)
         return True
+    update_cells(table, key, row)
+    return False
+
+
+def update_cells(table: DataTable[Cell], key: str, row: Row) -> None:
+    """Write the cells of the row ``key`` that differ from ``row``."""
     for (column_key, column), value in zip(table.columns.items(), row, strict=True):
         if not same_cell(table.get_cell(key, column_key), value):
             # Re-measuring a column looks at every row: only when the new value does not fit.
             table.update_cell(key, column_key, value, update_width=_width(value) > column.content_width)
-    return False
 
 
 def remove_row(table: DataTable[Cell], key: str) -> bool:
