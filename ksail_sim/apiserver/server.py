@@ -92,15 +92,15 @@ from ksail_sim.apiserver.query import (
 from ksail_sim.apiserver.store import (
     ALL_VERBS,
     STATUS_VERBS,
-    ApiError,
     Change,
     ChangeType,
     Obj,
     PrinterColumn,
     ResourceType,
     Signal,
+    StatusError,
     Store,
-    Watcher,
+    Subscription,
     bad_request,
 )
 from ksail_tui.errors import InvalidInput, Unavailable
@@ -154,8 +154,8 @@ def load_manifests(text: str) -> list[Obj]:
     return objects
 
 
-def _not_routed() -> ApiError:
-    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+def _not_routed() -> StatusError:
+    return StatusError(404, "NotFound", "the server could not find the requested resource", {})
 
 
 def _version_priority(version: str) -> tuple[int, int, int, str]:
@@ -390,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if self.api.unavailable:
             self._send_status(
-                ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+                StatusError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
             )
             return
         url = urlsplit(self.path)
@@ -398,7 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [unquote(part) for part in url.path.split("/") if part]
         try:
             self._route(method, parts, query, body)
-        except ApiError as error:
+        except StatusError as error:
             self._send_status(error)
         except SelectorError as error:
             self._send_status(bad_request(str(error)))
@@ -406,7 +406,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as error:
             logger.exception("emulated API server failed on %s %s", method, self.path)
-            self._send_status(ApiError(500, "InternalError", f"Internal error occurred: {error}"))
+            self._send_status(StatusError(500, "InternalError", f"Internal error occurred: {error}"))
 
     def _send_json(self, code: int, obj: Any) -> None:
         data = json.dumps(obj, separators=(",", ":")).encode()
@@ -417,7 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_status(self, error: ApiError) -> None:
+    def _send_status(self, error: StatusError) -> None:
         self._send_json(error.code, error.status())
 
     def _parse_body(self, body: bytes) -> Any:
@@ -426,7 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 return protobuf.decode(body)
             except protobuf.ProtobufError as error:
-                raise ApiError(415, "UnsupportedMediaType", str(error)) from None
+                raise StatusError(415, "UnsupportedMediaType", str(error)) from None
         try:
             if "yaml" in content_type:
                 return yaml.load(body.decode(), Loader=_YamlLoader)
@@ -538,7 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get_only(self, method: str) -> None:
         if method != "GET":
-            raise ApiError(
+            raise StatusError(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
 
@@ -610,14 +610,14 @@ class _Handler(BaseHTTPRequestHandler):
             patch_type = _PATCH_TYPES.get(content_type)
             if patch_type is None or (patch_type == "strategic" and rt.custom):
                 accepted = [t for t, kind in _PATCH_TYPES.items() if not (rt.custom and kind == "strategic")]
-                raise ApiError(
+                raise StatusError(
                     415,
                     "UnsupportedMediaType",
                     f"the body of the request was in an unknown format - accepted media types include: "
                     f"{', '.join(accepted)}",
                 )
             if patch_type == "apply" and not query.get("fieldManager"):
-                raise ApiError(
+                raise StatusError(
                     422,
                     "Invalid",
                     'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
@@ -693,7 +693,7 @@ class _Handler(BaseHTTPRequestHandler):
                 value = query["tailLines"]
                 raise bad_request(f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
             if tail_lines < 0:
-                raise ApiError(422, "Invalid", f'Pod "{name}" is invalid: tailLines: must be >= 0')
+                raise StatusError(422, "Invalid", f'Pod "{name}" is invalid: tailLines: must be >= 0')
         stamped = query.get("timestamps") in ("1", "true")
         generation = logs.generation()
         kept, position = logs.tail(namespace, name, tail_lines)
@@ -771,7 +771,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad_request(f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
         try:
             watcher = self.store.watch(rt, namespace, selector, query.get("resourceVersion"))
-        except ApiError as error:
+        except StatusError as error:
             if error.code != 410:
                 raise
             # As from the watch cache: the stream opens, then carries one ERROR event.
@@ -794,7 +794,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.store.unwatch(watcher)
 
     def _pump(
-        self, rt: ResourceType, watcher: Watcher, timeout: float | None, bookmarks: bool, include_object: str
+        self,
+        rt: ResourceType,
+        watcher: Subscription,
+        timeout: float | None,
+        bookmarks: bool,
+        include_object: str,
     ) -> bool:
         """Stream events until the timeout or a signal; False when the connection must be cut."""
         as_table = self._wants_table()
@@ -954,7 +959,7 @@ class ApiServer:
         namespace = meta.get("namespace", "default") if rt.namespaced else ""
         try:
             obj, _ = self.store.patch(rt, namespace, meta.get("name", ""), "apply", manifest)
-        except ApiError as error:
+        except StatusError as error:
             raise InvalidInput(f"{kind} {meta.get('name', '?')}: {error.message}") from None
         return obj
 

@@ -173,7 +173,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
 )  # fmt: skip
 
 
-class ApiError(Exception):
+class StatusError(Exception):
     """An error the API answers with a ``Status`` object."""
 
     def __init__(self, code: int, reason: str, message: str, details: Obj | None = None) -> None:
@@ -205,17 +205,17 @@ def _details(rt: ResourceType, name: str) -> Obj:
     return details
 
 
-def not_found(rt: ResourceType, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{rt.qualified} "{name}" not found', _details(rt, name))
+def not_found(rt: ResourceType, name: str) -> StatusError:
+    return StatusError(404, "NotFound", f'{rt.qualified} "{name}" not found', _details(rt, name))
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "BadRequest", message)
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, "BadRequest", message)
 
 
-def invalid(rt: ResourceType, name: str, field: str, detail: str) -> ApiError:
+def invalid(rt: ResourceType, name: str, field: str, detail: str) -> StatusError:
     details = _details(rt, name) | {"kind": rt.kind, "causes": [{"field": field, "message": detail}]}
-    return ApiError(422, "Invalid", f'{rt.kind} "{name}" is invalid: {field}: {detail}', details)
+    return StatusError(422, "Invalid", f'{rt.kind} "{name}" is invalid: {field}: {detail}', details)
 
 
 class ChangeType(enum.StrEnum):
@@ -244,7 +244,7 @@ class Signal(enum.Enum):
 WatchItem = tuple[str, Obj] | Signal
 
 
-class Watcher:
+class Subscription:
     """The server side of one watch: a queue the store fills under its lock."""
 
     def __init__(self, rt: ResourceType, namespace: str, selector: Selector) -> None:
@@ -317,7 +317,7 @@ def crd_types(crd: Obj) -> tuple[ResourceType, ...]:
     names = spec.get("names") or {}
     group, plural, kind = spec.get("group"), names.get("plural"), names.get("kind")
 
-    def fail(field: str, detail: str) -> ApiError:
+    def fail(field: str, detail: str) -> StatusError:
         return invalid(CRDS, name, field, detail)
 
     if not group or not plural or not kind:
@@ -439,7 +439,7 @@ class Store:
         self._history: deque[Change] = deque()
         self._history_size = max(1, history_size)
         self._compacted_rv = 0  # changes up to this resourceVersion are forgotten
-        self._watchers: set[Watcher] = set()
+        self._watchers: set[Subscription] = set()
         self._listeners: list[Callable[[Change], None]] = []
         for rt in BUILTIN_TYPES:
             self._types[(rt.group, rt.version, rt.plural)] = rt
@@ -534,7 +534,7 @@ class Store:
         with self._lock:
             try:
                 current = self._stored(rt, namespace, name)
-            except ApiError:
+            except StatusError:
                 if patch_type != "apply" or subresource:
                     raise
                 # Server-side apply of a missing object creates it.
@@ -556,9 +556,9 @@ class Store:
                         raise bad_request("the name in the apply configuration does not match the URL")
                     new = merge_patch(copy.deepcopy(current), patch)
             except PatchError as error:
-                raise ApiError(422, "Invalid", f"the server rejected our request: {error}") from None
+                raise StatusError(422, "Invalid", f"the server rejected our request: {error}") from None
             if not isinstance(new, dict):
-                raise ApiError(422, "Invalid", "the patch did not produce an object")
+                raise StatusError(422, "Invalid", "the patch did not produce an object")
             return self._update(rt, current, new, subresource, dry_run), False
 
     def mutate(
@@ -632,7 +632,7 @@ class Store:
                 "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
             )  # fmt: skip
         if (meta.get("namespace", ""), name) in storage:
-            raise ApiError(
+            raise StatusError(
                 409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', _details(rt, name)
             )
         for volatile in (
@@ -664,7 +664,7 @@ class Store:
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
             )
         if meta.get("resourceVersion") not in (None, "", old_meta["resourceVersion"]):
-            raise ApiError(
+            raise StatusError(
                 409,
                 "Conflict",
                 f'Operation cannot be fulfilled on {rt.qualified} "{name}": the object has been modified; '
@@ -825,9 +825,9 @@ class Store:
 
     def watch(
         self, rt: ResourceType, namespace: str, selector: Selector, resource_version: str | None
-    ) -> Watcher:
-        """Open a watch; raises ApiError 410 when ``resource_version`` is older than the history."""
-        watcher = Watcher(rt, namespace, selector)
+    ) -> Subscription:
+        """Open a watch; raises StatusError 410 when ``resource_version`` is older than the history."""
+        watcher = Subscription(rt, namespace, selector)
         with self._lock:
             if resource_version in (None, "", "0"):
                 # Like the real server: start with the current state as synthetic ADDED events.
@@ -840,7 +840,7 @@ class Store:
                 except ValueError:
                     raise bad_request(f"invalid resource version {resource_version!r}") from None
                 if since < self._compacted_rv:
-                    raise ApiError(
+                    raise StatusError(
                         410, "Expired", f"too old resource version: {since} ({self._compacted_rv + 1})"
                     )
                 for change in self._history:
@@ -855,12 +855,12 @@ class Store:
         with self._lock:
             return sum(watcher.rt.storage_key == rt.storage_key for watcher in self._watchers)
 
-    def unwatch(self, watcher: Watcher) -> None:
+    def unwatch(self, watcher: Subscription) -> None:
         with self._watchers_changed:
             self._watchers.discard(watcher)
             self._watchers_changed.notify_all()
 
-    def bookmark_rv(self, watcher: Watcher) -> str | None:
+    def bookmark_rv(self, watcher: Subscription) -> str | None:
         """The resourceVersion a bookmark may announce: only once the watcher has sent
         everything up to it, i.e. its queue is empty while writes are held off."""
         with self._lock:

@@ -10,7 +10,7 @@ from ksail_tui.cli.common import add_command, add_group, confirm_deletion, emit,
 from ksail_tui.errors import Unavailable
 
 if TYPE_CHECKING:
-    from ksail_tui.cluster.models import ClusterCreated, ClusterInfo, DiscoveredCluster
+    from ksail_tui.cluster.reports import ClusterCreated, ClusterInfo, DiscoveredCluster
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

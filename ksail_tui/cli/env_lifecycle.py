@@ -87,7 +87,7 @@ def environments(args: argparse.Namespace) -> Environments:
 
 
 def _age(view: EnvironmentView, now: datetime) -> str:
-    from ksail_tui.display import age
+    from ksail_tui.humanize import age
 
     return age(view.created, now)
 

@@ -108,7 +108,7 @@ def _add_version(parser: argparse.ArgumentParser, what: str = "the version to bu
 
 
 def _build(args: argparse.Namespace) -> int:
-    from ksail_tui.display import plural
+    from ksail_tui.humanize import plural
     from ksail_tui.oci.build import build_workload
 
     config = load_config(args)
@@ -245,7 +245,7 @@ def _selected(config: ClusterConfig, names: list[str]) -> list[Workload]:
 
 
 def _version_table(artifacts: list[tuple[str, OCIArtifact]], *, by_workload: bool) -> str:
-    from ksail_tui.display import short_digest
+    from ksail_tui.humanize import short_digest
 
     rows: list[tuple[str, ...]] = [("WORKLOAD", "VERSION", "DIGEST", "CREATED", "SIZE", "REVISION")]
     for workload, artifact in artifacts:
@@ -307,7 +307,7 @@ def _prune_one(
     args: argparse.Namespace, config: ClusterConfig, workload: Workload
 ) -> tuple[str, PruneResult] | None:
     """Prune one workload, asking first unless --yes or --dry-run; None when the answer is no."""
-    from ksail_tui.display import plural
+    from ksail_tui.humanize import plural
     from ksail_tui.oci.service import prune_versions
 
     ignore = args.ignore_cluster_references
@@ -344,7 +344,7 @@ def _prune_one(
 
 
 def _pruned_text(workload: str, result: PruneResult, *, titled: bool) -> str:
-    from ksail_tui.display import short_digest
+    from ksail_tui.humanize import short_digest
 
     repository = result.repository
     verb = "would delete" if result.dry_run else "deleted"

@@ -60,8 +60,8 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from ksail_tui.display import short_revision
     from ksail_tui.flux.status import exit_code_for
+    from ksail_tui.humanize import short_revision
 
     statuses = open_service(args).statuses(args.names or None, check_registry=True)
 

@@ -17,8 +17,8 @@ import docker
 import yaml
 from docker.errors import DockerException
 
-from ksail_tui.cluster.models import ClusterContainer, DiscoveredCluster
 from ksail_tui.cluster.provisioner import default_context
+from ksail_tui.cluster.reports import ClusterContainer, DiscoveredCluster
 from ksail_tui.config import Distribution
 from ksail_tui.docker_engine import connect_to_docker
 from ksail_tui.errors import Unavailable

@@ -33,8 +33,8 @@ from ksail_tui.cluster.commands import CommandRunner, Progress, run_command
 from ksail_tui.cluster.discovery import discover_clusters, kube_contexts
 from ksail_tui.cluster.k3d import K3dProvisioner
 from ksail_tui.cluster.kind import KindProvisioner
-from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, ClusterInfo, DiscoveredCluster
 from ksail_tui.cluster.provisioner import Provisioner, default_context, local_registry_hosting
+from ksail_tui.cluster.reports import ClusterCreated, ClusterDeleted, ClusterInfo, DiscoveredCluster
 from ksail_tui.config import ClusterConfig, Distribution
 from ksail_tui.errors import InvalidInput, KsailError
 from ksail_tui.flux.install import SIMULATED_LABEL, FluxInstallation, install

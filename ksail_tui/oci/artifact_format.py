@@ -10,8 +10,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from ksail_tui.display import parse_time
 from ksail_tui.errors import InvalidInput
+from ksail_tui.humanize import parse_time
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_MEDIA_TYPE = "application/vnd.cncf.flux.config.v1+json"

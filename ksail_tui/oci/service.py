@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import semver
 
 from ksail_tui.config import ClusterConfig, Workload
-from ksail_tui.display import parse_time, short_digest
 from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
+from ksail_tui.humanize import parse_time, short_digest
 from ksail_tui.models import OCIArtifact
 from ksail_tui.oci.artifact_format import (
     CREATED_ANNOTATION,

@@ -20,8 +20,8 @@ from typing import Any
 
 from ksail_tui.config import ClusterConfig, Workload, parse_duration
 from ksail_tui.deadline import Deadline
-from ksail_tui.display import parse_time
 from ksail_tui.errors import InvalidInput, OperationFailed
+from ksail_tui.humanize import parse_time
 from ksail_tui.kube.client import NAMESPACES, ApiError, KubeClient, Resource
 from ksail_tui.kube.wait import Verdict, wait_for
 from ksail_tui.operator import naming

@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 
-from ksail_tui.display import parse_time
+from ksail_tui.humanize import parse_time
 from ksail_tui.kube.client import KubeClient, Resource
 
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")

@@ -22,8 +22,8 @@ from ksail_tui.config import ClusterConfig, load_config
 from ksail_tui.errors import KsailError
 from ksail_tui.ui.actions import ActionSpec
 from ksail_tui.ui.commands import ActionCommands
+from ksail_tui.ui.dashboard_state import DashboardModel
 from ksail_tui.ui.jobs import Jobs
-from ksail_tui.ui.model import DashboardModel
 from ksail_tui.ui.paths import stylesheet
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.dashboard import DashboardScreen

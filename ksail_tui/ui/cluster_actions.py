@@ -8,7 +8,7 @@ from __future__ import annotations
 from textual import on
 from textual.message import Message
 
-from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted
+from ksail_tui.cluster.reports import ClusterCreated, ClusterDeleted
 from ksail_tui.errors import KsailError
 from ksail_tui.ui.jobs import JobProgress
 from ksail_tui.ui.screens.dashboard_base import DashboardBase

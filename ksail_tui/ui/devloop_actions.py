@@ -9,7 +9,7 @@ from textual import on
 from textual.message import Message
 
 from ksail_tui.devloop.state import LoopState, Phase
-from ksail_tui.display import short_revision
+from ksail_tui.humanize import short_revision
 from ksail_tui.ui.screens.dashboard_base import DashboardBase
 from ksail_tui.ui.services import DevloopHandle
 from ksail_tui.ui.widgets.activity_log import ActivityLog

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ksail_tui.cluster.models import ClusterCreated, ClusterDeleted, DiscoveredCluster
+from ksail_tui.cluster.reports import ClusterCreated, ClusterDeleted, DiscoveredCluster
 from ksail_tui.config import ClusterConfig
 from ksail_tui.devloop.state import LoopState
 from ksail_tui.errors import OperationFailed

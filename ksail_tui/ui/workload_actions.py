@@ -11,13 +11,13 @@ from textual import on
 from textual.message import Message
 from textual.notifications import SeverityLevel
 
-from ksail_tui.display import plural, short_digest, short_revision
 from ksail_tui.flux.service import ReconcileOutcome
+from ksail_tui.humanize import plural, short_digest, short_revision
 from ksail_tui.models import KUSTOMIZATION_KIND, ObjectRef
 from ksail_tui.oci.service import PushPhase, PushProgress
-from ksail_tui.ui.format import human_size
 from ksail_tui.ui.screens.confirm import ConfirmScreen
 from ksail_tui.ui.screens.dashboard_base import DashboardBase
+from ksail_tui.ui.styled import human_size
 from ksail_tui.ui.widgets.loop_status import LoopStatus
 
 

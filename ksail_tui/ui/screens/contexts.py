@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from ksail_tui.kube.contexts import KubeContext
-from ksail_tui.ui.format import DIM
+from ksail_tui.ui.styled import DIM
 
 
 class ContextsScreen(ModalScreen[str | None]):

@@ -23,17 +23,17 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Footer
 
-from ksail_tui.cluster.models import DiscoveredCluster
+from ksail_tui.cluster.reports import DiscoveredCluster
 from ksail_tui.collector import bulk_load
 from ksail_tui.config import ClusterConfig
 from ksail_tui.errors import KsailError
 from ksail_tui.live import LiveUpdate
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.ui.actions import action_spec
+from ksail_tui.ui.dashboard_state import Changes, DashboardModel, LiveChanged
 from ksail_tui.ui.failures import UnseenFailures
 from ksail_tui.ui.inbox import LiveInbox
 from ksail_tui.ui.jobs import Job, JobFailed, JobProgress
-from ksail_tui.ui.model import Changes, DashboardModel, LiveChanged
 from ksail_tui.ui.screens.describe import DescribeScreen
 from ksail_tui.ui.screens.events import EventsScreen
 from ksail_tui.ui.screens.help import HelpScreen

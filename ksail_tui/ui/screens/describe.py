@@ -15,8 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ksail_tui.models import ObjectRef
-from ksail_tui.ui.format import DIM
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.dashboard_state import DashboardModel
+from ksail_tui.ui.styled import DIM
 from ksail_tui.ui.widgets.details import details_content
 
 

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 
 from ksail_tui.operator.environments import EnvironmentView
-from ksail_tui.ui.format import DIM
+from ksail_tui.ui.styled import DIM
 from ksail_tui.ui.widgets.environments_table import step_lines
 
 if TYPE_CHECKING:

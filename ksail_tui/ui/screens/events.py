@@ -14,12 +14,12 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
-from ksail_tui.display import parse_time
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.service import FluxEvent
 from ksail_tui.flux.status import Health
+from ksail_tui.humanize import parse_time
 from ksail_tui.models import ObjectRef
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age
 
 EventLoader = Callable[[ObjectRef], list[FluxEvent]]
 

@@ -15,8 +15,8 @@ from textual.widgets import Static
 
 from ksail_tui.flux.status import Health
 from ksail_tui.ui.actions import ACTIONS
-from ksail_tui.ui.format import DIM, health_text
 from ksail_tui.ui.settings import settings_path
+from ksail_tui.ui.styled import DIM, health_text
 
 if TYPE_CHECKING:
     from ksail_tui.ui.app import KsailApp

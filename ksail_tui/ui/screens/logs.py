@@ -18,7 +18,7 @@ from textual.widgets import RichLog, Static
 from ksail_tui.errors import KsailError
 from ksail_tui.flux.logs import MAX_LINES, LogLine, LogNotice, OnLine, OnNotice
 from ksail_tui.models import ObjectRef
-from ksail_tui.ui.format import DIM
+from ksail_tui.ui.styled import DIM
 
 Follow = Callable[[ObjectRef, OnLine, OnNotice], Callable[[], None]]
 LEVEL_STYLE = {"error": "bold red", "info": "green", "debug": "dim"}

@@ -14,7 +14,7 @@ from textual.widgets.tree import TreeNode
 from ksail_tui.flux.inventory import InventoryNode
 from ksail_tui.flux.status import Health
 from ksail_tui.models import ObjectRef
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE, health_text
 
 
 def node_label(node: InventoryNode) -> Text:

@@ -13,8 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ksail_tui.models import ObjectRef
-from ksail_tui.ui.format import DIM
 from ksail_tui.ui.screens.describe import manifest_yaml
+from ksail_tui.ui.styled import DIM
 
 
 class YamlScreen(ModalScreen[None]):

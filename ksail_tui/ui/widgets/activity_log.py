@@ -8,10 +8,10 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import RichLog
 
-from ksail_tui.display import parse_time
 from ksail_tui.flux.service import FluxEvent
 from ksail_tui.flux.status import Health
-from ksail_tui.ui.format import DIM, HEALTH_STYLE
+from ksail_tui.humanize import parse_time
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE
 
 MAX_LINES = 1000
 # Go durations ("1.2s", "350ms", "1m30s"): two reconciles of one revision (the source's new artifact,

@@ -9,11 +9,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from ksail_tui.display import short_digest, short_revision
 from ksail_tui.flux.status import Health
+from ksail_tui.humanize import short_digest, short_revision
 from ksail_tui.models import OCIArtifact
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, human_size
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.dashboard_state import DashboardModel
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age, human_size
 from ksail_tui.ui.widgets.table_sync import Cell, same_cell, sync_rows
 
 # The state first: a narrow pane cuts the last columns, and which version runs must always show.

@@ -8,10 +8,10 @@ from rich.console import Group
 from rich.text import Text
 from textual.signal import Signal
 
-from ksail_tui.cluster.models import DiscoveredCluster
+from ksail_tui.cluster.reports import DiscoveredCluster
 from ksail_tui.flux.status import Health
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text, ok_text
-from ksail_tui.ui.model import DashboardModel, LiveChanged
+from ksail_tui.ui.dashboard_state import DashboardModel, LiveChanged
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE, health_text, ok_text
 from ksail_tui.ui.widgets.pane import Pane
 
 # DiscoveredCluster.state: all containers running, some, none.

@@ -7,11 +7,11 @@ from datetime import datetime
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from ksail_tui.display import short_revision
 from ksail_tui.flux.status import FluxObject, Health, classify
+from ksail_tui.humanize import short_revision
 from ksail_tui.models import FluxKustomization, FluxOCIRepository, FluxResource, ObjectRef
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.dashboard_state import DashboardModel
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age, health_text
 from ksail_tui.ui.widgets.pane import Pane
 
 INVENTORY_SHOWN = 50

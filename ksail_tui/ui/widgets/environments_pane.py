@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from ksail_tui.operator.environments import EnvironmentView
 from ksail_tui.ui.actions import bindings
-from ksail_tui.ui.format import DIM, health_text
+from ksail_tui.ui.styled import DIM, health_text
 from ksail_tui.ui.widgets.environments_table import EnvironmentsTable, step_health
 
 

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 
 from ksail_tui.flux.status import Health
 from ksail_tui.operator.environments import EnvironmentView
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, health_text
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age, health_text
 from ksail_tui.ui.widgets.table_sync import Cell, Row, cursor_key, remove_row, upsert_row
 
 BAR_WIDTH = 6

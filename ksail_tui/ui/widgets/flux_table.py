@@ -20,12 +20,12 @@ from textual.signal import Signal
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import CellKey, ColumnKey, DuplicateKey, Row, RowKey
 
-from ksail_tui.display import parse_time, short_revision
 from ksail_tui.flux.objects import revision_of
 from ksail_tui.flux.status import FluxObject, Health, classify
+from ksail_tui.humanize import parse_time, short_revision
 from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization, ObjectRef
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, age, age_changes_at, health_text
-from ksail_tui.ui.model import DashboardModel, LiveChanged
+from ksail_tui.ui.dashboard_state import DashboardModel, LiveChanged
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age, age_changes_at, health_text
 from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, same_cell
 
 # Most telling first, so that 80 columns show name, kind, health, revision and reason; objects are

@@ -7,8 +7,8 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import Static
 
-from ksail_tui.ui.format import DIM
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.dashboard_state import DashboardModel
+from ksail_tui.ui.styled import DIM
 
 
 def _shown_path(path: Path | None) -> str:

@@ -8,9 +8,9 @@ from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
 from ksail_tui.devloop.state import LoopState, Phase
-from ksail_tui.display import short_revision
 from ksail_tui.flux.status import Health, WorkloadStatus
-from ksail_tui.ui.format import DIM, HEALTH_STYLE, health_text
+from ksail_tui.humanize import short_revision
+from ksail_tui.ui.styled import DIM, HEALTH_STYLE, health_text
 from ksail_tui.ui.widgets.spinner import Spinner
 
 PHASE_HEALTH = {

@@ -7,8 +7,8 @@ from rich.text import Text
 
 from ksail_tui.flux.status import Health
 from ksail_tui.models import RegistryStatus
-from ksail_tui.ui.format import DIM, health_text, human_size
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.dashboard_state import DashboardModel
+from ksail_tui.ui.styled import DIM, health_text, human_size
 from ksail_tui.ui.widgets.pane import Pane
 
 _STATUS_HEALTH = {

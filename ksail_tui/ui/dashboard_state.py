@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ksail_tui.cluster.models import DiscoveredCluster
+from ksail_tui.cluster.reports import DiscoveredCluster
 from ksail_tui.config import ClusterConfig, Workload
 from ksail_tui.flux.service import FluxEvent
 from ksail_tui.flux.status import FluxObject, WorkloadStatus, workload_status

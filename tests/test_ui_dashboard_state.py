@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ksail_tui.display import short_revision
+from ksail_tui.humanize import short_revision
 from ksail_tui.live import ConnectionUpdate, FluxEventUpdate, FluxObjectUpdate, parse_flux_object
 from ksail_tui.models import ObjectRef
-from ksail_tui.ui.format import age, age_changes_at, human_size
+from ksail_tui.ui.dashboard_state import DashboardModel
 from ksail_tui.ui.inbox import MAX_PENDING_EVENTS, LiveInbox
-from ksail_tui.ui.model import DashboardModel
+from ksail_tui.ui.styled import age, age_changes_at, human_size
 from tests.fixtures.ui import (
     DIGESTS,
     failing_scene,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 
-from ksail_tui.display import AGE_UNITS
-from ksail_tui.display import age as age  # the widgets take it from here with the other formats
 from ksail_tui.flux.status import Health
+from ksail_tui.humanize import AGE_UNITS
+from ksail_tui.humanize import age as age  # the widgets take it from here with the other formats
 
 # The same colour for a Health in the table, the panes, the details and the status line.
 HEALTH_STYLE: dict[Health, str] = {
