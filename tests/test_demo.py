@@ -19,6 +19,10 @@ from ksail_tui.flux.service import FluxService, open_kube
 from ksail_tui.flux.status import Health
 from ksail_tui.kube.client import NODES
 
+# A tmux server of this test run's own: another run, or the user's tmux, ending its last session
+# would otherwise take the shared default server down under a new-session of ours.
+TMUX = ("tmux", "-L", f"ksail-tui-tests-{os.getpid()}")
+
 
 @pytest.mark.needs_registry
 def test_demo_settles_with_one_ready_and_one_failing_workload() -> None:
@@ -71,7 +75,7 @@ def test_the_headless_demo_says_its_folder_is_deleted_on_quit_unless_workdir(tmp
 
 def _pane(session: str) -> str:
     return subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
+        [*TMUX, "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
     ).stdout
 
 
@@ -104,18 +108,18 @@ def start_demo_session(home: Path) -> str:
     command = f"{binary if binary.exists() else shutil.which('ksail-tui')} demo --registry-backend process"
     env = os.environ | {"TERM": "xterm-256color", "HOME": str(home)}
     # The pane stays after the program exits, so its exit status or a start-up error can be read.
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48"], check=True, env=env)
-    subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"], check=True)
+    subprocess.run([*TMUX, "new-session", "-d", "-s", session, "-x", "160", "-y", "48"], check=True, env=env)
+    subprocess.run([*TMUX, "set-option", "-t", session, "remain-on-exit", "on"], check=True)
     shown = f"{command}; echo ksail-tui exited with $?"
-    subprocess.run(["tmux", "respawn-pane", "-k", "-t", session, shown], check=True, env=env)
+    subprocess.run([*TMUX, "respawn-pane", "-k", "-t", session, shown], check=True, env=env)
     return session
 
 
 def quit_demo(session: str) -> None:
     """q, and y to the question: the demo's folder is deleted on quit."""
-    subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+    subprocess.run([*TMUX, "send-keys", "-t", session, "q"], check=True)
     _wait_for(session, "deleted on quit", timeout=10)
-    subprocess.run(["tmux", "send-keys", "-t", session, "y"], check=True)
+    subprocess.run([*TMUX, "send-keys", "-t", session, "y"], check=True)
 
 
 @pytest.mark.needs_tmux
@@ -128,16 +132,16 @@ def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
         assert "SIMULATED" in screen
         # The demo's Environments have Flux objects of their own: keep to the workloads' rows.
         for keys in (["/"], ["-l", "flux-system"], ["Enter"]):
-            subprocess.run(["tmux", "send-keys", "-t", session, *keys], check=True)
+            subprocess.run([*TMUX, "send-keys", "-t", session, *keys], check=True)
             time.sleep(0.3)
-        subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "r"], check=True)
         screen = _wait_for(session, "app applied 0.1.0@sha256:", timeout=30)
         assert "reconciled" in screen
         quit_demo(session)
         screen = _wait_for(session, "ksail-tui exited with", timeout=20)
         assert "ksail-tui exited with 0" in screen, screen
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
 
 
 def _processes_of(workdir: Path) -> list[str]:
@@ -162,13 +166,13 @@ def test_closing_the_terminal_ends_the_demo_and_its_registry(tmp_path: Path) -> 
     command = f"{binary} demo --registry-backend process --workdir {workdir}"
     env = os.environ | {"TERM": "xterm-256color", "HOME": str(tmp_path)}
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True, env=env
+        [*TMUX, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True, env=env
     )
     try:
         _wait_for(session, "SIMULATED", timeout=60)
         assert any("registry" in line for line in _processes_of(workdir))
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)  # the terminal goes: HUP
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)  # the terminal goes: HUP
     deadline = time.monotonic() + 20
     while _processes_of(workdir) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -185,9 +189,9 @@ def test_ksail_tui_demo_in_tmux_colon_ks_and_l(tmp_path: Path) -> None:
         _wait_for(session, "InstallSucceeded", timeout=60)
         screen = _wait_for(session, "GitRepository", timeout=10)
         assert "HelmRelease" in screen and "OCIRepository" in screen
-        subprocess.run(["tmux", "send-keys", "-t", session, ":"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, ":"], check=True)
         _wait_for(session, "ocirepo", timeout=10)  # the line's placeholder lists the aliases
-        subprocess.run(["tmux", "send-keys", "-t", session, "ks", "Enter"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "ks", "Enter"], check=True)
         screen = _wait_for(session, "/Kustomization", timeout=10)
         # The Flux pane is left of the Details pane, between its border lines.
         lines = screen.splitlines()
@@ -204,21 +208,21 @@ def test_ksail_tui_demo_in_tmux_colon_ks_and_l(tmp_path: Path) -> None:
         # logged about it (JSON lines, filtered by object), streamed.
         # An Environment's Kustomization (its own namespace) may sort first: j until broken's.
         for _ in range(4):
-            subprocess.run(["tmux", "send-keys", "-t", session, "j"], check=True)
+            subprocess.run([*TMUX, "send-keys", "-t", session, "j"], check=True)
             time.sleep(0.5)
             if "broken ✗ Failing" in _pane(session):
                 break
         _wait_for(session, "broken ✗ Failing", timeout=10)  # the status line follows the cursor
-        subprocess.run(["tmux", "send-keys", "-t", session, "l"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "l"], check=True)
         screen = _wait_for(session, "controller logs of Kustomization/flux-system/broken", timeout=10)
         screen = _wait_for(session, "kustomize-controller error Reconciler error", timeout=20)
         assert "no matches for kind" in screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "f"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "f"], check=True)
         _wait_for(session, "follow: off", timeout=10)
-        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "Escape"], check=True)
         _wait_for_match(session, r"\d+ of \d+ objects", timeout=10)
-        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)  # the filter
+        subprocess.run([*TMUX, "send-keys", "-t", session, "Escape"], check=True)  # the filter
         _wait_for_match(session, r"(?<!of )\b\d+ objects ", timeout=10)
         quit_demo(session)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)

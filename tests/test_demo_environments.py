@@ -14,7 +14,7 @@ from ksail_tui.demo import start_demo
 from ksail_tui.flux.service import open_kube
 from ksail_tui.operator.environments import Environments
 from tests.fixtures.operator import wait_until
-from tests.test_demo import _wait_for, _wait_for_match, quit_demo, start_demo_session
+from tests.test_demo import TMUX, _wait_for, _wait_for_match, quit_demo, start_demo_session
 
 ENV_ROW = re.compile(r"│ preview-main [^│\n]*")
 
@@ -40,15 +40,15 @@ def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> N
     session = start_demo_session(tmp_path)
     try:
         _wait_for(session, "ReconciliationSucceeded", timeout=60)
-        subprocess.run(["tmux", "send-keys", "-t", session, "7"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "7"], check=True)
         _wait_for(session, "New preview", timeout=20)  # the pane's keys in the footer
         _wait_for(session, "broken-build", timeout=20)  # its row, as the watch lists it
-        subprocess.run(["tmux", "send-keys", "-t", session, "n"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "n"], check=True)
         _wait_for(session, "created preview-main", timeout=30)
         deadline_screen = ""
         for _ in range(100):
             deadline_screen = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
+                [*TMUX, "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
             ).stdout
             # The pane's row (not the Flux table's "env:preview-main" rows), within its border.
             row = next((m.group(0) for m in ENV_ROW.finditer(deadline_screen)), "")
@@ -57,7 +57,7 @@ def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> N
             time.sleep(0.2)
         else:
             raise AssertionError(f"preview-main never became Ready:\n{deadline_screen}")
-        subprocess.run(["tmux", "send-keys", "-t", session, "Escape"], check=True)
+        subprocess.run([*TMUX, "send-keys", "-t", session, "Escape"], check=True)
         # Back to the Flux table: the pane's keys leave the footer (and a q sent at once after
         # the Escape would read as alt+q).
         _wait_for_match(session, r"(?s)^(?!.*New preview)", timeout=10)
@@ -65,4 +65,4 @@ def test_n_in_the_demo_creates_a_preview_that_becomes_ready(tmp_path: Path) -> N
         screen = _wait_for(session, "ksail-tui exited with", timeout=20)
         assert "ksail-tui exited with 0" in screen, screen
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
