@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -62,3 +63,22 @@ def test_environments_without_an_operator(snap_compare: Compare) -> None:
     """No heartbeat Lease and no Environments: the pane says how to start the operator."""
     silent = environments_app(StaticEnvironments([], operator=False))
     assert snap_compare(silent, terminal_size=(80, 24), run_before=opening())
+
+
+@pytest.mark.anyio
+async def test_the_columns_fit_the_pane_with_phase_and_age_in_view() -> None:
+    """At 80 and 120 columns nothing scrolls sideways: the URL and the revision are cut with … (at
+    120 the pane shares the row with Activity and the URL gives way entirely), the phase, its bar
+    and the age stay whole; the line under the table shows the selected URL whole."""
+    for size in ((80, 24), (120, 36)):
+        dashboard = environments_app(StaticEnvironments(three_environments()))
+        async with dashboard.run_test(size=size) as pilot:
+            await opening(row="main")(pilot)
+            table = pilot.app.screen.query_one("#environments-table", DataTable)
+            assert table.virtual_size.width <= table.scrollable_content_region.width, size
+            lines = [table.render_line(y).text for y in range(4)]
+            assert "Phase" in lines[0] and "Age" in lines[0], lines[0]
+            ready = next(line for line in lines if "main" in line)
+            assert "6/6" in ready and "Ready" in ready and "5m" in ready, ready
+            if size == (80, 24):  # the pane has the whole width: the URL begins, cut with …
+                assert "http://team-" in ready and "…" in ready, ready

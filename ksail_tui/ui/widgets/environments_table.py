@@ -8,17 +8,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
 from ksail_tui.flux.status import Health
 from ksail_tui.operator.environments import EnvironmentView
 from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age, health_text
-from ksail_tui.ui.widgets.table_sync import Cell, Row, cursor_key, remove_row, upsert_row
+from ksail_tui.ui.widgets.table_sync import (
+    Cell,
+    Row,
+    cursor_key,
+    fitted_widths,
+    remove_row,
+    set_widths,
+    upsert_row,
+)
 
 BAR_WIDTH = 6
-# The URL last: at 80 columns it is the one cut (the details show it whole, o copies it).
 COLUMNS = ("Name", "Project", "Revision", "Phase", "Age", "URL")
+# When the row does not fit the pane, these columns give way in this order, each down to its width
+# here (cut with …): the phase and its bar, and the age, stay in view. The line under the table
+# shows the selected Environment's URL whole, and o opens it.
+GIVE_WAY = ((5, 12), (2, 12), (1, 8), (0, 12), (5, 0), (2, 0))
 
 
 def phase_health(phase: str) -> Health:
@@ -41,14 +53,17 @@ def progress_bar(view: EnvironmentView) -> Text:
 
 
 def environment_row(view: EnvironmentView, now: datetime) -> Row:
-    return (
+    cells = (
         Text(view.name, style="bold"),
-        view.project,
-        view.revision or "-",
+        Text(view.project),
+        Text(view.revision or "-"),
         progress_bar(view),
-        age(view.created, now),
+        Text(age(view.created, now)),
         Text(view.url, style="underline") if view.url else Text("-", style=DIM),
     )
+    for cell in cells:  # cut with … to the width fit_columns gives the column
+        cell.no_wrap, cell.overflow = True, "ellipsis"
+    return cells
 
 
 def step_health(state: str) -> Health:
@@ -83,16 +98,34 @@ class EnvironmentsTable(DataTable[Cell]):
     def show(self, view: EnvironmentView, now: datetime) -> None:
         self.views[view.name] = view
         upsert_row(self, view.name, environment_row(view, now))
+        self.fit_columns()
 
     def forget(self, name: str) -> None:
         self.views.pop(name, None)
         remove_row(self, name)
+        self.fit_columns()
 
     def replace_all(self, views: list[EnvironmentView], now: datetime) -> None:
         for name in [n for n in self.views if n not in {v.name for v in views}]:
             self.forget(name)
         for view in views:
             self.show(view, now)
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Each column as wide as its widest cell (or label), then narrower in the order of GIVE_WAY
+        until the row fits the pane (a handful of rows: measured afresh each time)."""
+        if not self.columns:
+            return
+        rows = [self.get_row(name) for name in self.views if name in self.rows]
+        widths = [
+            max([cell_len(str(column.label)), *(cell_len(str(row[at])) for row in rows)])
+            for at, column in enumerate(self.ordered_columns)
+        ]
+        room = self.scrollable_content_region.width
+        set_widths(self, fitted_widths(widths, room, GIVE_WAY, padding=2 * self.cell_padding))
 
     def refresh_ages(self, now: datetime) -> None:
         for view in self.views.values():

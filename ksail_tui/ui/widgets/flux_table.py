@@ -26,7 +26,7 @@ from ksail_tui.humanize import parse_time, short_revision
 from ksail_tui.models import OCI_REPOSITORY_KIND, FluxKustomization, ObjectRef
 from ksail_tui.ui.dashboard_state import DashboardModel, LiveChanged
 from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age, age_changes_at, health_text
-from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, same_cell
+from ksail_tui.ui.widgets.table_sync import Cell, cursor_key, fitted_widths, redraw, same_cell, set_widths
 
 # Most telling first, so that 80 columns show name, kind, health, revision and reason; objects are
 # usually all in the Flux namespace, so the namespace can wait.
@@ -282,9 +282,7 @@ class FluxTable(DataTable[Cell]):
 
     def refresh_widths(self) -> None:
         """Draw again after the columns' widths were set."""
-        self._clear_caches()
-        self._require_update_dimensions = True
-        self.refresh()
+        redraw(self)
 
     def on_resize(self) -> None:
         self.post_message(self.Resized())
@@ -434,23 +432,9 @@ class FluxPane(Vertical):
             for column, counts in zip(columns, self._width_counts, strict=True)
         ]
         index = {str(column.key.value): n for n, column in enumerate(columns)}
+        give_way = [(index[key], narrowest) for key, narrowest in GIVE_WAY]
         room = table.scrollable_content_region.width
-        over = sum(widths) + padding * len(widths) - room if room > 0 else 0  # 0: not laid out yet
-        for key, narrowest in GIVE_WAY:
-            if over <= 0:
-                break
-            at = index[key]
-            given = max(0, min(over, widths[at] - narrowest))
-            if widths[at] - given < MIN_SHOWN:  # a sliver would show only "…"
-                given = widths[at]
-            widths[at] -= given
-            over -= given
-        if [column.width for column in columns] == widths and not columns[0].auto_width:
-            return
-        for column, width in zip(columns, widths, strict=True):
-            column.auto_width = False
-            column.width = column.content_width = width
-        table.refresh_widths()
+        set_widths(table, fitted_widths(widths, room, give_way, padding=padding, min_shown=MIN_SHOWN))
 
     @on(FluxTable.Resized)
     def _resized(self, event: FluxTable.Resized) -> None:

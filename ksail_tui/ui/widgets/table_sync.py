@@ -64,3 +64,41 @@ def cursor_key(table: DataTable[Cell]) -> str | None:
         return None
     row = min(table.cursor_row, table.row_count - 1)
     return table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+
+
+def fitted_widths(
+    widths: Sequence[int], room: int, give_way: Sequence[tuple[int, int]], *, padding: int, min_shown: int = 4
+) -> list[int]:
+    """``widths`` narrowed column by column, in the order of ``give_way`` (column index, narrowest
+    width), until the row, ``padding`` cells per column included, fits ``room``; a column that would
+    keep only a sliver (narrower than ``min_shown``, which shows just "…") gives way entirely.
+    A ``room`` of 0 (not laid out yet) leaves them as they are."""
+    fitted = list(widths)
+    over = sum(fitted) + padding * len(fitted) - room if room > 0 else 0
+    for at, narrowest in give_way:
+        if over <= 0:
+            break
+        given = max(0, min(over, fitted[at] - narrowest))
+        if fitted[at] - given < min_shown:
+            given = fitted[at]
+        fitted[at] -= given
+        over -= given
+    return fitted
+
+
+def set_widths(table: DataTable[Cell], widths: Sequence[int]) -> None:
+    """Fix the columns at ``widths`` (cells cut with … where they are wider) and draw again."""
+    columns = table.ordered_columns
+    if [column.width for column in columns] == list(widths) and not columns[0].auto_width:
+        return
+    for column, width in zip(columns, widths, strict=True):
+        column.auto_width = False
+        column.width = column.content_width = width
+    redraw(table)
+
+
+def redraw(table: DataTable[Cell]) -> None:
+    """Forget every cached line and measure again (Textual 8.2.8's DataTable; the pin holds it)."""
+    table._clear_caches()
+    table._require_update_dimensions = True
+    table.refresh()
