@@ -183,6 +183,40 @@ def test_reconcile_a_helm_release_with_its_source_first(flux: KubeClient, source
     )
 
 
+def test_shift_r_fed_by_the_live_store_opens_no_watch_of_its_own(
+    flux: KubeClient, sources: Sources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's Shift-R: its LiveCluster watches the HelmRelease and its HelmRepository
+    already; the waits for both judge its events instead of watching each by name."""
+    for resource, obj in helm_objects(sources.chart_url):
+        flux.create(resource, obj, "flux-system")
+    wait_ready(flux, HELM_RELEASE, "podinfo")
+    live = LiveCluster(flux, lambda updates: None)
+    live.start()
+    try:
+        ref = ObjectRef(kind="HelmRelease", name="podinfo", namespace="flux-system")
+        source = ObjectRef(kind="HelmRepository", name="podinfo", namespace="flux-system")
+        deadline = time.monotonic() + 10
+        while (live.raw(ref) is None or live.raw(source) is None) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        watched: list[str | None] = []
+        original = KubeClient.watch
+
+        def watch(client: KubeClient, *args: Any, **kwargs: Any) -> Any:
+            watched.append(kwargs.get("field_selector"))
+            return original(client, *args, **kwargs)
+
+        monkeypatch.setattr(KubeClient, "watch", watch)
+        progress: list[str] = []
+        outcome = reconcile_object(flux, ref, timeout=15, on_progress=progress.append, feed=live)
+        assert outcome.ok, outcome.message
+        assert outcome.revision == "6.5.4"
+        assert any("source HelmRepository podinfo first" in line for line in progress)
+        assert "metadata.name=podinfo" not in watched
+    finally:
+        live.stop()
+
+
 def test_a_suspended_object_is_not_reconciled_until_resumed(flux: KubeClient, sources: Sources) -> None:
     flux.create(GIT, git_repository("app", sources.git_url), "flux-system")
     ref = ObjectRef(kind="GitRepository", name="app", namespace="flux-system")

@@ -16,12 +16,17 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from ksail_tui.live import NodeUpdate
-from ksail_tui.models import OCI_REPOSITORY_KIND
+from ksail_tui.live import ControllerUpdate, NodeUpdate
+from ksail_tui.models import OCI_REPOSITORY_KIND, ObjectRef
+from ksail_tui.ui.widgets.artifacts_pane import ArtifactsPane
 from ksail_tui.ui.widgets.cluster_pane import ClusterPane
+from ksail_tui.ui.widgets.details import DetailsPanel
 from ksail_tui.ui.widgets.flux_table import FluxPane, FluxTable
+from ksail_tui.ui.widgets.header import DashboardHeader
+from ksail_tui.ui.widgets.registry_pane import RegistryPane
 from tests.fixtures.ui import (
     BUILD_FAILED,
+    CONTROLLERS,
     NODE,
     ScriptedServices,
     cell,
@@ -184,6 +189,71 @@ async def test_each_pane_draws_only_the_batches_that_change_what_it_shows(
         scripted.live_source.send(kustomization("app", "0.1.0", minutes=1))
         await wait_until(pilot, lambda: cell(app, APP, "revision").startswith("0.1.0@"), "the update")
         assert drawn_by == ["flux"]
+
+
+async def test_the_header_details_artifacts_and_registry_draw_only_what_concerns_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, scripted = services()
+    async with run(app, SIZE) as pilot:
+        table = app.query_one(FluxTable)
+        await wait_until(pilot, lambda: table.row_count == 6, "the rows")
+        screen = app.dashboard
+        table.move_cursor(row=table.get_row_index(APP))
+        await wait_until(pilot, lambda: str(screen.selected) == APP, "app's Kustomization selected")
+        await wait_until(pilot, lambda: "app" in screen.model.artifacts, "app's versions listed")
+        await wait_until(pilot, lambda: screen.model.registry is not None, "the registry's status")
+        await pilot.pause()
+        drawn_by: list[str] = []
+        for name, pane, method in (
+            ("header", app.query_one(DashboardHeader), "show"),
+            ("details", app.query_one(DetailsPanel), "refresh_from"),
+            ("artifacts", app.query_one(ArtifactsPane), "refresh_from"),
+            ("registry", app.query_one(RegistryPane), "refresh_from"),
+        ):
+            original = getattr(pane, method)
+
+            def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+                drawn_by.append(_name)
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(pane, method, counted)
+        assert scripted.live_source is not None
+        scripted.live_source.on_updates([NodeUpdate("worker", replace(NODE, name="worker"))])
+        await wait_until(pilot, lambda: "worker" in screen.model.nodes, "the node")
+        await pilot.pause()
+        assert drawn_by == []  # the nodes are the Cluster pane's
+        broken = screen.model.flux[
+            ObjectRef(kind=OCI_REPOSITORY_KIND, namespace="flux-system", name="broken")
+        ]
+        scripted.live_source.send(oci_repository("broken", "0.1.0", minutes=5))
+        await wait_until(
+            pilot,
+            lambda: broken.ref not in screen.model.flux or screen.model.flux[broken.ref] != broken,
+            "broken's source",
+        )
+        await pilot.pause()
+        assert drawn_by == []  # another workload's object
+        scripted.live_source.send(kustomization("app", "0.1.0", minutes=1))
+        await wait_until(pilot, lambda: cell(app, APP, "revision").startswith("0.1.0@"), "the update")
+        await pilot.pause()
+        assert sorted(drawn_by) == ["artifacts", "details"]
+        drawn_by.clear()
+        stopped = replace(CONTROLLERS[0], available=False, message="scaled to zero")
+        scripted.live_source.on_updates([ControllerUpdate(stopped.key, stopped)])
+        await wait_until(pilot, lambda: not screen.model.controllers[stopped.key].available, "the controller")
+        await pilot.pause()
+        assert drawn_by == ["header"]
+        drawn_by.clear()
+        screen.refresh_artifacts("broken")  # a listing for a workload not selected
+        await wait_until(pilot, lambda: "broken" in screen.model.artifacts, "broken's versions")
+        await pilot.pause()
+        assert drawn_by == []
+        screen.refresh_registry()
+        await wait_until(pilot, lambda: drawn_by == ["registry"], "the registry pane drawn alone")
+        drawn_by.clear()
+        screen.refresh_artifacts("app")
+        await wait_until(pilot, lambda: drawn_by == ["artifacts"], "the artifacts pane drawn alone")
 
 
 async def test_a_row_changed_off_screen_shows_its_new_cells_when_it_scrolls_back_into_view() -> None:

@@ -20,7 +20,7 @@ from ksail_tui.flux.kinds import BY_KIND, FluxKind
 from ksail_tui.flux.service import new_token
 from ksail_tui.flux.status import FluxObject, Health, classify
 from ksail_tui.kube.client import ApiError, KubeClient
-from ksail_tui.kube.wait import Verdict, wait_for
+from ksail_tui.kube.wait import ObjectFeed, Verdict, wait_for
 from ksail_tui.live import parse_flux_object
 from ksail_tui.models import RECONCILE_ANNOTATION, FluxKustomization, FluxResource, ObjectRef
 
@@ -88,8 +88,12 @@ def reconcile_object(
     with_source: bool = True,
     on_progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    feed: ObjectFeed | None = None,
 ) -> ObjectReconciled:
-    """Reconcile ``ref`` (its source first with ``with_source``) and wait for the honest outcome."""
+    """Reconcile ``ref`` (its source first with ``with_source``) and wait for the honest outcome.
+
+    With a ``feed`` that watches the objects already (the dashboard's live store) the waits judge
+    its events instead of opening watches of their own."""
     started = time.monotonic()
     deadline = Deadline.after(timeout).earliest(kube.deadline)
     bounded = kube.within(deadline)
@@ -99,7 +103,7 @@ def reconcile_object(
             on_progress(f"{ref.kind} {ref.name}: {message}")
 
     try:
-        obj = _request_and_wait(bounded, ref, deadline, report, cancel, with_source)
+        obj = _request_and_wait(bounded, ref, deadline, report, cancel, with_source, feed)
     except KsailError as error:
         return ObjectReconciled(
             ref=ref,
@@ -125,6 +129,7 @@ def _request_and_wait(
     report: Progress,
     cancel: threading.Event | None,
     with_source: bool,
+    feed: ObjectFeed | None,
 ) -> FluxObject:
     resource = flux_kind(ref).resource
     current = kube.get_or_none(resource, ref.name, ref.namespace)
@@ -139,7 +144,7 @@ def _request_and_wait(
     source = source_of(parsed, current) if with_source else None
     if source is not None and source.kind in BY_KIND:
         report(f"reconciling its source {source.kind} {source.name} first")
-        source_obj = _request_and_wait(kube, source, deadline, report, cancel, with_source=False)
+        source_obj = _request_and_wait(kube, source, deadline, report, cancel, False, feed)
         # A Kustomization applies exactly its source's artifact: wait for that revision.
         if isinstance(parsed, FluxKustomization):
             wanted = getattr(source_obj, "artifact_revision", None)
@@ -177,6 +182,7 @@ def _request_and_wait(
         initial=patched,
         on_progress=report,
         cancel=cancel,
+        feed=feed,
     )
     if verdict.state == "failed" or final is None:
         raise OperationFailed(verdict.message)

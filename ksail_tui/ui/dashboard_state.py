@@ -57,6 +57,25 @@ class LiveChanged:
     now: datetime
 
 
+@dataclass(frozen=True)
+class SelectionChanged:
+    """The Flux table's cursor is on another object (None: on none), as the panes that show the
+    selection receive it."""
+
+    model: DashboardModel
+    selected: ObjectRef | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class ArtifactsChanged:
+    """A listing of ``workload``'s pushed versions came back (into ``model.artifacts``)."""
+
+    model: DashboardModel
+    workload: str
+    now: datetime
+
+
 @dataclass
 class DashboardModel:
     config: ClusterConfig

@@ -225,7 +225,10 @@ class ClusterServices:
     ) -> ObjectReconciled:
         timeout = self.config.spec.cluster.connection.timeout_seconds
         kube = self._flux_service().kube
-        return reconcile_object(kube, ref, timeout=timeout, on_progress=on_progress, cancel=cancel)
+        # As for workloads: the dashboard's watches see the object already, the waits listen to them.
+        return reconcile_object(
+            kube, ref, timeout=timeout, on_progress=on_progress, cancel=cancel, feed=self._live
+        )
 
     def set_object_suspended(self, ref: ObjectRef, suspended: bool) -> None:
         set_object_suspended(self._flux_service().kube, ref, suspended)

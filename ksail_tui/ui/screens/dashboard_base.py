@@ -30,7 +30,13 @@ from ksail_tui.errors import KsailError
 from ksail_tui.live import LiveUpdate
 from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, ObjectRef, OCIArtifact
 from ksail_tui.ui.actions import action_spec
-from ksail_tui.ui.dashboard_state import Changes, DashboardModel, LiveChanged
+from ksail_tui.ui.dashboard_state import (
+    ArtifactsChanged,
+    Changes,
+    DashboardModel,
+    LiveChanged,
+    SelectionChanged,
+)
 from ksail_tui.ui.failures import UnseenFailures
 from ksail_tui.ui.inbox import LiveInbox
 from ksail_tui.ui.jobs import Job, JobFailed, JobProgress
@@ -100,6 +106,11 @@ class DashboardBase(Screen[None]):
         # Each batch of live updates, published to the panes that show live state (they subscribe
         # and draw only their part of it).
         self.live_changed: Signal[LiveChanged] = Signal(self, "live-changed")
+        # The same for the selection, the count of unseen failures and the jobs' results.
+        self.selection_changed: Signal[SelectionChanged] = Signal(self, "selection-changed")
+        self.failing_changed: Signal[int] = Signal(self, "failing-changed")
+        self.registry_changed: Signal[DashboardModel] = Signal(self, "registry-changed")
+        self.artifacts_changed: Signal[ArtifactsChanged] = Signal(self, "artifacts-changed")
 
     def _live_updates_waiting(self) -> None:
         """Called by the inbox, on a watcher's thread."""
@@ -164,6 +175,12 @@ class DashboardBase(Screen[None]):
         settings = self.ksail.settings
         self.query_one(FluxPane).follow(self.live_changed)
         self.query_one(ClusterPane).follow(self.live_changed, self._create_keys)
+        self.query_one(DashboardHeader).follow(self.live_changed, self.failing_changed)
+        self.query_one(DetailsPanel).follow(self.live_changed, self.selection_changed)
+        self.query_one(ArtifactsPane).follow(
+            self.live_changed, self.selection_changed, self.artifacts_changed
+        )
+        self.query_one(RegistryPane).follow(self.registry_changed)
         self._refresh_static_panes()
         self.query_one(LoopStatus).show_devloop(None, None)
         self._show_loop_status()
@@ -242,12 +259,8 @@ class DashboardBase(Screen[None]):
         with self.app.batch_update():
             self._note_failures(changes.flux_refs)
             self.live_changed.publish(LiveChanged(self.model, changes, now))
-            if changes.nodes or changes.controllers or changes.connection:
-                self._refresh_header()
-            if self.selected in changes.flux_refs or not self._selected_workload_refs().isdisjoint(
-                changes.flux_refs
-            ):
-                self._refresh_selection(now)
+            if not self.ksail.jobs.busy and not self._selected_workload_refs().isdisjoint(changes.flux_refs):
+                self._show_loop_status()
             log = self.query_one(ActivityLog)
             for event in changes.events:
                 log.flux_event(event)
@@ -276,7 +289,7 @@ class DashboardBase(Screen[None]):
 
     def _show_failures(self) -> None:
         self.query_one(ActivityLog).alert(len(self.failures.unseen))
-        self._refresh_header()
+        self.failing_changed.publish(len(self.failures.unseen))
 
     def on_descendant_focus(self, _: events.DescendantFocus) -> None:
         if self._looking_at_failures() and self.failures.seen():
@@ -300,7 +313,9 @@ class DashboardBase(Screen[None]):
         previous = self.model.workload_of(self.selected)
         self.selected = event.ref
         workload = self.model.workload_of(event.ref)
-        self._refresh_selection(self.now())
+        self.selection_changed.publish(SelectionChanged(self.model, self.selected, self.now()))
+        if not self.ksail.jobs.busy:
+            self._show_loop_status()
         if workload is not None and workload != previous and workload.name not in self.model.artifacts:
             self.refresh_artifacts(workload.name)
 
@@ -308,12 +323,6 @@ class DashboardBase(Screen[None]):
     def _filter_changed(self) -> None:
         if self.showing:
             self.query_one(FluxPane).sync(self.model.flux.keys(), self.model, self.now())
-
-    def _refresh_selection(self, now: datetime) -> None:
-        self.query_one(DetailsPanel).refresh_from(self.selected, self.model, now)
-        self._refresh_artifacts_pane()
-        if not self.ksail.jobs.busy:
-            self._show_loop_status()
 
     def _refresh_artifacts_pane(self) -> None:
         workload = self.model.workload_of(self.selected)
@@ -349,8 +358,9 @@ class DashboardBase(Screen[None]):
         if not self.showing:
             return
         with self.app.batch_update():
-            self.query_one(FluxPane).refresh_ages(self.now())
-            self._refresh_artifacts_pane()
+            now = self.now()
+            self.query_one(FluxPane).refresh_ages(now)
+            self.query_one(ArtifactsPane).refresh_ages(self.model, now)
 
     # --- jobs: busy state and reports -----------------------------------------------------
 
@@ -434,7 +444,7 @@ class DashboardBase(Screen[None]):
             return  # closing, or the registry of a configuration no longer shown
         self.model.registry = message.view
         self.model.registry_error = message.error
-        self.query_one(RegistryPane).refresh_from(self.model)
+        self.registry_changed.publish(self.model)
 
     def refresh_artifacts(self, workload: str) -> None:
         services = self.services
@@ -456,7 +466,7 @@ class DashboardBase(Screen[None]):
             self.model.artifacts_error[message.workload] = message.error
         else:
             self.model.artifacts_error.pop(message.workload, None)
-        self._refresh_artifacts_pane()
+        self.artifacts_changed.publish(ArtifactsChanged(self.model, message.workload, self.now()))
 
     def refresh_clusters(self) -> None:
         services = self.services

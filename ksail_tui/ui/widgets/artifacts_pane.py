@@ -7,12 +7,13 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.signal import Signal
 from textual.widgets import DataTable, Static
 
 from ksail_tui.flux.status import Health
 from ksail_tui.humanize import short_digest, short_revision
-from ksail_tui.models import OCIArtifact
-from ksail_tui.ui.dashboard_state import DashboardModel
+from ksail_tui.models import KUSTOMIZATION_KIND, OCI_REPOSITORY_KIND, OCIArtifact
+from ksail_tui.ui.dashboard_state import ArtifactsChanged, DashboardModel, LiveChanged, SelectionChanged
 from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age, human_size
 from ksail_tui.ui.widgets.table_sync import Cell, same_cell, sync_rows
 
@@ -59,6 +60,40 @@ class ArtifactsPane(Vertical):
         super().__init__(id="artifacts", classes="pane")
         self.border_title = "[3] Artifacts"
         self._note: Text | None = None  # what the note shows, so that an unchanged one is not redrawn
+        self._workload: str | None = None  # whose versions it shows
+        self._drawn = False
+
+    def follow(
+        self,
+        live: Signal[LiveChanged],
+        selection: Signal[SelectionChanged],
+        artifacts: Signal[ArtifactsChanged],
+    ) -> None:
+        """Draw the selected workload's versions: when ``selection`` publishes another workload,
+        when ``artifacts`` publishes its listing, and when a batch that ``live`` publishes changed
+        one of its two Flux objects (which version runs, which was fetched)."""
+
+        def selected(change: SelectionChanged) -> None:
+            workload = change.model.workload_of(change.selected)
+            name = workload.name if workload else None
+            if name != self._workload or not self._drawn:
+                self.refresh_from(change.model, name, change.now)
+
+        def changed(batch: LiveChanged) -> None:
+            workload = self._workload
+            if workload is not None and any(
+                batch.model.workload_ref(kind, workload) in batch.changes.flux_refs
+                for kind in (OCI_REPOSITORY_KIND, KUSTOMIZATION_KIND)
+            ):
+                self.refresh_from(batch.model, workload, batch.now)
+
+        def listed(change: ArtifactsChanged) -> None:
+            if change.workload == self._workload:
+                self.refresh_from(change.model, change.workload, change.now)
+
+        selection.subscribe(self, selected, immediate=True)
+        live.subscribe(self, changed, immediate=True)
+        artifacts.subscribe(self, listed, immediate=True)
 
     def compose(self) -> ComposeResult:
         yield Static(id="artifacts-note")
@@ -72,7 +107,12 @@ class ArtifactsPane(Vertical):
             self._note = text
             note.update(text)
 
+    def refresh_ages(self, model: DashboardModel, now: datetime) -> None:
+        """The Created column counts from now (unchanged cells are not written)."""
+        self.refresh_from(model, self._workload, now)
+
     def refresh_from(self, model: DashboardModel, workload: str | None, now: datetime) -> None:
+        self._workload, self._drawn = workload, True
         note = self.query_one("#artifacts-note", Static)
         table = self.query_one("#artifacts-table", DataTable)
         artifacts = model.artifacts.get(workload or "", [])

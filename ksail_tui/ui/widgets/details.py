@@ -6,11 +6,12 @@ from datetime import datetime
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.signal import Signal
 
 from ksail_tui.flux.status import FluxObject, Health, classify
 from ksail_tui.humanize import short_revision
 from ksail_tui.models import FluxKustomization, FluxOCIRepository, FluxResource, ObjectRef
-from ksail_tui.ui.dashboard_state import DashboardModel
+from ksail_tui.ui.dashboard_state import DashboardModel, LiveChanged, SelectionChanged
 from ksail_tui.ui.styled import DIM, HEALTH_STYLE, age, health_text
 from ksail_tui.ui.widgets.pane import Pane
 
@@ -130,6 +131,22 @@ def _inventory_entry(entry: str) -> str:
 class DetailsPanel(Pane):
     def __init__(self) -> None:
         super().__init__("Details", 5, id="details")
+        self._selected: ObjectRef | None = None
+
+    def follow(self, live: Signal[LiveChanged], selection: Signal[SelectionChanged]) -> None:
+        """Draw the object ``selection`` publishes, and again when a batch that ``live`` publishes
+        changed it (a Kustomization's batch includes its source's changes: its dependents)."""
+
+        def selected(change: SelectionChanged) -> None:
+            self.refresh_from(change.selected, change.model, change.now)
+
+        def changed(batch: LiveChanged) -> None:
+            if self._selected is not None and self._selected in batch.changes.flux_refs:
+                self.refresh_from(self._selected, batch.model, batch.now)
+
+        selection.subscribe(self, selected, immediate=True)
+        live.subscribe(self, changed, immediate=True)
 
     def refresh_from(self, ref: ObjectRef | None, model: DashboardModel, now: datetime) -> None:
+        self._selected = ref
         self.show(details_content(ref, model, now))

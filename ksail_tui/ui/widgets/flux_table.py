@@ -95,23 +95,58 @@ def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Text]:
     message = " ".join((health.message or "").split())
     if len(message) > MESSAGE_WIDTH:
         message = message[: MESSAGE_WIDTH - 1] + "…"
-    name = Text(obj.name)
+    name = _cell(obj.name)
     if obj.environment:
-        name = Text.assemble((f"{ENVIRONMENT_MARK}{obj.environment} ", ENVIRONMENT_STYLE), obj.name)
-    cells = [
+        name = Text.assemble(
+            (f"{ENVIRONMENT_MARK}{obj.environment} ", ENVIRONMENT_STYLE),
+            obj.name,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+    revision = revision_cell(obj, model)
+    revision.no_wrap, revision.overflow = True, "ellipsis"
+    return [
         name,
-        Text(obj.kind),
-        health_text(health.health),
-        revision_cell(obj, model),
-        Text(health.reason, style=HEALTH_STYLE[health.health] if health.health is not Health.READY else ""),
-        Text(age(age_since(obj), now)),
-        Text("yes", style=HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else Text("no", style=DIM),
-        Text(obj.namespace),
-        Text(message),
+        _shared(obj.kind, ""),
+        _shared_health(health.health),
+        revision,
+        _cell(health.reason, HEALTH_STYLE[health.health] if health.health is not Health.READY else ""),
+        _cell(age(age_since(obj), now)),
+        _shared("yes", HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else _shared("no", DIM),
+        _shared(obj.namespace, ""),
+        _cell(message),
     ]
-    for cell in cells:  # cut with … to the width fit_columns gives the column
+
+
+def _cell(text: str, style: str = "") -> Text:
+    """One line, cut with … to the width fit_columns gives the column."""
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
+
+# Cells whose few values repeat in every row (kind, Ready, Susp, namespace) are one Text each,
+# built once: nothing changes a cell's Text once it is in the table (a change is a new cell).
+_SHARED: dict[tuple[str, str], Text] = {}
+_SHARED_LIMIT = 4096  # kinds and namespaces: a few hundred at most; bounded all the same
+
+
+def _shared(text: str, style: str) -> Text:
+    cell = _SHARED.get((text, style))
+    if cell is None:
+        cell = _cell(text, style)
+        if len(_SHARED) < _SHARED_LIMIT:
+            _SHARED[text, style] = cell
+    return cell
+
+
+_HEALTH_CELLS: dict[Health, Text] = {}
+
+
+def _shared_health(health: Health) -> Text:
+    cell = _HEALTH_CELLS.get(health)
+    if cell is None:
+        cell = _HEALTH_CELLS[health] = health_text(health)
         cell.no_wrap, cell.overflow = True, "ellipsis"
-    return cells
+    return cell
 
 
 def matches(obj: FluxObject, needle: str) -> bool:
@@ -403,12 +438,18 @@ class FluxPane(Vertical):
     def _measure(self, key: str, row: list[Text] | None) -> list[int]:
         """Count the row's cell widths (none: the row is gone); its widths."""
         old = self._row_widths.pop(key, None)
-        new = [cell.cell_len for cell in row] if row is not None else []
+        new = [cell_len(cell.plain) for cell in row] if row is not None else []
         if row is not None:
             self._row_widths[key] = new
-        if old != new:
-            for index in range(len(COLUMNS)):
-                self._recount(index, old[index] if old else None, new[index] if new else None)
+        if old != new:  # one pass per side, not a call per cell: 10,000 rows arrive at once
+            if old:
+                for counts, width in zip(self._width_counts, old, strict=True):
+                    counts[width] -= 1
+                    if not counts[width]:
+                        del counts[width]
+            if new:
+                for counts, width in zip(self._width_counts, new, strict=True):
+                    counts[width] += 1
         return new
 
     def _recount(self, index: int, old: int | None, new: int | None) -> None:

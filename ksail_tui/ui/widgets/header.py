@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual.signal import Signal
 from textual.widgets import Static
 
-from ksail_tui.ui.dashboard_state import DashboardModel
+from ksail_tui.ui.dashboard_state import DashboardModel, LiveChanged
 from ksail_tui.ui.styled import DIM
 
 
@@ -23,8 +24,30 @@ def _shown_path(path: Path | None) -> str:
 class DashboardHeader(Static):
     """Two lines: where (context, cluster) and what runs (Flux); then the registry and the config."""
 
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        self._shown: tuple[DashboardModel, Path | None, int] | None = None
+
+    def follow(self, live: Signal[LiveChanged], failing: Signal[int]) -> None:
+        """Draw again when a batch that ``live`` publishes changed what the Flux part says (the
+        controllers, the connection), or when ``failing`` publishes another count of failures."""
+
+        def changed(batch: LiveChanged) -> None:
+            if self._shown is not None and (batch.changes.controllers or batch.changes.connection):
+                _, config_path, count = self._shown
+                self.show(batch.model, config_path, failing=count)
+
+        def counted(count: int) -> None:
+            if self._shown is not None and count != self._shown[2]:
+                model, config_path, _ = self._shown
+                self.show(model, config_path, failing=count)
+
+        live.subscribe(self, changed, immediate=True)
+        failing.subscribe(self, counted, immediate=True)
+
     def show(self, model: DashboardModel, config_path: Path | None, *, failing: int = 0) -> None:
         """``failing``: Flux objects that failed while the user looked elsewhere."""
+        self._shown = (model, config_path, failing)
         config = model.config
         connection = config.spec.cluster.connection
         flux = model.flux_summary()

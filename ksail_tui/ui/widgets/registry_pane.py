@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.text import Text
+from textual.signal import Signal
 
 from ksail_tui.flux.status import Health
 from ksail_tui.models import RegistryStatus
@@ -65,6 +66,10 @@ def registry_content(model: DashboardModel) -> Group:
 class RegistryPane(Pane):
     def __init__(self) -> None:
         super().__init__("Registry", 2, id="registry")
+
+    def follow(self, loaded: Signal[DashboardModel]) -> None:
+        """Draw again when ``loaded`` publishes a registry status (nothing else changes this pane)."""
+        loaded.subscribe(self, lambda model: self.refresh_from(model), immediate=True)
 
     def refresh_from(self, model: DashboardModel) -> None:
         self.show(registry_content(model))
