@@ -15,7 +15,7 @@ readiness path, the URL answering.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -252,21 +252,24 @@ def _job_final(job: Obj) -> tuple[str, str, str] | None:
 LOG_LINES = 20
 
 
-def _termination_log(pods: Sequence[Obj], job_name: str) -> str:
-    """The last lines a failed container of the Job's Pods left (terminationMessagePolicy
-    FallbackToLogsOnError makes them the termination message)."""
-    lines: list[str] = []
+def _job_containers(pods: Sequence[Obj], job_name: str) -> Iterator[Obj]:
+    """The container statuses (init containers first) of the Pods of the Job ``job_name``."""
     for pod in pods:
         if ((pod.get("metadata") or {}).get("labels") or {}).get("job-name") != job_name:
             continue
         status = pod.get("status") or {}
-        for container in [
-            *(status.get("initContainerStatuses") or []),
-            *(status.get("containerStatuses") or []),
-        ]:
-            terminated = (container.get("state") or {}).get("terminated") or {}
-            if terminated.get("exitCode") and terminated.get("message"):
-                lines += [f"{container.get('name')}: {line}" for line in terminated["message"].splitlines()]
+        yield from status.get("initContainerStatuses") or []
+        yield from status.get("containerStatuses") or []
+
+
+def _termination_log(pods: Sequence[Obj], job_name: str) -> str:
+    """The last lines a failed container of the Job's Pods left (terminationMessagePolicy
+    FallbackToLogsOnError makes them the termination message)."""
+    lines: list[str] = []
+    for container in _job_containers(pods, job_name):
+        terminated = (container.get("state") or {}).get("terminated") or {}
+        if terminated.get("exitCode") and terminated.get("message"):
+            lines += [f"{container.get('name')}: {line}" for line in terminated["message"].splitlines()]
     return "\n".join(lines[-LOG_LINES:])
 
 
@@ -276,17 +279,10 @@ _STUCK = {"CreateContainerConfigError", "ErrImagePull", "ImagePullBackOff", "Inv
 
 def _stuck_container(pods: Sequence[Obj], job_name: str) -> tuple[str, str, str] | None:
     """(container, reason, message) of a container of the Job's Pods that cannot start."""
-    for pod in pods:
-        if ((pod.get("metadata") or {}).get("labels") or {}).get("job-name") != job_name:
-            continue
-        status = pod.get("status") or {}
-        for container in [
-            *(status.get("initContainerStatuses") or []),
-            *(status.get("containerStatuses") or []),
-        ]:
-            waiting = (container.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in _STUCK:
-                return str(container.get("name")), waiting["reason"], waiting.get("message") or ""
+    for container in _job_containers(pods, job_name):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in _STUCK:
+            return str(container.get("name")), waiting["reason"], waiting.get("message") or ""
     return None
 
 
