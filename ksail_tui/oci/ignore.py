@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 
 import pathspec
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from ksail_tui.errors import InvalidInput
 
@@ -48,20 +49,19 @@ def compile_patterns(lines: Iterable[str], *, origin: str) -> pathspec.GitIgnore
     git and Flux quietly never match a glob such as the range ``[z-a]``, which would push a file the
     user meant to leave out: it is refused instead.
     """
-    kept = []
+    patterns = []
     for number, line in enumerate(lines, 1):
         if line.strip() == "!":  # git reads a lone "!" as no pattern at all
             continue
         try:
-            pathspec.GitIgnoreSpec.from_lines([line], backend="re2")
+            patterns.append(GitIgnoreSpecPattern(line))
         except (ValueError, re.error) as error:
             raise InvalidInput(
                 f"{origin}:{number}: the ignore pattern {line.strip()!r} cannot match anything: "
                 f"{str(error).split(' at position')[0]}",
                 hint="fix the pattern (gitignore syntax), or remove it",
             ) from None
-        kept.append(line)
-    return pathspec.GitIgnoreSpec.from_lines(kept, backend="re2")
+    return pathspec.GitIgnoreSpec(patterns, backend="re2")
 
 
 class IgnoreRules:
