@@ -96,20 +96,27 @@ class EnvironmentsTable(DataTable[Cell]):
             self.add_column(column, key=column.lower())
 
     def show(self, view: EnvironmentView, now: datetime) -> None:
-        self.views[view.name] = view
-        upsert_row(self, view.name, environment_row(view, now))
+        self._put(view, now)
         self.fit_columns()
 
     def forget(self, name: str) -> None:
-        self.views.pop(name, None)
-        remove_row(self, name)
+        self._drop(name)
         self.fit_columns()
 
     def replace_all(self, views: list[EnvironmentView], now: datetime) -> None:
         for name in [n for n in self.views if n not in {v.name for v in views}]:
-            self.forget(name)
+            self._drop(name)
         for view in views:
-            self.show(view, now)
+            self._put(view, now)
+        self.fit_columns()  # once for the whole listing
+
+    def _put(self, view: EnvironmentView, now: datetime) -> None:
+        self.views[view.name] = view
+        upsert_row(self, view.name, environment_row(view, now))
+
+    def _drop(self, name: str) -> None:
+        self.views.pop(name, None)
+        remove_row(self, name)
 
     def on_resize(self) -> None:
         self.fit_columns()
