@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +29,8 @@ from hypothesis import strategies as st
 from ksail_tui.cli.main import main
 from ksail_tui.cluster.discovery import kube_contexts
 from ksail_tui.config import parse_config
-from ksail_tui.errors import BadResponse, KsailError
+from ksail_tui.deadline import Deadline
+from ksail_tui.errors import BadResponse, KsailError, TimedOut
 from ksail_tui.flux.install import detect
 from ksail_tui.flux.service import FluxService, event_of
 from ksail_tui.kube.client import OCI_REPOSITORIES, ApiError, KubeClient
@@ -170,6 +172,50 @@ def test_commands_end_at_the_connection_timeout(
     code, err = run(capsys, "-c", str(config), *command)
     assert code == 3, err
     assert "timed out after 2s" in err
+
+
+@pytest.fixture
+def dripping_server() -> Iterator[str]:
+    """Answers a list with a 1 MB body, one byte every 20 ms: each read gets a byte before the
+    socket's timeout, so only the deadline can end it."""
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+            )
+            try:
+                while True:
+                    connection.sendall(b" ")
+                    time.sleep(0.02)
+            except OSError:
+                return
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+@pytest.mark.timeout(10)
+def test_a_body_that_drips_ends_at_the_deadline(dripping_server: str, tmp_path: Path) -> None:
+    client = KubeClient(write_kubeconfig(tmp_path / "kubeconfig", dripping_server)).within(Deadline.after(1))
+    with pytest.raises(TimedOut):
+        client.list(OCI_REPOSITORIES)
 
 
 # --- lying servers: typed errors only (item 10) -----------------------------------------------
