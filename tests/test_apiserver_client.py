@@ -315,6 +315,69 @@ def test_lists_carry_kind_api_version_and_resource_version(
     assert [item["kind"] for item in listing["items"]] == ["ConfigMap"]
 
 
+def test_lists_serve_the_stored_objects_after_each_write(
+    apiserver: ApiServer, custom: client.CustomObjectsApi, core: client.CoreV1Api
+) -> None:
+    # Lists reuse each stored object's JSON: after a write, a delete and with a selector they
+    # must still serve exactly what is stored.
+    def listed(version: str = VERSION, selector: str = "") -> list[tuple[str, str, str]]:
+        query = f"?labelSelector={selector}" if selector else ""
+        url = f"{apiserver.url}/apis/{GROUP}/{version}/namespaces/apps/ocirepositories{query}"
+        with urllib.request.urlopen(url) as response:
+            items = json.load(response)["items"]
+        return [(i["apiVersion"], i["metadata"]["name"], i["spec"]["ref"]["tag"]) for i in items]
+
+    for name in ("a", "b"):
+        custom.create_namespaced_custom_object(GROUP, VERSION, "apps", "ocirepositories", ocirepo(name))
+    api_version = f"{GROUP}/{VERSION}"
+    assert listed() == [(api_version, "a", "1.0.0"), (api_version, "b", "1.0.0")]
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "apps", "ocirepositories", "a", {"spec": {"ref": {"tag": "2.0.0"}}}
+    )
+    assert listed() == [(api_version, "a", "2.0.0"), (api_version, "b", "1.0.0")]
+    custom.delete_namespaced_custom_object(GROUP, VERSION, "apps", "ocirepositories", "b")
+    assert listed() == [(api_version, "a", "2.0.0")]
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "apps", "ocirepositories", "a", {"metadata": {"labels": {"tier": "web"}}}
+    )
+    assert listed(selector="tier=web") == [(api_version, "a", "2.0.0")]
+    assert listed(selector="tier=db") == []
+
+
+def test_lists_of_a_custom_resource_name_the_version_asked_for(
+    apiserver: ApiServer, core: client.CoreV1Api
+) -> None:
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    apiserver.apply(
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {
+                "group": "example.com",
+                "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [
+                    {"name": "v1", "served": True, "storage": True, "schema": schema},
+                    {"name": "v2", "served": True, "storage": False, "schema": schema},
+                ],
+            },
+        }
+    )
+    apiserver.apply(
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}
+    )
+
+    def versions(version: str) -> list[str]:
+        url = f"{apiserver.url}/apis/example.com/{version}/namespaces/default/widgets"
+        with urllib.request.urlopen(url) as response:
+            return [item["apiVersion"] for item in json.load(response)["items"]]
+
+    assert versions("v2") == ["example.com/v2"]
+    assert versions("v1") == ["example.com/v1"]
+    assert versions("v2") == ["example.com/v2"]
+
+
 def test_events_are_selected_by_involved_object(core: client.CoreV1Api) -> None:
     def event(name: str, kind: str, target: str, uid: str) -> dict[str, Any]:
         return {

@@ -409,7 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_status(StatusError(500, "InternalError", f"Internal error occurred: {error}"))
 
     def _send_json(self, code: int, obj: Any) -> None:
-        data = json.dumps(obj, separators=(",", ":")).encode()
+        self._send_bytes(code, json.dumps(obj, separators=(",", ":")).encode())
+
+    def _send_bytes(self, code: int, data: bytes) -> None:
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Cache-Control", "no-cache, private")
@@ -550,19 +552,18 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and query.get("watch") in ("1", "true"):
             self._watch(rt, namespace, selector, query)
         elif method == "GET":
-            items, resource_version = self.store.list(rt, namespace, selector)
             if self._wants_table():
+                items, resource_version = self.store.list(rt, namespace, selector)
                 self._send_json(200, table(rt, items, resource_version, query.get("includeObject", "")))
                 return
-            self._send_json(
-                200,
-                {
-                    "kind": rt.list_kind,
-                    "apiVersion": rt.api_version,
-                    "metadata": {"resourceVersion": resource_version},
-                    "items": items,
-                },
-            )
+            encoded, resource_version = self.store.list_encoded(rt, namespace, selector)
+            head = {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": resource_version},
+            }
+            fields = json.dumps(head, separators=(",", ":")).encode()[:-1]  # "}" comes after the items
+            self._send_bytes(200, fields + b',"items":[' + b",".join(encoded) + b"]}")
         elif method == "POST" and (namespace or not rt.namespaced):
             obj = self._parse_body(body)
             if not isinstance(obj, dict):

@@ -7,7 +7,9 @@ small, and a single lock makes "commit, then fan out to every watcher" atomic, s
 resumes from a resourceVersion can never miss or duplicate a change.
 
 Objects are plain JSON-like dicts. Stored objects are never mutated after a commit (every
-write stores a new dict), so watchers may serialize them outside the lock.
+write stores a new dict), so watchers may serialize them outside the lock, and a list encodes
+each stored object once, not once per list (as the real API server's watch cache keeps its
+objects decoded and ready to serve).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import builtins
 import copy
 import enum
+import json
 import queue
 import re
 import secrets
@@ -435,6 +438,10 @@ class Store:
         self._schemas: dict[tuple[str, str, str], Obj] = {}  # of custom resources, for defaults
         self._owners_seen = False  # no object had ownerReferences yet: deletes need no GC scan
         self._objects: defaultdict[tuple[str, str], dict[tuple[str, str], Obj]] = defaultdict(dict)
+        # The JSON of stored objects as lists serve them, with the object and the served version
+        # it was made from: a stored object never changes, so an entry is good while that same
+        # object is stored and the list asks for that version.
+        self._encoded: dict[tuple[str, str, str, str], tuple[Obj, str, bytes]] = {}
         self._rv = 0
         self._history: deque[Change] = deque()
         self._history_size = max(1, history_size)
@@ -498,6 +505,27 @@ class Store:
                 if (not namespace or ns == namespace) and selector.matches(obj)
             ]
             return items, str(self._rv)
+
+    def list_encoded(
+        self, rt: ResourceType, namespace: str, selector: Selector
+    ) -> tuple[builtins.list[bytes], str]:
+        """``list``, with each object as the JSON a list response carries."""
+        with self._lock:
+            items = []
+            for (ns, name), obj in sorted(self._objects[rt.storage_key].items()):
+                if (namespace and ns != namespace) or not selector.matches(obj):
+                    continue
+                key = (*rt.storage_key, ns, name)
+                cached = self._encoded.get(key)
+                if cached is None or cached[0] is not obj or cached[1] != rt.api_version:
+                    cached = self._encode(rt, key, obj)
+                items.append(cached[2])
+            return items, str(self._rv)
+
+    def _encode(self, rt: ResourceType, key: tuple[str, str, str, str], obj: Obj) -> tuple[Obj, str, bytes]:
+        out = obj | {"apiVersion": rt.api_version}
+        encoded = self._encoded[key] = (obj, rt.api_version, json.dumps(out, separators=(",", ":")).encode())
+        return encoded
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -753,8 +781,12 @@ class Store:
         key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         if change_type is ChangeType.DELETED:
             storage.pop(key, None)
+            self._encoded.pop((*rt.storage_key, *key), None)
         else:
             storage[key] = obj
+            # Encoded now, while a write costs a millisecond anyway, not when thousands are
+            # listed at once (a dashboard starting).
+            self._encode(rt, (*rt.storage_key, *key), obj)
         change = Change(self._rv, change_type, rt.storage_key, obj, old)
         if len(self._history) >= self._history_size:
             self._compacted_rv = self._history.popleft().rv
