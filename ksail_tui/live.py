@@ -6,8 +6,10 @@ the Flux namespace), keeps the current objects by :class:`~ksail_tui.models.Obje
 what changed as typed updates.
 
 Updates arrive in batches through one callback, called from the watchers' threads: one batch per
-watch event, so the first list of 1,000 objects is one batch, not 1,000 calls. A caller with a UI
-hands the batch over to its own thread and must not block for long.
+watch event, so the first list of 1,000 objects is one batch, not 1,000 calls. The first lists of
+OCIRepositories and Kustomizations arrive together, as one batch: a Kustomization is shown with its
+source's revision, so Kustomizations reported before their sources would be drawn twice. A caller
+with a UI hands the batch over to its own thread and must not block for long.
 
 Starting never raises and never blocks: the client is built and the watches are opened on a
 background thread. An unreachable cluster (or a kubeconfig that does not exist yet) is reported as
@@ -199,6 +201,20 @@ OnUpdates = Callable[[Sequence[LiveUpdate]], None]
 # name, resource, namespace, label selector, and what its events change
 _Watch = tuple[str, Resource, str | None, str | None, Callable[[WatchEvent], list[LiveUpdate]]]
 
+# The OCI loop's watches, whose first lists are reported together; how long the first one to list
+# waits for the other (a slow or failing list must not hide the objects already listed).
+LOOP_WATCHES = frozenset({"ocirepositories", "kustomizations"})
+FIRST_LISTS_WAIT_SECONDS = 2.0
+
+
+@dataclass
+class _FirstLists:
+    """What the loop's watches reported while one of them has not listed yet."""
+
+    listed: set[str] = field(default_factory=set)
+    held: list[LiveUpdate] = field(default_factory=list)
+    timer: threading.Timer | None = None
+
 
 def parse_flux_object(obj: dict[str, Any]) -> FluxObject | None:
     """The typed Flux object, or None for something that is not one (or cannot be read)."""
@@ -253,6 +269,7 @@ class LiveCluster:
         self._state = _State()
         self._watchers: list[Watcher] = []
         self._generation = 0
+        self._first_lists: _FirstLists | None = None  # of this generation, until both have listed
         self._stop = threading.Event()
         self._connector: threading.Thread | None = None
         # Waits fed from these watches (kube/wait.py's ObjectFeed): (object, its watch, callback).
@@ -299,6 +316,9 @@ class LiveCluster:
             self._generation += 1
             watchers, self._watchers = self._watchers, []
             followers, self._followers = self._followers, []
+            if self._first_lists is not None and self._first_lists.timer is not None:
+                self._first_lists.timer.cancel()
+            self._first_lists = None
             for _, _, on_update in followers:  # a wait fed from here hears no more
                 on_update(WatchState(False, "the dashboard stopped watching"))
         for watcher in watchers:
@@ -415,6 +435,7 @@ class LiveCluster:
                 return
             self.client = client
             self._state.watch_states.pop("client", None)
+            self._first_lists = _FirstLists()
             self._open(generation, client, core)
         # The other Flux kinds after the loop's are listing: asking discovery about each kind first
         # took a round trip per API group before the first list was even asked for.
@@ -431,7 +452,7 @@ class LiveCluster:
             watcher = Watcher(
                 client,
                 resource,
-                self._guarded(generation, handler),
+                self._guarded(generation, name, handler),
                 namespace=namespace,
                 label_selector=selector,
                 on_state=partial(self._report_state, generation, name),
@@ -441,7 +462,7 @@ class LiveCluster:
             watcher.start(name=f"live-{name}")
 
     def _guarded(
-        self, generation: int, handler: Callable[[WatchEvent], list[LiveUpdate]]
+        self, generation: int, watch: str, handler: Callable[[WatchEvent], list[LiveUpdate]]
     ) -> Callable[[WatchEvent], None]:
         """Apply an event only if it belongs to the current start; report what changed."""
 
@@ -450,14 +471,48 @@ class LiveCluster:
                 if generation != self._generation:
                     return
                 updates = handler(event)
+                if self._first_lists is not None and watch in LOOP_WATCHES:
+                    self._hold(generation, watch, event, updates)
+                    return
             self._emit(updates)
 
         return on_event
+
+    def _hold(self, generation: int, watch: str, event: WatchEvent, updates: list[LiveUpdate]) -> None:
+        """Keep a loop watch's updates until the other loop watch has listed too (lock held)."""
+        first = self._first_lists
+        assert first is not None
+        if event.type == SYNC:
+            first.listed.add(watch)
+        if first.listed >= LOOP_WATCHES:
+            self._release_first_lists(generation, updates)
+            return
+        first.held.extend(updates)
+        if first.listed and first.timer is None:
+            first.timer = threading.Timer(
+                FIRST_LISTS_WAIT_SECONDS, self._release_first_lists, args=(generation,)
+            )
+            first.timer.daemon = True
+            first.timer.start()
+
+    def _release_first_lists(self, generation: int, then: Sequence[LiveUpdate] = ()) -> None:
+        """Report what the loop's watches held back, then ``then``; the watches report as they
+        go from now on. Reported under the lock, so that nothing newer is reported before it."""
+        with self._lock:
+            first = self._first_lists
+            if generation != self._generation or first is None:
+                return
+            self._first_lists = None
+            if first.timer is not None:
+                first.timer.cancel()
+            self._emit([*first.held, *then])
 
     def _report_state(self, generation: int, watch: str, state: WatchState) -> None:
         if watch == "nodes" and not state.connected and self._kubeconfig_changed():
             # Lost the cluster and the kubeconfig moved on: reconnect with the new one.
             threading.Thread(target=self.restart, name="live-reconnect", daemon=True).start()
+        if watch in LOOP_WATCHES and not state.connected:
+            self._release_first_lists(generation)  # the other list may be long in coming
         with self._lock:
             if generation != self._generation:
                 return

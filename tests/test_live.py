@@ -12,8 +12,10 @@ import pytest
 
 from ksail_sim.apiserver.server import ApiServer
 from ksail_sim.flux import install_simulated_flux
+from ksail_sim.flux.crds import flux_crds
+from ksail_tui import live as live_module
 from ksail_tui.config import ClusterConfig, parse_config
-from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient
+from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient, Resource
 from ksail_tui.live import (
     ConnectionUpdate,
     ControllerUpdate,
@@ -38,7 +40,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.updates: list[LiveUpdate] = []
-        self.batches = 0
+        self.batches: list[list[LiveUpdate]] = []
         self._changed = threading.Condition()
 
     def mark(self) -> int:
@@ -49,7 +51,7 @@ class Recorder:
     def __call__(self, batch: Sequence[LiveUpdate]) -> None:
         with self._changed:
             self.updates.extend(batch)
-            self.batches += 1
+            self.batches.append(list(batch))
             self._changed.notify_all()
 
     def wait_for(self, predicate: Callable[[LiveUpdate], bool], what: str, since: int = 0) -> LiveUpdate:
@@ -165,7 +167,93 @@ def test_the_first_list_is_one_batch(live: LiveCluster, flux_cluster: KubeClient
     recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.ref.name == "app-49", "last")
     sizes = {len([u for u in recorder.updates if isinstance(u, FluxObjectUpdate)])}
     assert sizes == {50}
-    assert recorder.batches < 50
+    assert len(recorder.batches) < 50
+
+
+class HeldList(KubeClient):
+    """A client whose lists of one resource wait until the test lets them go."""
+
+    def __init__(self, kubeconfig: Path, held: Resource) -> None:
+        super().__init__(kubeconfig)
+        self.held = held
+        self.go = threading.Event()
+
+    def list(self, resource: Resource, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if resource == self.held:
+            assert self.go.wait(WAIT_SECONDS), "the test never let the list go"
+        return super().list(resource, *args, **kwargs)
+
+
+def flux_refs(batch: Sequence[LiveUpdate]) -> set[ObjectRef]:
+    return {update.ref for update in batch if isinstance(update, FluxObjectUpdate)}
+
+
+def test_the_loops_first_lists_are_one_batch_even_when_kustomizations_list_first(
+    flux_cluster: KubeClient, kubeconfig: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Kustomization's row shows its source's revision: drawn before its source, it is drawn twice.
+    monkeypatch.setattr(live_module, "FIRST_LISTS_WAIT_SECONDS", 60.0)
+    for name in ("a", "b"):
+        flux_cluster.apply(source(name))
+        flux_cluster.apply(kustomization(name))
+    client = HeldList(kubeconfig, OCI_REPOSITORIES)
+    live = LiveCluster(client, recorder, max_backoff=0.5)
+    live.start()
+    try:
+        recorder.connection(True)  # the Nodes watch: the Kustomizations have had time to list
+        time.sleep(0.2)
+        assert not flux_refs(recorder.updates), "Kustomizations were reported before their sources"
+        client.go.set()
+        recorder.wait_for(
+            lambda u: isinstance(u, FluxObjectUpdate) and u.ref.kind == "OCIRepository", "sources"
+        )
+        first = next(batch for batch in recorder.batches if flux_refs(batch))
+        assert flux_refs(first) == {
+            ref(kind, name) for kind in ("OCIRepository", "Kustomization") for name in ("a", "b")
+        }
+    finally:
+        live.stop()
+
+
+def test_a_loop_list_that_is_slow_holds_the_other_back_only_for_a_while(
+    flux_cluster: KubeClient, kubeconfig: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_module, "FIRST_LISTS_WAIT_SECONDS", 0.2)
+    flux_cluster.apply(source("a"))
+    flux_cluster.apply(kustomization("a"))
+    client = HeldList(kubeconfig, KUSTOMIZATIONS)
+    live = LiveCluster(client, recorder, max_backoff=0.5)
+    live.start()
+    try:
+        recorder.wait_for(
+            lambda u: isinstance(u, FluxObjectUpdate) and u.ref.kind == "OCIRepository", "source"
+        )
+        assert not client.go.is_set()  # shown while the Kustomizations are still listing
+        client.go.set()
+        recorder.wait_for(lambda u: isinstance(u, FluxObjectUpdate) and u.ref.kind == "Kustomization", "ks")
+    finally:
+        client.go.set()
+        live.stop()
+
+
+def test_a_loop_kind_the_cluster_does_not_serve_holds_nothing_back(
+    apiserver: ApiServer, kubeconfig: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_module, "FIRST_LISTS_WAIT_SECONDS", 60.0)
+    for crd in flux_crds():
+        if crd["spec"]["names"]["kind"] == "OCIRepository":
+            apiserver.apply(crd)
+    apiserver.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}})
+    apiserver.apply(source("a"))
+    live = LiveCluster(KubeClient(kubeconfig), recorder, max_backoff=0.5)
+    live.start()
+    try:
+        recorder.wait_for(
+            lambda u: isinstance(u, FluxObjectUpdate) and u.ref == ref("OCIRepository", "a"), "the source"
+        )
+        assert recorder.connection(True, flux_api=False).flux_reason
+    finally:
+        live.stop()
 
 
 def test_only_events_about_flux_objects_are_reported(
