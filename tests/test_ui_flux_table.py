@@ -11,6 +11,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.cells import cell_len
 from rich.segment import Segment
 from textual.geometry import Region
 from textual.pilot import Pilot
@@ -21,7 +24,7 @@ from ksail_tui.models import OCI_REPOSITORY_KIND, ObjectRef
 from ksail_tui.ui.widgets.artifacts_pane import ArtifactsPane
 from ksail_tui.ui.widgets.cluster_pane import ClusterPane
 from ksail_tui.ui.widgets.details import DetailsPanel
-from ksail_tui.ui.widgets.flux_table import FluxPane, FluxTable
+from ksail_tui.ui.widgets.flux_table import FluxPane, FluxTable, _width
 from ksail_tui.ui.widgets.header import DashboardHeader
 from ksail_tui.ui.widgets.registry_pane import RegistryPane
 from tests.fixtures.ui import (
@@ -289,3 +292,9 @@ async def test_a_row_changed_off_screen_shows_its_new_cells_when_it_scrolls_back
         table.refresh_widths()
         await pilot.pause()
         assert drawn(table) == shown
+
+
+@given(st.text())
+def test_cells_are_measured_as_rich_measures_them(text: str) -> None:
+    # The quick count for printable ASCII must agree with Rich, which draws the cells.
+    assert _width(text) == cell_len(text)

@@ -93,6 +93,10 @@ class ClustersLoaded(Message):
 
 
 class DashboardBase(Screen[None]):
+    # The Flux table has the focus from the start (as reveal("flux") gives it), instead of the
+    # first focusable widget first: every change of focus rebuilds the footer's keys.
+    AUTO_FOCUS = "#flux-table"
+
     def __init__(self, model: DashboardModel, *, animations_enabled: bool = True) -> None:
         super().__init__(id="dashboard")
         self.model = model

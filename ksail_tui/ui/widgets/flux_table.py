@@ -89,8 +89,9 @@ def age_since(obj: FluxObject) -> datetime | None:
     return parse_time(ready.last_transition_time if ready else obj.creation_timestamp)
 
 
-def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Text]:
-    """The row's cells, all Text: a name or a message is shown as it is, never read as markup."""
+def row_of(obj: FluxObject, model: DashboardModel, now: datetime, since: datetime | None) -> list[Text]:
+    """The row's cells, all Text: a name or a message is shown as it is, never read as markup.
+    ``since``: what the Age counts from (:func:`age_since`)."""
     health = classify(obj)
     message = " ".join((health.message or "").split())
     if len(message) > MESSAGE_WIDTH:
@@ -111,11 +112,16 @@ def row_of(obj: FluxObject, model: DashboardModel, now: datetime) -> list[Text]:
         _shared_health(health.health),
         revision,
         _cell(health.reason, HEALTH_STYLE[health.health] if health.health is not Health.READY else ""),
-        _cell(age(age_since(obj), now)),
+        _cell(age(since, now)),
         _shared("yes", HEALTH_STYLE[Health.SUSPENDED]) if obj.suspended else _shared("no", DIM),
         _shared(obj.namespace, ""),
         _cell(message),
     ]
+
+
+def _width(text: str) -> int:
+    # The usual cell is printable ASCII: one column a character.
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
 
 
 def _cell(text: str, style: str = "") -> Text:
@@ -407,7 +413,8 @@ class FluxPane(Vertical):
                 if key in self._refs:
                     gone.append(key)
                 continue
-            row = row_of(obj, model, now)
+            since = age_since(obj)
+            row = row_of(obj, model, now, since)
             widths = self._measure(key, row)
             if key in table.rows:
                 updated[key] = row
@@ -416,7 +423,6 @@ class FluxPane(Vertical):
                 added_widths.append(widths)
                 self._order[key] = _order(row)
             self._refs[key] = ref
-            since = age_since(obj)
             self._ages[key] = (since, age_changes_at(since, now))
         self._now = now
         table.update_rows(updated)
@@ -438,7 +444,7 @@ class FluxPane(Vertical):
     def _measure(self, key: str, row: list[Text] | None) -> list[int]:
         """Count the row's cell widths (none: the row is gone); its widths."""
         old = self._row_widths.pop(key, None)
-        new = [cell_len(cell.plain) for cell in row] if row is not None else []
+        new = [_width(cell.plain) for cell in row] if row is not None else []
         if row is not None:
             self._row_widths[key] = new
         if old != new:  # one pass per side, not a call per cell: 10,000 rows arrive at once
