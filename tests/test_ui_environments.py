@@ -20,7 +20,13 @@ from ksail_tui.ui.screens.environments import EnvironmentDetailsScreen, ProjectC
 from ksail_tui.ui.widgets.flux_table import FluxPane
 from tests.fixtures.operator import PROJECT_NAMESPACE, OperatorFactory, environment_manifest, project_manifest
 from tests.fixtures.ui import notifications, run, text_of, wait_until
-from tests.fixtures.ui_environments import emulator_environments, env_cell, environments_app, git_checkout
+from tests.fixtures.ui_environments import (
+    StaticEnvironments,
+    emulator_environments,
+    env_cell,
+    environments_app,
+    git_checkout,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -299,6 +305,30 @@ async def test_crds_installed_from_elsewhere_are_noticed_at_the_next_look(
         await wait_until(
             pilot, lambda: "operator not running" in text_of(app, "#environments-banner"), "noticed", 15
         )
+
+
+async def test_a_cluster_without_the_crds_is_asked_less_and_less_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Asking every 5 s was most of an idle dashboard's CPU; `i` still installs and asks at once.
+    clock = [1000.0]
+    monkeypatch.setattr(environment_actions, "monotonic", lambda: clock[0])
+    asked: list[float] = []
+
+    class NoCrds(StaticEnvironments):
+        def check(self) -> list[str]:
+            asked.append(clock[0] - 1000.0)
+            return super().check()
+
+    app = environments_app(NoCrds([], crds=False))
+    async with run(app, size=(120, 36)) as pilot:
+        jobs = app.jobs
+        await wait_until(pilot, lambda: bool(asked) and not jobs.running("environments"), "the first check")
+        for _ in range(40):  # 200 s of the pane's 5 s ticks
+            clock[0] += environment_actions.HEARTBEAT_SECONDS
+            app.dashboard._environments_tick()
+            await wait_until(pilot, lambda: not jobs.running("environments"), "the check")
+    assert asked == [0.0, 5.0, 15.0, 35.0, 75.0, 135.0, 195.0]
 
 
 def test_o_opens_only_a_graphical_browser(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import webbrowser
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 from textual import on
@@ -32,6 +33,9 @@ from ksail_tui.ui.widgets.environments_pane import EnvironmentsPane
 
 JOB = "environments"
 HEARTBEAT_SECONDS = 5.0
+# A cluster without the CRDs (or no cluster) is asked again after 5 s, then less and less often:
+# asking every 5 s was most of an idle dashboard's CPU. Installing them here asks at once.
+RECHECK_MAX_SECONDS = 60.0
 
 for _name in ("env", "environments"):
     register_view(View(_name, "focus_pane('environments')", "the preview Environments (key 7)"))
@@ -111,6 +115,8 @@ class EnvironmentActions(DashboardBase):
         self._env_watcher: Watcher | None = None
         self._heartbeat: Heartbeat | None = None
         self._env_problem = ""  # the cluster check's or the watch's trouble, shown over the heartbeat
+        self._recheck_delay = HEARTBEAT_SECONDS  # after a check that found no CRDs (or no cluster)
+        self._recheck_at = 0.0  # monotonic() of the next such check
 
     @property
     def environments_pane(self) -> EnvironmentsPane:
@@ -131,6 +137,7 @@ class EnvironmentActions(DashboardBase):
         super().restart_live(config, why)
         self._stop_env_watch()
         self.env_source, self._heartbeat = None, None
+        self._recheck_delay = HEARTBEAT_SECONDS
         self.environments_pane.table.replace_all([], self.now())
         self.check_environments()
 
@@ -163,7 +170,10 @@ class EnvironmentActions(DashboardBase):
         if message.projects is None:
             self._env_problem = NO_CRDS_HINT if self.crds_missing else message.error
             self._show_banner()
+            self._recheck_at = monotonic() + self._recheck_delay
+            self._recheck_delay = min(2 * self._recheck_delay, RECHECK_MAX_SECONDS)
             return
+        self._recheck_delay = HEARTBEAT_SECONDS
         self.projects = message.projects
         self._env_problem = ""
         self._stop_env_watch()
@@ -182,8 +192,9 @@ class EnvironmentActions(DashboardBase):
         if not self.showing:
             return
         self.environments_pane.table.refresh_ages(self.now())
-        if self.env_source is None:  # no cluster, or no CRDs, yet: ask again
-            if not self.ksail.jobs.running(f"{JOB}-check", f"{JOB}-crds"):
+        if self.env_source is None:  # no cluster, or no CRDs, yet: ask again, in a while
+            due = monotonic() >= self._recheck_at
+            if due and not self.ksail.jobs.running(f"{JOB}-check", f"{JOB}-crds"):
                 self.check_environments()
             return
         self._check_operator()

@@ -42,6 +42,7 @@ class EnvironmentsPane(Vertical):
     def __init__(self) -> None:
         super().__init__(id="environments", classes="pane")
         self.border_title = "[7] Environments"
+        self._banner = ""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="environments-banner")
@@ -54,6 +55,9 @@ class EnvironmentsPane(Vertical):
         return self.query_one(EnvironmentsTable)
 
     def banner(self, text: str) -> None:
+        if text == self._banner:
+            return  # the same answer again: nothing to lay out or draw
+        self._banner = text
         banner = self.query_one("#environments-banner", Static)
         banner.update(text)
         banner.set_class(bool(text), "-shown")
