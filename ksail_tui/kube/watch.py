@@ -52,6 +52,10 @@ class Watcher:
     field_selector: str | None = None
     on_state: Callable[[WatchState], None] | None = None
     resource_version: str | None = None  # start here instead of listing first
+    # The first list from the API server's cache, as client-go's informers take it: it may be a
+    # moment behind, which the watch from its resourceVersion then makes up. Relists read through
+    # (after a 410 the cache may be behind what was already seen). For views, not for decisions.
+    first_list_from_cache: bool = False
     initial_backoff: float = 0.2
     max_backoff: float = 5.0
     timeout_seconds: int = 300
@@ -63,6 +67,7 @@ class Watcher:
     _thread: threading.Thread | None = field(default=None, init=False)
     _connected: bool | None = field(default=None, init=False)
     _delivered: bool = field(default=False, init=False)  # the current watch sent an event
+    _listed: bool = field(default=False, init=False)
 
     def start(self, name: str | None = None) -> Watcher:
         self._thread = threading.Thread(
@@ -104,12 +109,15 @@ class Watcher:
         return self.sleep(delay) if self.sleep is not None else self._stop.wait(delay)
 
     def _relist(self) -> None:
+        from_cache = self.first_list_from_cache and not self._listed
         listing = self.client.list(
             self.resource,
             self.namespace,
             label_selector=self.label_selector,
             field_selector=self.field_selector,
+            resource_version="0" if from_cache else None,
         )
+        self._listed = True
         self.resource_version = (listing.get("metadata") or {}).get("resourceVersion")
         self.on_event(WatchEvent(SYNC, objects=tuple(listing.get("items") or ())))
 
