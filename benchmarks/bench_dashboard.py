@@ -1,10 +1,13 @@
 """Dashboard figures: watch latency, first render of --objects Flux objects, idle RSS and idle CPU.
 
-The cluster is the Kubernetes API emulator in a child process (`ksail-tui sim apiserver`), so the
-dashboard's own memory and CPU are measured alone. The dashboard runs headless (Textual's test
-driver) on the real services: LiveCluster watches, FluxPane updates cells in place.
+The cluster is the Kubernetes API emulator in a child process (`ksail-tui sim apiserver`), or with
+`--cluster kube` the real etcd, kube-apiserver and kube-controller-manager of the test suite's
+`needs_kube` tier (scripts/build-kube.sh builds them), so the dashboard's own memory and CPU are
+measured alone. The dashboard runs headless (Textual's test driver) on the real services:
+LiveCluster watches, FluxPane updates cells in place.
 
     python benchmarks/bench_dashboard.py [--changes 200] [--objects 1000] [--idle 10] [--settle 2]
+        [--cluster emulator|kube]
 
 - watch latency: a status write into the emulator (merge patch of the /status subresource) to the
   Flux table's cell holding the new value (p50/p95 over --changes writes), and the garbage
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import resource
@@ -32,6 +36,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,30 +70,54 @@ def start_emulator(directory: Path) -> tuple[subprocess.Popen[bytes], Path]:
     return process, kubeconfig
 
 
+@contextlib.contextmanager
+def cluster(kind: str, directory: Path) -> Iterator[Path]:
+    """A cluster with the simulated Flux installed (no controllers run); its kubeconfig."""
+    if kind == "kube":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fixtures start it
+        from tests.fixtures.kube_real import control_plane, real_flux_crds
+
+        with control_plane(directory) as real:
+            install_simulated_flux(KubeClient(real.kubeconfig), crds=real_flux_crds(), timeout=60)
+            yield real.kubeconfig
+        return
+    emulator, kubeconfig = start_emulator(directory)
+    try:
+        install_simulated_flux(KubeClient(kubeconfig))
+        yield kubeconfig
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+
+
 def seed(kube: KubeClient, count: int) -> None:
-    """count/2 OCIRepositories and count/2 Kustomizations, named probe-<n>."""
-    for index in range(count // 2):
-        name = f"probe-{index}"
-        kube.apply(
-            {
-                "apiVersion": "source.toolkit.fluxcd.io/v1",
-                "kind": "OCIRepository",
-                "metadata": {"name": name, "namespace": NAMESPACE},
-                "spec": {"interval": "1m", "url": f"oci://registry:5000/{name}", "ref": {"tag": "0.1.0"}},
-            }
-        )
-        kube.apply(
-            {
-                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-                "kind": "Kustomization",
-                "metadata": {"name": name, "namespace": NAMESPACE},
-                "spec": {
-                    "interval": "1m",
-                    "prune": True,
-                    "sourceRef": {"kind": "OCIRepository", "name": name},
-                },
-            }
-        )
+    """count/2 OCIRepositories and count/2 Kustomizations, named probe-<n>, by four writers."""
+    with ThreadPoolExecutor(4) as writers:
+        list(writers.map(lambda index: seed_one(kube, index), range(count // 2)))
+
+
+def seed_one(kube: KubeClient, index: int) -> None:
+    name = f"probe-{index}"
+    kube.apply(
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"interval": "1m", "url": f"oci://registry:5000/{name}", "ref": {"tag": "0.1.0"}},
+        }
+    )
+    kube.apply(
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {
+                "interval": "1m",
+                "prune": True,
+                "sourceRef": {"kind": "OCIRepository", "name": name},
+            },
+        }
+    )
 
 
 def config_for(kubeconfig: Path, directory: Path) -> ClusterConfig:
@@ -251,12 +281,13 @@ async def measure(kubeconfig: Path, directory: Path, args: argparse.Namespace) -
 
 
 def time_lists(kube: KubeClient) -> float:
-    """How long the emulator takes to answer the dashboard's two big lists, asked at once as the
-    dashboard asks them, by a bare client (fetched and decoded, not parsed): the part of the first
-    render that is the emulator's, in a process of its own on the same cores."""
+    """How long the cluster takes to answer the dashboard's two big lists, asked at once as the
+    dashboard asks them (from the API server's cache), by a bare client (fetched and decoded, not
+    parsed): the part of the first render that is the cluster's, in processes of its own on the
+    same cores."""
     started = time.perf_counter()
     threads = [
-        threading.Thread(target=kube.list, args=(resource,))
+        threading.Thread(target=kube.list, args=(resource,), kwargs={"resource_version": "0"})
         for resource in (OCI_REPOSITORIES, KUSTOMIZATIONS)
     ]
     for thread in threads:
@@ -272,19 +303,14 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--settle", type=float, default=2.0, help="seconds between the render and idling")
+    parser.add_argument("--cluster", choices=["emulator", "kube"], default="emulator")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
         os.environ["XDG_DATA_HOME"] = str(directory / "data")
-        emulator, kubeconfig = start_emulator(directory)
-        try:
-            kube = KubeClient(kubeconfig)
-            install_simulated_flux(kube)
-            seed(kube, args.objects)
+        with cluster(args.cluster, directory) as kubeconfig:
+            seed(KubeClient(kubeconfig), args.objects)
             results = asyncio.run(measure(kubeconfig, directory, args))
-        finally:
-            emulator.terminate()
-            emulator.wait(10)
     latencies = [seconds * 1000 for seconds in results["latencies"]]
     print(f"watch latency over {len(latencies)} status writes (write -> cell updated):")
     print(
@@ -301,7 +327,7 @@ def main() -> None:
         f" frame with every row (first row in the table at {results['first_row']:.2f} s;"
         f" {results['first_render']:.2f} s until Textual's pilot.pause() finds the process idle)"
     )
-    print(f"  the emulator alone answers the two lists in {results['emulator_lists']:.2f} s")
+    print(f"  the {args.cluster} alone answers the two lists in {results['emulator_lists']:.2f} s")
     print(f"RSS idle (table full): {results['rss_mb']:.0f} MB")
     idle = results["idle_cpu_seconds"]
     print(f"CPU while idle: {idle:.3f} s over {args.idle:.0f} s ({100 * idle / args.idle:.2f} % of one core)")
