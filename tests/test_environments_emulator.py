@@ -73,6 +73,8 @@ def test_created_builds_deploys_and_is_ready_with_a_url(environment_world: Envir
     world.client.apply(environment("pr-1", world.first_commit, config={"env": {"release": "pr-1"}}))
     status = wait_phase(world, "pr-1", "Ready")
     namespace = "team-a-shop-pr-1"
+    # The watch's Ready event may land after the GET that saw Ready.
+    wait_until(lambda: "Ready" in phases, "the watch to see Ready", timeout=10)
 
     assert phases[phases.index("Building") :].count("Deploying") >= 1, phases
     assert phases.index("Building") < phases.index("Deploying") < phases.index("Ready"), phases
