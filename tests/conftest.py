@@ -7,8 +7,10 @@ machine that lacks it, and fail under CI (CI=true), where .ci/run has installed 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,15 @@ REQUIREMENTS = {
     ),
 }
 _checked: dict[str, bool] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests' builds keep their records of checked manifests in a cache folder of the run's own,
+    not the user's (set in the environment, so that CLIs run as processes use it too)."""
+    del config
+    cache = tempfile.mkdtemp(prefix="ksail-tui-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = cache
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

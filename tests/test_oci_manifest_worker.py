@@ -5,22 +5,30 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ksail_tui.errors import InvalidInput, OperationFailed
-from ksail_tui.oci import manifest_worker, manifests
+from ksail_tui.oci import check_record, manifest_worker, manifests
 from ksail_tui.oci.build import build_artifact
 from ksail_tui.oci.manifest_worker import ManifestChecker
 
 VERDICTS = json.loads((Path(__file__).parent / "data" / "manifest-verdicts.json").read_text(encoding="utf-8"))
 
 
+def forget_passes() -> None:
+    """Every build after this checks every file: nothing passed before, in memory or on disk."""
+    manifests._PASSED.clear()
+    shutil.rmtree(check_record.record_dir(), ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
-def _no_remembered_passes() -> None:
-    manifests._PASSED.clear()  # every build below checks every file
+def _no_remembered_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    forget_passes()
 
 
 def offload_everything(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,7 +80,7 @@ def test_problems_come_in_the_folders_order_however_the_files_were_shared(
     assert alone.count("has no metadata.name") == 4
     monkeypatch.setattr(manifest_worker, "OFFLOAD_AFTER_BYTES", -1)
     monkeypatch.setattr(manifest_worker, "QUEUED_BYTES", queued)
-    manifests._PASSED.clear()
+    forget_passes()
     assert verdict(tmp_path / "app") == alone
 
 
@@ -81,7 +89,7 @@ def test_the_artifact_does_not_depend_on_who_checked_the_manifests(
 ) -> None:
     make_tree(tmp_path / "app", bad=False)
     alone = build_artifact(tmp_path / "app", version="1.0.0")
-    manifests._PASSED.clear()
+    forget_passes()
     offload_everything(monkeypatch)
     shared = build_artifact(tmp_path / "app", version="1.0.0", created=None)
     assert shared.layer == alone.layer

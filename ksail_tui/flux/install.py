@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -14,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from ksail_tui.cache import user_cache_dir
 from ksail_tui.errors import InvalidInput, OperationFailed, TimedOut, Unavailable
 from ksail_tui.kube.client import CRDS, DEPLOYMENTS, KubeClient
 from ksail_tui.kube.wait import Verdict, wait_for
@@ -82,9 +82,7 @@ def detect(kube: KubeClient) -> FluxInstallation:
 
 
 def cache_dir() -> Path:
-    return (
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ksail-tui" / "flux" / FLUX_VERSION
-    )
+    return user_cache_dir() / "flux" / FLUX_VERSION
 
 
 def load_manifests(source: str | None) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import semver
 
 from ksail_tui.errors import InvalidInput
+from ksail_tui.oci import check_record
 from ksail_tui.oci.artifact_format import (
     CREATED_ANNOTATION,
     EMPTY_CONFIG,
@@ -224,12 +225,15 @@ def _pack(
     checking happen here while another thread compresses what came before (and, in a large tree,
     a second process checks part of the manifests: see :mod:`ksail_tui.oci.manifest_worker`).
     """
-    checker = ManifestChecker()
+    recorded = check_record.load(source) if validate_manifests else {}
+    checker = ManifestChecker(recorded=recorded)
     try:
         files, skipped, offset = _pack_entries(source, rules, validate_manifests, stream, checker)
         manifest_count, problems = checker.finish()
     finally:
         checker.close()
+    if checker.passed != recorded:
+        check_record.save(source, checker.passed)
     end = b"\0" * (_TAR_BLOCK * 2)
     offset += len(end)
     stream.write(end + b"\0" * (-offset % _TAR_RECORD))

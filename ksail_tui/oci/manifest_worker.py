@@ -16,6 +16,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -39,8 +40,13 @@ _WORKER_CODE = (
 class ManifestChecker:
     """Checks a build's manifests in the order they are packed; :meth:`finish` gives the verdict."""
 
-    def __init__(self, *, offload: bool = True) -> None:
+    def __init__(
+        self, *, offload: bool = True, recorded: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
         self._offload = offload
+        self._recorded = recorded or {}
+        # Every file that passed, by (path, digest), in the folder's order: what the record keeps.
+        self.passed: dict[tuple[str, str], int] = {}
         self._count = 0
         self._found: list[tuple[int, list[ManifestProblem]]] = []  # (file index, its problems)
         self._index = 0
@@ -53,8 +59,11 @@ class ManifestChecker:
         self._index += 1
         self._read += len(data)
         cached = passed_before(path, digest)
+        if cached is None:
+            cached = self._recorded.get((path, digest))
         if cached is not None:
             self._count += cached
+            self.passed[(path, digest)] = cached
             return
         if self._worker is None and self._offload and self._read > OFFLOAD_AFTER_BYTES:
             self._offload = False  # one attempt: if it cannot start, everything is checked here
@@ -66,6 +75,8 @@ class ManifestChecker:
         self._count += count
         if problems:
             self._found.append((index, problems))
+        else:
+            self.passed[(path, digest)] = count
 
     def finish(self) -> tuple[int, list[ManifestProblem]]:
         """The number of documents, and every problem in the folder's order."""
@@ -79,6 +90,7 @@ class ManifestChecker:
                     self._found.append((index, found))
                 else:
                     remember_passed(path, digest, count)
+                    self.passed[(path, digest)] = count
         self._found.sort(key=lambda pair: pair[0])
         return self._count, [problem for _, problems in self._found for problem in problems]
 
