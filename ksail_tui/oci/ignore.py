@@ -82,7 +82,7 @@ class IgnoreRules:
         layers = [((), self._configured), *reversed(self._sourceignore), ((), self._defaults)]
         for domain, spec in layers:
             depth = len(domain)
-            if len(parts) <= depth or parts[:depth] != domain:
+            if not spec.patterns or len(parts) <= depth or parts[:depth] != domain:
                 continue
             # A trailing slash is how pathspec, like git, tells a folder for "build/" patterns.
             verdict = spec.check_file(_matchable("/".join(parts[depth:])) + ("/" if is_dir else "")).include
