@@ -15,7 +15,8 @@ Rows (the floors): `workload build -O` of 200 / 2,000 / N files (`tar -czf` of t
 the 2,000-file build again after one file changed, with the record of the run before (the loop);
 `workload build` of 3 files (Python's tarfile of them);
 `workload push` of the 2,000-file tree to a new repository (`tar -czf` then `oras push`, the oras
-Python client); `workload list` of 10 / 60 / 300 versions (one `curl` fetching each manifest in turn);
+Python client), and again after one file changed, as a new version with the cache of the push before;
+`workload list` of 10 / 60 / 300 versions (one `curl` fetching each manifest in turn);
 the imports before the first useful work (`python -X importtime`).
 """
 
@@ -265,6 +266,32 @@ def push_row(work: Path, checkouts: dict[str, Path], rounds: int, port: int) -> 
     runs["tar + oras push"] = tar_then_oras
     report(
         interleave(rounds, runs, Row("`workload push` 2000 files, new repository")),
+        "tar + oras push",
+        "<= 1.0x",
+    )
+    # The loop: a new version of the same workload after one file changed, each candidate with its
+    # own repository and cache kept across its runs.
+    warm: dict[str, tuple[Path, Path]] = {}
+    for who, path in checkouts.items():
+        folder = work / f"loop-{who}"
+        folder.mkdir()
+        config = write_ksail_config(
+            folder, port=port, workloads={f"loop-{who}": str(source)}, name=f"loop-{who}"
+        )
+        warm[who] = (config, work / "caches" / f"push-{who}")
+        timed(ksail(path, config, "workload", "push", "--version", "0.0.1"), path, warm[who][1])
+
+    def push_again(who: str, path: Path) -> tuple[float, int, float]:
+        edit_one_file(source)
+        config, cache = warm[who]
+        return timed(
+            ksail(path, config, "workload", "push", "--version", f"1.0.{next(counter)}"), path, cache
+        )
+
+    runs = {who: (lambda who=who, path=path: push_again(who, path)) for who, path in checkouts.items()}
+    runs["tar + oras push"] = tar_then_oras
+    report(
+        interleave(rounds, runs, Row("`workload push` 2000 files again, one file changed, new version")),
         "tar + oras push",
         "<= 1.0x",
     )
