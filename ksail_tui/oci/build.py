@@ -5,8 +5,9 @@ each folder, folders before their contents), with every environment-specific det
 0, empty user and group names, zero mtimes, modes normalised to 0644 for files and 0755 for folders,
 and a gzip header without name or time; it is compressed in blocks on several threads, in pigz's
 format (one gzip member, as Flux reads it). The same content therefore always gives the same layer
-digest, whoever builds it, whenever and on however many cores (for a given zlib). The manifest digest still changes with
-``org.opencontainers.image.created``; the push compares layer digests for that reason.
+digest, whoever builds it, whenever and on however many cores (for a given zlib). The manifest
+digest still changes with ``org.opencontainers.image.created``; the push compares layer digests for
+that reason.
 
 Symlinks follow Flux, which skips them (source-controller skips them when it unpacks, too): a symlink
 inside the folder is left out and reported in ``skipped_symlinks``. A symlink that leaves the folder
