@@ -81,7 +81,19 @@ def test_ready_then_quota_and_limits_are_enforced_by_the_real_server(
     status = wait_ready(kube_client, "real-1", timeout=60)
     namespace = status["namespace"]
     assert namespace == "team-a-shop-real-1"
-    assert kube_client.get(QUOTAS, "default-quota", namespace)["spec"]["hard"]["pods"] == "5"
+    quota = kube_client.get(QUOTAS, "default-quota", namespace)
+    assert quota["spec"]["hard"]["pods"] == "5"
+    # The server's quota admission reads an informer's cache (and caches an empty live lookup for
+    # 30 s): a pod created the moment the quota exists can pass unchecked. Once the quota controller
+    # has written status.hard, the server has seen the quota.
+    wait_until(
+        lambda: (
+            (kube_client.get(QUOTAS, "default-quota", namespace).get("status") or {}).get("hard")
+            == quota["spec"]["hard"]
+        ),
+        "the quota controller to account for the quota",
+        timeout=30,
+    )
 
     # Admitted although it sets no resources: the LimitRange gives it the defaults.
     admitted = kube_client.create(PODS, pod("no-resources"), namespace)
