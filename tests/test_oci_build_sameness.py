@@ -203,13 +203,11 @@ def test_the_tar_is_what_tarfile_writes_in_pigz_blocks_across_chunks_and_streame
 )
 def test_the_gzip_bytes_depend_on_the_data_alone(data: bytes, cuts: list[int], threads: int) -> None:
     written: list[bytes] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(build_module, "_compressing_threads", lambda: threads)
-        stream = build_module._GzipStream(written.append)
-        edges = [0, *sorted(cut for cut in cuts if cut < len(data)), len(data)]
-        for start, end in itertools.pairwise(edges):
-            stream.write(data[start:end])
-        stream.close()
+    stream = build_module._GzipStream(written.append, threads)
+    edges = [0, *sorted(cut for cut in cuts if cut < len(data)), len(data)]
+    for start, end in itertools.pairwise(edges):
+        stream.write(data[start:end])
+    stream.close()
     layer = b"".join(written)
     assert layer == block_gzip(data)
     assert (stream.size, stream.digest) == (len(layer), "sha256:" + hashlib.sha256(layer).hexdigest())

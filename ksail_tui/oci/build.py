@@ -180,10 +180,14 @@ def build_artifact(
             hint="create it, or fix sourceDirectory in ksail.yaml (relative to the file's folder)",
         )
     rules = IgnoreRules(ignore)
+    recorded = check_record.load(source) if validate_manifests else {}
+    # With nothing recorded, parsing keeps the other cores busy, and more compressing threads only
+    # take turns with it; with the checks recorded, compression is the build's critical path.
+    threads = _compressing_threads() if recorded or not validate_manifests else 1
     kept = io.BytesIO()
-    stream = _GzipStream(layer_sink if layer_sink is not None else kept.write)
+    stream = _GzipStream(layer_sink if layer_sink is not None else kept.write, threads)
     try:
-        files, skipped, problems, manifest_count = _pack(source, rules, validate_manifests, stream)
+        files, skipped, problems, manifest_count = _pack(source, rules, validate_manifests, stream, recorded)
     except OSError as error:
         stream.abort()
         raise InvalidInput(
@@ -223,16 +227,20 @@ def build_artifact(
 
 
 def _pack(
-    source: Path, rules: IgnoreRules, validate_manifests: bool, stream: _GzipStream
+    source: Path,
+    rules: IgnoreRules,
+    validate_manifests: bool,
+    stream: _GzipStream,
+    recorded: check_record.Passed,
 ) -> tuple[list[LayerFile], list[str], list[ManifestProblem], int]:
-    """One pass over the folder: each file is read once, checked, hashed and written as a tar entry.
+    """One pass over the folder: each file is read once, checked (unless ``recorded`` says it passed
+    before), hashed and written as a tar entry.
 
     The tar stream is what ``tarfile`` writes (its own header encoding, 512-byte blocks, two zero
-    blocks and a full last record), so the layer digest is the one earlier builds gave. Reading and
-    checking happen here while another thread compresses what came before (and, in a large tree,
-    a second process checks part of the manifests: see :mod:`ksail_tui.oci.manifest_worker`).
+    blocks and a full last record), byte for byte what earlier builds packed. Reading and checking
+    happen here while other threads compress what came before (and, in a large tree, a second
+    process checks part of the manifests: see :mod:`ksail_tui.oci.manifest_worker`).
     """
-    recorded = check_record.load(source) if validate_manifests else {}
     checker = ManifestChecker(recorded=recorded)
     try:
         files, skipped, offset = _pack_entries(source, rules, validate_manifests, stream, checker)
@@ -368,7 +376,7 @@ class _GzipStream:
     An error of the sink is raised by ``close``.
     """
 
-    def __init__(self, sink: LayerSink) -> None:
+    def __init__(self, sink: LayerSink, compressing: int) -> None:
         self._sink = sink
         self._pending = bytearray()
         self._window = b""  # the last 32 KiB written before the pending bytes: the next dictionary
@@ -376,7 +384,6 @@ class _GzipStream:
         self._error: BaseException | None = None
         self._hash = hashlib.sha256()
         self.size = 0
-        compressing = _compressing_threads()
         self._jobs: queue.Queue[_Block | None] = queue.Queue()
         self._in_order: queue.Queue[_Block | None] = queue.Queue(maxsize=2 * compressing)
         self._threads = [
