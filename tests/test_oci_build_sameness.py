@@ -92,8 +92,8 @@ def reference_tar(source: Path, built_files: list[str]) -> bytes:
     return buffer.getvalue()
 
 
-def block_gzip(data: bytes, block: int = 128 << 10) -> bytes:
-    """pigz's format, written out plainly: level-6 raw deflate per 128 KiB block, each primed with the
+def block_gzip(data: bytes, block: int = 1 << 20) -> bytes:
+    """pigz's format, written out plainly: level-6 raw deflate per block (1 MiB), each primed with the
     32 KiB before it and sync-flushed; an empty final block; gzip's header (no name, no time) and trailer."""
     out = [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"]
     for start in range(0, len(data), block):
@@ -183,15 +183,29 @@ def test_the_tar_is_what_tarfile_writes_in_pigz_blocks_across_chunks_and_streame
     tmp_path: Path, seed: int, threads: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_tree(tmp_path / "app", seed)
-    # Small chunks and a low limit for reading whole: every hand-over and the streamed path run.
+    # Small chunks and blocks, and a low limit for reading whole: every hand-over and the streamed
+    # path run.
     monkeypatch.setattr(build_module, "_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(build_module, "_BLOCK_BYTES", 64 << 10)
     monkeypatch.setattr(build_module, "_READ_WHOLE_BYTES", 50_000)
     monkeypatch.setattr(build_module, "_compressing_threads", lambda: threads)
     built = build_artifact(tmp_path / "app", version="1.0.0", validate_manifests=False)
-    assert built.layer is not None and len(built.layer) > 2 * (128 << 10)  # several blocks
+    assert built.layer is not None
     listed = [entry["name"] for entry in entries_of(built.layer)]
     tar = reference_tar(tmp_path / "app", listed)
+    assert len(tar) > 4 * (64 << 10)  # several blocks
     assert gzip.decompress(built.layer) == tar
+    assert built.layer == block_gzip(tar, 64 << 10)
+
+
+def test_blocks_of_the_real_size_are_the_reference_blocks(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    (tmp_path / "app").mkdir()
+    for index in range(12):  # 3.6 MB: four blocks, half of it compressible
+        (tmp_path / "app" / f"f{index}").write_bytes(rng.randbytes(150_000) + b"a b c " * 25_000)
+    built = build_artifact(tmp_path / "app", version="1.0.0", validate_manifests=False)
+    assert built.layer is not None
+    tar = reference_tar(tmp_path / "app", [entry["name"] for entry in entries_of(built.layer)])
     assert built.layer == block_gzip(tar)
 
 
@@ -200,16 +214,21 @@ def test_the_tar_is_what_tarfile_writes_in_pigz_blocks_across_chunks_and_streame
     data=st.binary(max_size=3000).map(lambda seed: seed * 200),
     cuts=st.lists(st.integers(0, 600_000), max_size=12),
     threads=st.integers(1, 4),
+    block=st.sampled_from([4096, 40_000, 1 << 20]),  # smaller than the 32 KiB window, and larger
 )
-def test_the_gzip_bytes_depend_on_the_data_alone(data: bytes, cuts: list[int], threads: int) -> None:
+def test_the_gzip_bytes_depend_on_the_data_alone(
+    data: bytes, cuts: list[int], threads: int, block: int
+) -> None:
     written: list[bytes] = []
-    stream = build_module._GzipStream(written.append, threads)
-    edges = [0, *sorted(cut for cut in cuts if cut < len(data)), len(data)]
-    for start, end in itertools.pairwise(edges):
-        stream.write(data[start:end])
-    stream.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(build_module, "_BLOCK_BYTES", block)
+        stream = build_module._GzipStream(written.append, threads)
+        edges = [0, *sorted(cut for cut in cuts if cut < len(data)), len(data)]
+        for start, end in itertools.pairwise(edges):
+            stream.write(data[start:end])
+        stream.close()
     layer = b"".join(written)
-    assert layer == block_gzip(data)
+    assert layer == block_gzip(data, block)
     assert (stream.size, stream.digest) == (len(layer), "sha256:" + hashlib.sha256(layer).hexdigest())
     assert gzip.decompress(layer) == data
 
@@ -245,13 +264,12 @@ def test_the_direct_header_is_what_tarfile_writes(name: str, size: int, is_dir: 
     assert build_module.tar_header(name, size, is_dir=is_dir) == expected
 
 
-def test_memory_does_not_grow_with_the_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    source = tmp_path / "app"
+def peak_of_a_build(source: Path, blobs: int) -> tuple[int, int]:
+    """Peak traced memory of building ``blobs`` x 100 kB that does not compress, and the layer's size."""
     source.mkdir()
     rng = random.Random(7)
-    for index in range(120):  # 12 MB that does not compress
+    for index in range(blobs):
         (source / f"blob-{index}.bin").write_bytes(rng.randbytes(100_000))
-    monkeypatch.setattr(build_module, "_compressing_threads", lambda: 2)
     written = [0]
 
     def count(data: bytes) -> None:
@@ -263,9 +281,17 @@ def test_memory_does_not_grow_with_the_layer(tmp_path: Path, monkeypatch: pytest
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert written[0] > 12_000_000
-    # One file, four blocks in flight and two compressors' state: not the 12 MB layer.
-    assert peak < 4_000_000
+    return peak, written[0]
+
+
+def test_memory_does_not_grow_with_the_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build_module, "_compressing_threads", lambda: 2)
+    small, small_layer = peak_of_a_build(tmp_path / "small", 60)
+    large, large_layer = peak_of_a_build(tmp_path / "large", 240)
+    assert small_layer > 6_000_000 and large_layer > 24_000_000
+    # One file, four 1 MiB blocks in flight with their output, two compressors' state: 10-12 MB
+    # whichever the layer, depending on how far the threads are behind the walk; not the layer.
+    assert small < 16_000_000 and large < 16_000_000
 
 
 def test_a_sink_that_fails_fails_the_build_naming_its_error(golden_source: Path) -> None:

@@ -65,7 +65,7 @@ def project(tmp_path: Path, registry_process: RegistryProcess) -> tuple[Path, Cl
 def requests_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The upload requests of the push, in order, with small chunks."""
     monkeypatch.setattr(layer_upload, "CHUNK_BYTES", CHUNK)
-    monkeypatch.setattr(build_module, "_CHUNK_BYTES", 2 * CHUNK)  # the tar goes to gzip in small pieces too
+    monkeypatch.setattr(build_module, "_BLOCK_BYTES", 2 * CHUNK)  # the tar goes to gzip in small pieces too
     # A tree this small builds before the registry's first answer; the layer is held until then, so
     # the first write waits for it here, as a large tree's build does by taking longer.
     original_write = layer_upload.LayerUpload.write

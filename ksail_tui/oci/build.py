@@ -17,6 +17,7 @@ the artifact would silently differ from what the folder shows.
 
 from __future__ import annotations
 
+import collections
 import errno
 import hashlib
 import io
@@ -68,9 +69,10 @@ _GIT_TIMEOUT_SECONDS = 5
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 _TAR_BLOCK = tarfile.BLOCKSIZE
 _TAR_RECORD = tarfile.RECORDSIZE
-# The tar stream is compressed in blocks of this size (pigz's), each primed with the deflate window
-# before it; at most two blocks per thread are in flight, so a build's memory does not grow with the tree.
-_BLOCK_BYTES = 128 << 10
+# The tar stream is compressed in blocks of this size, each primed with the deflate window before it
+# (pigz's format, in larger blocks: as small as one stream, and few hand-overs between threads);
+# two blocks more than there are threads are in flight, so a build's memory does not grow with the tree.
+_BLOCK_BYTES = 1 << 20
 _DICTIONARY_BYTES = 32 << 10
 _MAX_COMPRESSING_THREADS = 4
 # What ends the stream after the sync-flushed blocks: an empty final block with fixed codes.
@@ -359,21 +361,22 @@ class _Block:
     def __init__(self, data: bytes, dictionary: bytes) -> None:
         self.data = data
         self.dictionary = dictionary
-        self.done = threading.Event()
+        self.done = False
         self.output = b""
         self.error: BaseException | None = None
 
 
 class _GzipStream:
-    """One gzip member of the tar stream, compressed in blocks on several threads, with its sha256
-    and size.
+    """One gzip member of the tar stream, compressed in blocks on one or more threads, with its
+    sha256 and size.
 
     As pigz does it: each block of :data:`_BLOCK_BYTES` is deflated on its own, primed with the 32 KiB
     that came before it and ended by a sync flush, and an empty final block closes the stream. The
     bytes depend only on the tar stream (and zlib), never on the number of threads or how the writes
-    were cut, and are within 0.1 % of one stream's size. zlib lets go of the GIL, so the threads
-    really run side by side. At most two blocks per thread are in flight: memory stays bounded.
-    An error of the sink is raised by ``close``.
+    were cut, and are as small as one stream's. zlib lets go of the GIL, so the threads really run
+    side by side; the thread that finishes the oldest block writes it, and any after it that are
+    done, so the sink gets them in order without a thread of its own. At most two blocks more than
+    there are threads are in flight: memory stays bounded. An error of the sink is raised by ``close``.
     """
 
     def __init__(self, sink: LayerSink, compressing: int) -> None:
@@ -384,13 +387,16 @@ class _GzipStream:
         self._error: BaseException | None = None
         self._hash = hashlib.sha256()
         self.size = 0
-        self._jobs: queue.Queue[_Block | None] = queue.Queue()
-        self._in_order: queue.Queue[_Block | None] = queue.Queue(maxsize=2 * compressing)
+        self._crc = 0
+        self._length = 0
+        self._in_flight: collections.deque[_Block] = collections.deque()
+        self._room = threading.Semaphore(compressing + 2)
+        self._writing = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Block | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._compress, name="layer-gzip", daemon=True)
             for _ in range(compressing)
         ]
-        self._threads.append(threading.Thread(target=self._write_in_order, name="layer-gzip", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -414,6 +420,13 @@ class _GzipStream:
             self._submit(bytes(self._pending))
             self._pending.clear()
         self._stop()
+        if self._error is None:
+            try:
+                if not self.size:
+                    self._emit(_GZIP_HEADER)
+                self._emit(_FINAL_BLOCK + struct.pack("<II", self._crc, self._length & 0xFFFFFFFF))
+            except BaseException as error:
+                self._error = error
         if self._error is not None:
             raise self._error
 
@@ -424,14 +437,15 @@ class _GzipStream:
         self._stop()
 
     def _submit(self, data: bytes) -> None:
+        self._room.acquire()  # waits while enough is in flight
         block = _Block(data, self._window)
-        self._window = (self._window + data)[-_DICTIONARY_BYTES:]
-        self._in_order.put(block)  # waits while enough is in flight
+        tail = data[-_DICTIONARY_BYTES:]
+        self._window = tail if len(tail) == _DICTIONARY_BYTES else (self._window + tail)[-_DICTIONARY_BYTES:]
+        self._in_flight.append(block)
         self._jobs.put(block)
 
     def _stop(self) -> None:
-        self._in_order.put(None)
-        for _ in range(len(self._threads) - 1):
+        for _ in self._threads:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join()
@@ -443,31 +457,27 @@ class _GzipStream:
                     block.output = _deflate_block(block.data, block.dictionary)
                 except BaseException as error:  # handed to close(), in the building thread
                     block.error = error
-            block.done.set()
+            block.done = True
+            self._write_done_blocks()
 
-    def _write_in_order(self) -> None:
-        crc = length = 0
-        try:
-            self._emit(_GZIP_HEADER)
-        except BaseException as error:
-            self._error = error
-        while (block := self._in_order.get()) is not None:
-            block.done.wait()
-            if self._error is not None or self._aborted:
-                continue  # keep taking blocks, so that a write never waits for a thread that stopped
-            try:
-                if block.error is not None:
-                    raise block.error
-                crc = zlib.crc32(block.data, crc)
-                length += len(block.data)
-                self._emit(block.output)
-            except BaseException as error:
-                self._error = error
-        if not self._aborted and self._error is None:
-            try:
-                self._emit(_FINAL_BLOCK + struct.pack("<II", crc, length & 0xFFFFFFFF))
-            except BaseException as error:
-                self._error = error
+    def _write_done_blocks(self) -> None:
+        """Write the oldest blocks, in order, as long as they are compressed."""
+        with self._writing:
+            while self._in_flight and self._in_flight[0].done:
+                block = self._in_flight.popleft()
+                self._room.release()
+                if self._error is not None or self._aborted:
+                    continue  # keep taking blocks, so that a write never waits for a thread that stopped
+                try:
+                    if block.error is not None:
+                        raise block.error
+                    if not self.size:
+                        self._emit(_GZIP_HEADER)
+                    self._crc = zlib.crc32(block.data, self._crc)
+                    self._length += len(block.data)
+                    self._emit(block.output)
+                except BaseException as error:
+                    self._error = error
 
     def _emit(self, data: bytes) -> None:
         if data:
