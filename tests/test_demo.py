@@ -135,8 +135,8 @@ def test_ksail_tui_demo_in_tmux_reconciles_on_r(tmp_path: Path) -> None:
             subprocess.run([*TMUX, "send-keys", "-t", session, *keys], check=True)
             time.sleep(0.3)
         subprocess.run([*TMUX, "send-keys", "-t", session, "r"], check=True)
-        screen = _wait_for(session, "app applied 0.1.0@sha256:", timeout=30)
-        assert "reconciled" in screen
+        # The notification's title, then its text; one capture can catch the toast half drawn.
+        _wait_for_match(session, r"reconciled[\s\S]*app applied 0\.1\.0@sha256:", timeout=30)
         quit_demo(session)
         screen = _wait_for(session, "ksail-tui exited with", timeout=20)
         assert "ksail-tui exited with 0" in screen, screen
