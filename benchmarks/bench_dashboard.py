@@ -44,12 +44,15 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fixtures
+
 from ksail_sim.flux import install_simulated_flux
 from ksail_tui.config import ClusterConfig, parse_config
 from ksail_tui.kube.client import KUSTOMIZATIONS, OCI_REPOSITORIES, KubeClient
 from ksail_tui.ui.app import KsailApp, make_app
 from ksail_tui.ui.services import ClusterServices
 from ksail_tui.ui.widgets.flux_table import FluxPane
+from tests.fixtures.flux_manifests import kustomization, oci_repository
 
 NAMESPACE = "flux-system"
 PROBE = "Kustomization/flux-system/probe-0"
@@ -74,8 +77,7 @@ def start_emulator(directory: Path) -> tuple[subprocess.Popen[bytes], Path]:
 def cluster(kind: str, directory: Path) -> Iterator[Path]:
     """A cluster with the simulated Flux installed (no controllers run); its kubeconfig."""
     if kind == "kube":
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fixtures start it
-        from tests.fixtures.kube_real import control_plane, real_flux_crds
+        from tests.fixtures.kube_real import control_plane, real_flux_crds  # started as the tests start it
 
         with control_plane(directory) as real:
             install_simulated_flux(KubeClient(real.kubeconfig), crds=real_flux_crds(), timeout=60)
@@ -98,26 +100,8 @@ def seed(kube: KubeClient, count: int) -> None:
 
 def seed_one(kube: KubeClient, index: int) -> None:
     name = f"probe-{index}"
-    kube.apply(
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "OCIRepository",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"interval": "1m", "url": f"oci://registry:5000/{name}", "ref": {"tag": "0.1.0"}},
-        }
-    )
-    kube.apply(
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {
-                "interval": "1m",
-                "prune": True,
-                "sourceRef": {"kind": "OCIRepository", "name": name},
-            },
-        }
-    )
+    kube.apply(oci_repository(name, NAMESPACE, url=f"oci://registry:5000/{name}", ref={"tag": "0.1.0"}))
+    kube.apply(kustomization(name, NAMESPACE))
 
 
 def config_for(kubeconfig: Path, directory: Path) -> ClusterConfig:

@@ -24,6 +24,7 @@ from ksail_tui.kube.client import (
     KubeClient,
     Resource,
 )
+from tests.fixtures.flux_manifests import kustomization, oci_repository
 from tests.fixtures.kube_real import real_flux_crds
 
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
@@ -95,28 +96,6 @@ def configmap(name: str, namespace: str, **data: str) -> dict[str, Any]:
         "kind": "ConfigMap",
         "metadata": {"name": name, "namespace": namespace, "labels": {LABEL: "yes"}},
         "data": data,
-    }
-
-
-def oci_repository(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"url": "oci://local-registry:5000/app", "interval": "1m", **spec},
-    }
-
-
-def kustomization(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "interval": "1m",
-            "prune": True,
-            "sourceRef": {"kind": "OCIRepository", "name": name},
-        },
     }
 
 
