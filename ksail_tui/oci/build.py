@@ -422,8 +422,6 @@ class _GzipStream:
         self._stop()
         if self._error is None:
             try:
-                if not self.size:
-                    self._emit(_GZIP_HEADER)
                 self._emit(_FINAL_BLOCK + struct.pack("<II", self._crc, self._length & 0xFFFFFFFF))
             except BaseException as error:
                 self._error = error
@@ -471,8 +469,6 @@ class _GzipStream:
                 try:
                     if block.error is not None:
                         raise block.error
-                    if not self.size:
-                        self._emit(_GZIP_HEADER)
                     self._crc = zlib.crc32(block.data, self._crc)
                     self._length += len(block.data)
                     self._emit(block.output)
@@ -480,10 +476,11 @@ class _GzipStream:
                     self._error = error
 
     def _emit(self, data: bytes) -> None:
-        if data:
-            self._hash.update(data)
-            self.size += len(data)
-            self._sink(data)
+        if not self.size:
+            data = _GZIP_HEADER + data  # the header goes out with whatever is written first
+        self._hash.update(data)
+        self.size += len(data)
+        self._sink(data)
 
 
 def _deflate_block(data: bytes, dictionary: bytes) -> bytes:
