@@ -1,4 +1,4 @@
-"""A client for the OCI distribution API (``/v2/...``), on ``requests``.
+"""A client for the OCI distribution API (``/v2/...``), on :mod:`ksail_tui.oci.http_session`.
 
 oras-py is installed and was the first choice, but its Registry cannot do what this product needs:
 ``upload_manifest`` validates with jsonschema and re-serialises the manifest (``json=``), so the bytes
@@ -27,17 +27,14 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urljoin, urlsplit
-
-import requests
-from requests.adapters import HTTPAdapter
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from ksail_tui.errors import InvalidInput, OperationFailed, TimedOut, Unavailable
 from ksail_tui.oci.artifact_format import (
@@ -46,6 +43,17 @@ from ksail_tui.oci.artifact_format import (
     MANIFEST_MEDIA_TYPE,
     sha256_digest,
 )
+from ksail_tui.oci.http_session import (
+    HttpFailure,
+    HttpResponse,
+    HttpSession,
+    TlsFailed,
+    Unreachable,
+    basic_authorization,
+)
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 USERNAME_VARIABLE = "KSAIL_REGISTRY_USERNAME"
@@ -53,7 +61,6 @@ PASSWORD_VARIABLE = "KSAIL_REGISTRY_PASSWORD"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
 DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
-_PROGRESS_STEP = 256 * 1024  # report upload progress at most every 256 KiB
 _MAX_RETRY_AFTER_SECONDS = 10.0
 DEFAULT_TIMEOUT_SECONDS = 60.0
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
@@ -61,7 +68,6 @@ API_VERSION_HEADER = "Docker-Distribution-API-Version"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # tag lists, tokens, error bodies
 MAX_BLOB_BYTES = 1024 * 1024 * 1024
-_READ_CHUNK = 64 * 1024
 _MAX_PAGES = 10_000
 
 # The deadline (time.monotonic()) of the command that is running and its --timeout, when it set
@@ -209,32 +215,6 @@ def blob_size(descriptor: dict[str, Any]) -> int:
     return size if isinstance(size, int) and size > 0 else 0
 
 
-class _ProgressBody:
-    """A request body that reports how many of its bytes have been sent."""
-
-    def __init__(self, data: bytes, on_sent: Callable[[int], None]) -> None:
-        self._view = memoryview(data)
-        self._offset = 0
-        self._reported = 0
-        self._on_sent = on_sent
-
-    def __len__(self) -> int:
-        return len(self._view)
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._view) if size < 0 else min(len(self._view), self._offset + size)
-        chunk = self._view[self._offset : end].tobytes()
-        self._offset = end
-        if end - self._reported >= _PROGRESS_STEP or end == len(self._view):
-            self._reported = end
-            self._on_sent(end)
-        return chunk
-
-    def __iter__(self) -> Iterator[bytes]:  # makes requests stream the body with a Content-Length
-        while chunk := self.read(_PROGRESS_STEP):
-            yield chunk
-
-
 class RegistryClient:
     """One registry endpoint (``host[:port]``); safe to share between threads.
 
@@ -272,9 +252,7 @@ class RegistryClient:
         self._auth_lock = threading.Lock()
         self._verified = False
         self._verify_lock = threading.Lock()
-        self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
-        self._session.mount(self.base_url + "/", adapter)
+        self._session = HttpSession(pool_size)
 
     def close(self) -> None:
         self._session.close()
@@ -372,7 +350,7 @@ class RegistryClient:
 
     def _finish(
         self, location: str, digest: str, data: bytes, on_sent: Callable[[int], None] | None
-    ) -> requests.Response:
+    ) -> HttpResponse:
         separator = "&" if "?" in location else "?"
         return self._request(
             "PUT",
@@ -383,7 +361,7 @@ class RegistryClient:
             retry=False,
         )
 
-    def _next_location(self, response: requests.Response, what: str) -> str:
+    def _next_location(self, response: HttpResponse, what: str) -> str:
         location = response.headers.get("Location")
         if not location:
             raise OperationFailed(
@@ -490,7 +468,7 @@ class RegistryClient:
             if not isinstance(listed, list):
                 raise OperationFailed(f"{what} at {self.endpoint} has a 'tags' that is not a list")
             new = [tag for tag in listed if isinstance(tag, str) and tag not in tags]
-            next_url = _next_link(response)
+            next_url = response.link("next")
             if next_url and not new:
                 raise OperationFailed(
                     f"the pagination of {what} at {self.endpoint} loops: a page with no new tags "
@@ -533,7 +511,7 @@ class RegistryClient:
         authenticate: bool = True,
         verified: bool = True,
         redirects: bool = True,
-    ) -> requests.Response:
+    ) -> HttpResponse:
         if verified:
             self.check_registry()
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
@@ -547,12 +525,12 @@ class RegistryClient:
                     ),
                     what,
                 )
-            except requests.exceptions.SSLError as error:
+            except TlsFailed as error:
                 raise OperationFailed(
                     f"TLS with {self.endpoint} failed: {error}",
                     hint="check the registry's certificate, or use a loopback endpoint for plain HTTP",
                 ) from None
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except Unreachable as error:
                 self.check_deadline(what)
                 if attempt + 1 < attempts:
                     self._pause(attempt, None)
@@ -561,8 +539,8 @@ class RegistryClient:
                     f"the registry at {self.endpoint} cannot be reached: {_reason(error)}",
                     hint=self._unavailable_hint(),
                 ) from None
-            except (requests.RequestException, ValueError) as error:
-                # Broken chunking or compression, redirect loops, URLs that cannot be parsed.
+            except HttpFailure as error:
+                # Broken bodies, redirect loops, URLs that cannot be parsed.
                 raise OperationFailed(
                     f"the registry at {self.endpoint} sent an answer to {what} that cannot be read: "
                     f"{_reason(error)}"
@@ -573,14 +551,14 @@ class RegistryClient:
             return response
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _within_deadline(self, exchange: Callable[[], requests.Response], what: str) -> requests.Response:
+    def _within_deadline(self, exchange: Callable[[], HttpResponse], what: str) -> HttpResponse:
         """Run one exchange (request, authentication, body) on a helper thread, and give up on it
         at the deadline.
 
         Socket timeouts bound each read, not the exchange: a server that trickles a byte of its
         headers or body now and then would keep every read alive forever.
         """
-        outcome: Future[requests.Response] = Future()
+        outcome: Future[HttpResponse] = Future()
 
         def run() -> None:
             try:
@@ -604,57 +582,67 @@ class RegistryClient:
         limit: int,
         authenticate: bool,
         redirects: bool,
-    ) -> requests.Response:
+    ) -> HttpResponse:
         # Our credentials go to this registry only, never to a server another one points us to.
         same_origin = self._same_origin(url)
 
-        def attempt(authorization: str | None) -> requests.Response:
-            # A fresh progress body per attempt: the one sent before the 401 is used up.
-            data = _ProgressBody(body, on_sent) if body is not None and on_sent else body
+        def attempt(authorization: str | None) -> HttpResponse:
             return self._http(
                 method,
                 url,
                 headers=_with_auth(headers, authorization if same_origin else None),
-                data=data,
-                allow_redirects=redirects,
+                body=body,
+                on_sent=on_sent,
+                limit=limit,
+                redirects=redirects,
             )
 
         authorization = self._authorization
-        response = self._read(attempt(authorization), limit, url)
+        response = attempt(authorization)
         if (
             authenticate
             and same_origin
             and response.status_code == 401
             and self._authenticate(response, authorization)
         ):
-            response = self._read(attempt(self._authorization), limit, url)
+            response = attempt(self._authorization)
         return response
 
-    def _http(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One HTTP exchange bounded by what is left of the deadline; the body is read by _read."""
-        remaining = self.check_deadline(f"{method} {urlsplit(url).path}")
-        timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
-        return self._session.request(method, url, timeout=timeout, stream=True, **kwargs)
+    def _http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        limit: int,
+        body: bytes | None = None,
+        on_sent: Callable[[int], None] | None = None,
+        redirects: bool = True,
+    ) -> HttpResponse:
+        """One HTTP exchange bounded by what is left of the deadline; its body is read in receives,
+        each checked against the deadline and ``limit``, so that none can hang or flood."""
+        what = f"{method} {urlsplit(url).path}"
+        remaining = self.check_deadline(what)
 
-    def _read(self, response: requests.Response, limit: int, url: str) -> requests.Response:
-        """Read the body in chunks, against the deadline and ``limit``, so none can hang or flood."""
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in response.iter_content(_READ_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise OperationFailed(
-                        f"the registry at {self.endpoint} sent more than {limit // (1024 * 1024)} MiB "
-                        f"for {urlsplit(url).path}; refusing to read on"
-                    )
-                chunks.append(chunk)
-                self.check_deadline(f"{response.request.method} {urlsplit(url).path}")
-        except BaseException:
-            response.close()
-            raise
-        response._content = b"".join(chunks)
-        return response
+        def received(size: int) -> None:
+            if size > limit:
+                raise OperationFailed(
+                    f"the registry at {self.endpoint} sent more than {limit // (1024 * 1024)} MiB "
+                    f"for {urlsplit(url).path}; refusing to read on"
+                )
+            self.check_deadline(what)
+
+        return self._session.request(
+            method,
+            url,
+            headers=headers,
+            body=body,
+            on_sent=on_sent,
+            connect_timeout=min(self._connect_timeout, remaining),
+            read_timeout=min(self._read_timeout, remaining),
+            follow_redirects=redirects,
+            on_received=received,
+        )
 
     def check_deadline(self, what: str) -> float:
         """The seconds left; :class:`TimedOut`, naming the registry, when there are none."""
@@ -669,7 +657,7 @@ class RegistryClient:
             hint="check it with `ksail-tui registry status`, or allow more time with --timeout",
         )
 
-    def _authenticate(self, challenge: requests.Response, used: str | None) -> bool:
+    def _authenticate(self, challenge: HttpResponse, used: str | None) -> bool:
         """Answer a 401 challenge; True when there is a new Authorization to retry with."""
         header = challenge.headers.get("WWW-Authenticate", "")
         scheme = header.split(" ", 1)[0].lower()
@@ -678,8 +666,7 @@ class RegistryClient:
                 return True  # another thread already answered this challenge
             credentials = self._lookup_credentials()
             if scheme == "basic" and credentials:
-                token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
-                self._authorization = f"Basic {token}"
+                self._authorization = basic_authorization(*credentials)
             elif scheme == "bearer":
                 bearer = self._fetch_token(dict(_CHALLENGE_PARAMETER.findall(header)), credentials)
                 if bearer is None:
@@ -693,12 +680,12 @@ class RegistryClient:
         realm = challenge.get("realm")
         if not realm:
             return None
-        params = {key: challenge[key] for key in ("service", "scope") if challenge.get(key)}
+        params = urlencode({key: challenge[key] for key in ("service", "scope") if challenge.get(key)})
+        url = f"{realm}{'&' if '?' in realm else '?'}{params}" if params else realm
+        headers = {"Authorization": basic_authorization(*credentials)} if credentials else {}
         try:
-            response = self._read(
-                self._http("GET", realm, params=params, auth=credentials), MAX_DOCUMENT_BYTES, realm
-            )
-        except (requests.RequestException, ValueError) as error:
+            response = self._http("GET", url, headers=headers, limit=MAX_DOCUMENT_BYTES)
+        except HttpFailure as error:
             self.check_deadline(f"GET {realm}")
             raise Unavailable(f"the token service {realm} cannot be reached: {_reason(error)}") from None
         if response.status_code != 200:
@@ -714,14 +701,14 @@ class RegistryClient:
             self._credentials_looked_up = True
         return self._credentials
 
-    def _pause(self, attempt: int, response: requests.Response | None) -> None:
+    def _pause(self, attempt: int, response: HttpResponse | None) -> None:
         delay = self._backoff * 2**attempt
         retry_after = response.headers.get("Retry-After", "") if response is not None else ""
         if retry_after.isascii() and retry_after.isdigit():
             delay = min(float(retry_after), _MAX_RETRY_AFTER_SECONDS)
         time.sleep(max(0.0, min(delay, self._deadline - time.monotonic())))
 
-    def _check(self, response: requests.Response, action: str) -> None:
+    def _check(self, response: HttpResponse, action: str) -> None:
         if response.status_code < 300:
             return
         detail = _error_detail(response)
@@ -734,7 +721,7 @@ class RegistryClient:
             raise InvalidInput(f"cannot {action}: the registry rejects the repository name{detail}")
         raise OperationFailed(f"cannot {action} at {self.endpoint}: HTTP {response.status_code}{detail}")
 
-    def _json_object(self, response: requests.Response, what: str) -> dict[str, Any]:
+    def _json_object(self, response: HttpResponse, what: str) -> dict[str, Any]:
         """The body as a JSON object; a server that answers anything else is no OCI registry."""
         data = _parse_json(response.content)
         if not isinstance(data, dict):
@@ -752,7 +739,7 @@ class RegistryClient:
         return f"check that {self.endpoint} is the right endpoint and that the network reaches it"
 
 
-def api_version_problem(status: int, headers: Container[str], body: bytes) -> str | None:
+def api_version_problem(status: int, headers: Message, body: bytes) -> str | None:
     """What is wrong with a server, judged by its answer to ``GET /v2/``; None for a registry.
 
     A registry answers 200 (with the API version header, or at least an empty body or a JSON
@@ -784,15 +771,6 @@ def _parse_json(content: bytes) -> Any:
         return None
 
 
-def _next_link(response: requests.Response) -> str:
-    """The ``Link: <...>; rel="next"`` target, or "" when there is none (or it cannot be read)."""
-    try:
-        target = response.links.get("next", {}).get("url", "")
-    except (ValueError, AttributeError, TypeError):
-        return ""
-    return target if isinstance(target, str) else ""
-
-
 def _with_auth(headers: dict[str, str], authorization: str | None) -> dict[str, str]:
     return {**headers, "Authorization": authorization} if authorization else headers
 
@@ -800,7 +778,7 @@ def _with_auth(headers: dict[str, str], authorization: str | None) -> dict[str, 
 _MAX_DETAIL_CHARS = 300
 
 
-def _error_detail(response: requests.Response) -> str:
+def _error_detail(response: HttpResponse) -> str:
     """The OCI error body (``{"errors": [{"code", "message"}]}``) as a short suffix."""
     body = _parse_json(response.content)
     errors = body.get("errors") if isinstance(body, dict) else None
