@@ -23,7 +23,7 @@ from ksail_tui.devloop.problems import problem_of
 from ksail_tui.devloop.versions import DevSeries, is_dev_version, plan_dev_prune
 from ksail_tui.devloop.watcher import FolderWatcher, SourceFilter
 from ksail_tui.errors import InvalidInput, OperationFailed, Unavailable
-from ksail_tui.oci.service import build_workload
+from ksail_tui.oci.build import build_workload
 
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  k: v\n"
 

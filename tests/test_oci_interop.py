@@ -9,7 +9,8 @@ import oras.provider
 import pytest
 
 from ksail_tui.config import ClusterConfig, load_config
-from ksail_tui.oci.service import build_workload, push_workload
+from ksail_tui.oci.build import build_workload
+from ksail_tui.oci.service import push_workload
 from tests.fixtures.registry import RegistryProcess, write_ksail_config
 
 pytestmark = pytest.mark.needs_registry

@@ -33,6 +33,18 @@ def test_workload_build_loads_no_http_stack(tmp_path: Path) -> None:
     assert "importlib.metadata" not in loaded
 
 
+def test_workload_list_loads_neither_requests_nor_the_build(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    config = write_ksail_config(tmp_path, port=free_port(), workloads={"app": "app"})
+    loaded = modules_after(
+        "from ksail_tui.cli.main import main\n"
+        f"assert main(['-c', {str(config)!r}, 'workload', 'list', '--timeout', '5s']) != 0"
+    )
+    assert "ksail_tui.oci.registry_client" in loaded
+    assert not {name for name in loaded if name.split(".")[0] in ("requests", "urllib3")}
+    assert not {"ksail_tui.oci.build", "ksail_tui.oci.manifests", "pathspec"} & loaded
+
+
 def test_a_command_builds_only_its_group_and_help_lists_them_all() -> None:
     loaded = modules_after(
         "from ksail_tui.cli.main import build_parser\nbuild_parser(['-c', 'x', 'workload'])"

@@ -30,13 +30,9 @@ from ksail_tui.devloop.watcher import Changes, FolderWatcher
 from ksail_tui.errors import InvalidInput, KsailError, Unavailable
 from ksail_tui.flux.service import FluxService, ReconcileOutcome
 from ksail_tui.models import OCIArtifact
+from ksail_tui.oci.build import build_workload
 from ksail_tui.oci.registry_client import RegistryClient
-from ksail_tui.oci.service import (
-    build_workload,
-    list_versions,
-    prune_versions,
-    push_workload,
-)
+from ksail_tui.oci.service import list_versions, prune_versions, push_workload
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from ksail_tui.config import ClusterConfig
 from ksail_tui.devloop.state import LoopProblem
 from ksail_tui.errors import InvalidInput, KsailError, Unavailable
+from ksail_tui.oci.build import build_workload
 from ksail_tui.oci.manifests import ManifestProblem, check_manifest, is_manifest
-from ksail_tui.oci.service import build_workload
 
 
 def problem_of(error: KsailError, config: ClusterConfig, workload: str) -> LoopProblem:

@@ -35,13 +35,13 @@ from ksail_tui.oci.artifact_format import (
     VERSION_ANNOTATION,
     read_layer_files,
 )
-from ksail_tui.oci.build import BuiltArtifact, build_workload, validate_version
-from ksail_tui.oci.layer_upload import LayerUpload
 from ksail_tui.oci.registry_client import RegistryClient, RemoteManifest, blob_size
 from ksail_tui.urls import without_credentials
 
 if TYPE_CHECKING:
     from ksail_tui.flux.references import SourceReference
+    from ksail_tui.oci.build import BuiltArtifact
+    from ksail_tui.oci.layer_upload import LayerUpload
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _MANIFEST_FETCH_WORKERS = 8
@@ -167,6 +167,10 @@ def push_workload(
     The layer is sent into an upload session while it is built (see :mod:`ksail_tui.oci.layer_upload`)
     and committed only once the build, its validation included, has passed.
     """
+    # Imported here: the build's modules (YAML checks, ignore rules) are half of `workload list`'s.
+    from ksail_tui.oci.build import build_workload, validate_version
+    from ksail_tui.oci.layer_upload import LayerUpload
+
     report = on_progress or _ignore_progress
     for tag in also_tags:
         _check_moving_tag(tag)
@@ -372,6 +376,8 @@ def diff_workload(
     config: ClusterConfig, name: str | None = None, *, version: str | None = None
 ) -> ArtifactDiff:
     """Compare the folder with a pushed version: by layer digest first, else file by file."""
+    from ksail_tui.oci.build import build_workload
+
     workload = config.workload(name)
     repository = config.repository_of(workload)
     # A diff is read-only and most useful mid-edit, so manifests are not validated here.

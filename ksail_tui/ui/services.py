@@ -266,7 +266,7 @@ class ClusterServices:
         return list_versions(self.config, workload)
 
     def build(self, workload: str) -> BuiltArtifact:
-        from ksail_tui.oci.service import build_workload
+        from ksail_tui.oci.build import build_workload
 
         return build_workload(self.config, workload)
 
