@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 USER_AGENT = "ksail-tui"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 30  # requests' limit
 _READ_BYTES = 4 * 1024 * 1024  # at most this per receive; a receive is what the socket has
@@ -38,6 +39,7 @@ _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 _LINK_SEPARATOR = re.compile(r",\s*(?=<)")  # between links, not inside a URL that holds a comma
 
 Origin = tuple[str, str, int]  # scheme, host, port
+Proxy = tuple[str, int, dict[str, str]]  # host, port, the headers it wants
 
 
 class HttpFailure(Exception):
@@ -163,6 +165,7 @@ class HttpSession:
         on_received: Callable[[int], None],
     ) -> HttpResponse:
         origin = _origin(url)
+        proxy = _proxy_for(origin)
         connection = self._take(origin)
         headers = {"User-Agent": USER_AGENT, "Connection": "keep-alive", **headers}
         payload: bytes | _ProgressBody | None = body
@@ -172,17 +175,15 @@ class HttpSession:
         try:
             try:
                 if connection is None:
-                    connection = _connect(origin, connect_timeout)
+                    connection = _connect(origin, proxy, connect_timeout)
                 if connection.sock is not None:
                     connection.sock.settimeout(read_timeout)
-                connection.request(method, _request_target(url, origin), body=payload, headers=headers)
+                connection.request(method, _request_target(url, origin, proxy), body=payload, headers=headers)
                 answer = connection.getresponse()
             except BaseException as error:
                 raise _failure(error, Unreachable) from None
             try:
                 content = _read_body(answer, on_received)
-            except HttpFailure:
-                raise
             except (OSError, http.client.HTTPException) as error:
                 raise _failure(error, Unreadable) from None
         except BaseException:
@@ -238,10 +239,10 @@ def _absolute(base: str, location: str) -> str:
         raise Unreadable(f"the redirect to {location!r} is not a URL: {error}") from None
 
 
-def _request_target(url: str, origin: Origin) -> str:
+def _request_target(url: str, origin: Origin, proxy: Proxy | None) -> str:
     """The request line's target: the path and query, or the whole URL through an HTTP proxy."""
     parts = urlsplit(url)
-    if origin[0] == "http" and _proxy_for(origin) is not None:
+    if origin[0] == "http" and proxy is not None:
         return quote(url.split("#", 1)[0], safe=_URL_SAFE)
     target = parts.path or "/"
     if parts.query:
@@ -249,9 +250,8 @@ def _request_target(url: str, origin: Origin) -> str:
     return quote(target, safe=_URL_SAFE)
 
 
-def _connect(origin: Origin, timeout: float) -> http.client.HTTPConnection:
+def _connect(origin: Origin, proxy: Proxy | None, timeout: float) -> http.client.HTTPConnection:
     scheme, host, port = origin
-    proxy = _proxy_for(origin)
     connection: http.client.HTTPConnection
     if scheme == "https":
         import ssl  # only for registries off this machine: ~10 ms of every command otherwise
@@ -270,13 +270,13 @@ def _connect(origin: Origin, timeout: float) -> http.client.HTTPConnection:
     return connection
 
 
-def _proxy_for(origin: Origin) -> tuple[str, int, dict[str, str]] | None:
+def _proxy_for(origin: Origin) -> Proxy | None:
     """The proxy (host, port, headers for it) that the environment names for an origin, if any.
 
     Loopback registries never go through one: a proxy cannot reach this machine's 127.0.0.1.
     """
     scheme, host, port = origin
-    if host in ("localhost", "127.0.0.1", "::1"):
+    if host in LOOPBACK_HOSTS:
         return None
     # Read as requests reads them: the environment's, else the system's. Loaded only here (~15 ms).
     from urllib.request import getproxies, proxy_bypass
@@ -326,8 +326,6 @@ def _failure(error: BaseException, kind: type[HttpFailure]) -> BaseException:
     ssl = sys.modules.get("ssl")
     if ssl is not None and isinstance(error, ssl.SSLError):
         return TlsFailed(str(error))
-    if isinstance(error, HttpFailure):
-        return error
     if isinstance(error, ConnectionRefusedError):
         return Unreachable("connection refused")
     if isinstance(error, socket.gaierror):

@@ -44,6 +44,7 @@ from ksail_tui.oci.artifact_format import (
     sha256_digest,
 )
 from ksail_tui.oci.http_session import (
+    LOOPBACK_HOSTS,
     HttpFailure,
     HttpResponse,
     HttpSession,
@@ -55,7 +56,6 @@ from ksail_tui.oci.http_session import (
 if TYPE_CHECKING:
     from email.message import Message
 
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 USERNAME_VARIABLE = "KSAIL_REGISTRY_USERNAME"
 PASSWORD_VARIABLE = "KSAIL_REGISTRY_PASSWORD"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
