@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pathspec
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from ksail_tui.oci.ignore import IgnoreRules
+from ksail_tui.oci.ignore import FLUX_DEFAULT_IGNORE, IgnoreRules
 
 
 def matches(pattern: str, path: str, *, is_dir: bool = False) -> bool:
@@ -75,3 +78,31 @@ def test_last_matching_pattern_wins_and_config_beats_sourceignore() -> None:
     assert rules.ignored(("other.yaml",), is_dir=False)
     assert not rules.ignored(("important.yaml",), is_dir=False)
     assert rules.ignored(("generated",), is_dir=True)
+
+
+PLAIN = st.builds(
+    lambda star, name, folder: f"{star}{name}{folder}",
+    st.sampled_from(["", "*"]),
+    st.text(alphabet="ab.-_", min_size=1, max_size=4),
+    st.sampled_from(["", "/"]),
+)
+NAMES = st.text(alphabet="ab.-_", min_size=1, max_size=6)
+
+
+@given(st.lists(PLAIN, min_size=1, max_size=5), st.lists(NAMES, min_size=1, max_size=4), st.booleans())
+def test_plain_patterns_decide_as_pathspec_does(patterns: list[str], parts: list[str], is_dir: bool) -> None:
+    # Plain lists (Flux's defaults among them) are matched without pathspec: they must agree with it.
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    # The walk never enters an ignored folder, so only paths below folders it keeps are asked.
+    assume(not any(spec.check_file("/".join(parts[:depth]) + "/").include for depth in range(1, len(parts))))
+    expected = spec.check_file("/".join(parts) + ("/" if is_dir else "")).include is True
+    assert IgnoreRules(patterns, defaults=()).ignored(tuple(parts), is_dir) is expected
+
+
+@pytest.mark.parametrize("name", ["a.png", "x.tar.gz", ".git", ".gitmodules", "b.zip", "app.yaml", "gif"])
+@pytest.mark.parametrize("is_dir", [False, True])
+def test_flux_defaults_decide_as_pathspec_does(name: str, is_dir: bool) -> None:
+    spec = pathspec.GitIgnoreSpec.from_lines(FLUX_DEFAULT_IGNORE)
+    for parts in ((name,), ("deep", "er", name)):
+        expected = spec.check_file("/".join(parts) + ("/" if is_dir else "")).include is True
+        assert IgnoreRules().ignored(parts, is_dir) is expected

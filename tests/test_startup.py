@@ -29,6 +29,7 @@ def test_workload_build_loads_no_http_stack(tmp_path: Path) -> None:
     assert "ksail_tui.oci.build" in loaded
     assert not {name for name in loaded if name.split(".")[0] in ("requests", "urllib3", "http")}
     assert "ksail_tui.oci.registry_client" not in loaded
+    assert "pathspec" not in loaded  # Flux's defaults are plain patterns: no glob engine
     # pydantic's plugin lookup (importlib.metadata, ~30 ms) is skipped: the product has no plugin.
     assert "importlib.metadata" not in loaded
 

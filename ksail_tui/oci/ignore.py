@@ -5,9 +5,11 @@ Flux's default list, the ``.sourceignore`` files of the tree (each applies to it
 below, so a deeper file overrides a shallower one), and the workload's ``ignore`` list in ksail.yaml,
 which wins like ``spec.ignore`` does over ``.sourceignore`` in source-controller.
 
-Each pattern is matched by pathspec's ``GitIgnoreSpec`` (git's rules) on RE2, which runs in time
+Patterns are matched by pathspec's ``GitIgnoreSpec`` (git's rules) on RE2, which runs in time
 linear in the path whatever the pattern, so a hostile ``.sourceignore`` cannot stall a build; this
-module holds only Flux's precedence. Paths are tuples of path components relative to the source
+module holds Flux's precedence, and a list of plain patterns (a name, or ``*`` and an ending, as in
+Flux's defaults) is matched on the last path component without loading pathspec, which is most of a
+small build's start-up. Paths are tuples of path components relative to the source
 folder. The walk never descends into an ignored folder, so, as in git, a negated pattern cannot bring
 back a file whose folder is ignored.
 """
@@ -15,12 +17,13 @@ back a file whose folder is ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-
-import pathspec
-from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ksail_tui.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pathspec
 
 SOURCEIGNORE_FILE = ".sourceignore"
 
@@ -43,16 +46,76 @@ FLUX_DEFAULT_IGNORE = (
 PathParts = tuple[str, ...]
 
 
-def compile_patterns(lines: Iterable[str], *, origin: str) -> pathspec.GitIgnoreSpec:
-    """The gitignore ``lines`` as one spec; InvalidInput naming ``origin`` and the line for a broken one.
+# A name, or "*" and an ending, with an optional "/" for folders only: such a pattern matches the last
+# path component whole or by its end, in git's rules, whatever folder it is in.
+_PLAIN_PATTERN = re.compile(r"(\*?)([A-Za-z0-9._+~-]+)(/?)")
+
+
+class Patterns(Protocol):
+    """One list of gitignore patterns; the verdict of the last one that matches, None if none does."""
+
+    def verdict(self, path: str, is_dir: bool) -> bool | None: ...
+
+
+class _NoPatterns:
+    def verdict(self, path: str, is_dir: bool) -> bool | None:
+        return None
+
+
+class _PlainPatterns:
+    """Plain patterns that only leave out (no "!"), so their order does not matter."""
+
+    def __init__(self, plain: Sequence[re.Match[str]]):
+        self._names = {p[2] for p in plain if not p[1] and not p[3]}
+        self._folder_names = {p[2] for p in plain if not p[1] and p[3]}
+        self._endings = tuple(p[2] for p in plain if p[1] and not p[3])
+        self._folder_endings = tuple(p[2] for p in plain if p[1] and p[3])
+
+    def verdict(self, path: str, is_dir: bool) -> bool | None:
+        name = path.rpartition("/")[2]
+        if name in self._names or name.endswith(self._endings):
+            return True
+        if is_dir and (name in self._folder_names or name.endswith(self._folder_endings)):
+            return True
+        return None
+
+
+class _GitIgnorePatterns:
+    def __init__(self, spec: pathspec.GitIgnoreSpec):
+        self._spec = spec
+
+    def verdict(self, path: str, is_dir: bool) -> bool | None:
+        # A trailing slash is how pathspec, like git, tells a folder for "build/" patterns.
+        verdict: bool | None = self._spec.check_file(_matchable(path) + ("/" if is_dir else "")).include
+        return verdict
+
+
+def compile_patterns(lines: Iterable[str], *, origin: str) -> Patterns:
+    """The gitignore ``lines`` as one list; InvalidInput naming ``origin`` and the line for a broken one.
 
     git and Flux quietly never match a glob such as the range ``[z-a]``, which would push a file the
     user meant to leave out: it is refused instead.
     """
+    numbered = [
+        (number, line)
+        for number, line in enumerate(lines, 1)
+        # Neither a blank line nor a comment is a pattern; git reads a lone "!" as none either.
+        if line.strip() and not line.startswith("#") and line.strip() != "!"
+    ]
+    if not numbered:
+        return _NoPatterns()
+    plain = [_PLAIN_PATTERN.fullmatch(line) for _, line in numbered]
+    if all(plain):
+        return _PlainPatterns([match for match in plain if match])
+    return _GitIgnorePatterns(_gitignore_spec(numbered, origin))
+
+
+def _gitignore_spec(numbered: list[tuple[int, str]], origin: str) -> pathspec.GitIgnoreSpec:
+    import pathspec  # ~15 ms of start-up, loaded only for lists that are not plain
+    from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
     patterns = []
-    for number, line in enumerate(lines, 1):
-        if line.strip() == "!":  # git reads a lone "!" as no pattern at all
-            continue
+    for number, line in numbered:
         try:
             patterns.append(GitIgnoreSpecPattern(line))
         except (ValueError, re.error) as error:
@@ -70,7 +133,7 @@ class IgnoreRules:
     def __init__(self, configured: Iterable[str] = (), *, defaults: Iterable[str] = FLUX_DEFAULT_IGNORE):
         self._defaults = compile_patterns(defaults, origin="Flux's default ignore list")
         # (folder, its .sourceignore) in the order the walk reaches them: parents before children.
-        self._sourceignore: list[tuple[PathParts, pathspec.GitIgnoreSpec]] = []
+        self._sourceignore: list[tuple[PathParts, Patterns]] = []
         self._configured = compile_patterns(configured, origin="the workload's ignore list in ksail.yaml")
 
     def add_sourceignore(self, folder: PathParts, text: str) -> None:
@@ -80,12 +143,11 @@ class IgnoreRules:
 
     def ignored(self, parts: PathParts, is_dir: bool) -> bool:
         layers = [((), self._configured), *reversed(self._sourceignore), ((), self._defaults)]
-        for domain, spec in layers:
+        for domain, patterns in layers:
             depth = len(domain)
-            if not spec.patterns or len(parts) <= depth or parts[:depth] != domain:
+            if len(parts) <= depth or parts[:depth] != domain:
                 continue
-            # A trailing slash is how pathspec, like git, tells a folder for "build/" patterns.
-            verdict = spec.check_file(_matchable("/".join(parts[depth:])) + ("/" if is_dir else "")).include
+            verdict = patterns.verdict("/".join(parts[depth:]), is_dir)
             if verdict is not None:
                 return verdict
         return False
