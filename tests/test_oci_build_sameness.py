@@ -336,6 +336,21 @@ def test_the_golden_tree_and_generated_manifests_take_the_quick_verdict(golden_s
     assert _quick_count(text.encode(), kustomization_file=False) == 3
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "  name: a\n  name: true\n",
+        "  name: a\n  name: b\n  name: 1\n",
+        "  labels: {}\n  name: a\n  name: null\n",
+    ],
+)
+def test_a_second_name_line_is_never_overlooked(metadata: str) -> None:
+    # YAML keeps the last of two equal keys, here a name that is not text: only the full walk sees it.
+    data = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n{metadata}".encode()
+    assert _quick_count(data, kustomization_file=False) is None
+    assert "has no metadata.name" in str(check_manifest("cm.yaml", data)[1])
+
+
 LINES = (
     "apiVersion: v1",
     "apiVersion: 1.0",

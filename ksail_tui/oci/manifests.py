@@ -163,8 +163,8 @@ _KEY = rb"[A-Za-z0-9_][-A-Za-z0-9_./]*"
 # Searched for as a newline and what follows (a literal first byte is found far faster than `^`).
 _CUT = re.compile(rb"\n(?:(---)(?=\n)|(" + _KEY + rb"):(?=[ \n])|-(?=[ \n])|([^ \n#]))")
 _BLANK_OR_COMMENTS = re.compile(rb"(?:[ ]*(?:#[^\n]*)?\n)*")
-_VALUE = rb" (?:([A-Za-z0-9][-A-Za-z0-9_./]*)|\"([-A-Za-z0-9_./]*)\"|'([-A-Za-z0-9_./]*)')\n"
-_ONE_LINE = re.compile(rb"(?:apiVersion|kind):" + _VALUE + rb"(?:[ ]*(?:#[^\n]*)?\n)*")
+_VALUE = rb" (?:([A-Za-z0-9][-A-Za-z0-9_./]*)|\"([-A-Za-z0-9_./]*)\"|'([-A-Za-z0-9_./]*)')"
+_ONE_LINE = re.compile(rb"(?:apiVersion|kind):" + _VALUE + rb"\n(?:[ ]*(?:#[^\n]*)?\n)*")
 _METADATA = b"metadata:\n"
 _DOCUMENT_START = b"---\n"
 _PLAIN = (True, False)
@@ -262,12 +262,13 @@ def _metadata_name(data: bytes, start: int, end: int) -> tuple[Any, list[bytes] 
         return None, None
     if _less_indented(indent).search(data, first, end) is not None:
         return None, None
-    names = list(_name_line(indent).finditer(data, first, end))
+    names = list(_name_line(indent).finditer(data, first - 1, end))
     if len(names) != 1:
         return None, None
     line = names[0]
     parts = []
-    for part_start, part_end in ((first, line.start()), (line.end(), end)):
+    # The match runs from the newline before the name line to the end of its value.
+    for part_start, part_end in ((first, line.start() + 1), (line.end() + 1, end)):
         content = _content_start(data, part_start, part_end)
         if content == part_end:
             continue
@@ -282,14 +283,17 @@ def _entry_at(indent: int) -> re.Pattern[bytes]:
     return re.compile(rb" {%d}" % indent + _KEY + rb":[ \n]")
 
 
+# These two look for a line by the newline before it: a pattern with a literal first byte is searched
+# for far faster than one starting with `^`, which the regex engine tries at every position.
 @functools.cache
 def _less_indented(indent: int) -> re.Pattern[bytes]:
-    return re.compile(rb"^ {0,%d}[^ \n#]" % (indent - 1), re.M)
+    return re.compile(rb"\n {0,%d}[^ \n#]" % (indent - 1))
 
 
 @functools.cache
 def _name_line(indent: int) -> re.Pattern[bytes]:
-    return re.compile(rb"^ {%d}name:" % indent + _VALUE, re.M)
+    # Up to the value's end, not its newline, so that the next line's newline is left to find.
+    return re.compile(rb"\n {%d}name:" % indent + _VALUE + rb"(?=\n)")
 
 
 def _simple_value(line: re.Match[bytes]) -> Any:
@@ -298,6 +302,8 @@ def _simple_value(line: re.Match[bytes]) -> Any:
     if plain is None:
         return (double if double is not None else single).decode()
     text = plain.decode()
+    if not _ANY_FIRST_TYPED and text[0] not in _TYPED_FIRST:
+        return text  # no implicit type starts this way: the resolver would say str
     tag = _resolver.resolve(yaml.ScalarNode, text, _PLAIN)
     if tag == _NULL_TAG:
         return None
@@ -542,6 +548,10 @@ def _remember_anchor(anchor: str, event: Any, marks: dict[str, Any], errors: _Co
 
 
 _resolver = yaml.resolver.Resolver()
+# The first characters of the implicit types (bool, int, float, null, timestamp...): the resolver
+# tries those keyed by a plain scalar's first character, and those keyed by None for any.
+_TYPED_FIRST = frozenset(key for key in _resolver.yaml_implicit_resolvers if key)
+_ANY_FIRST_TYPED = None in _resolver.yaml_implicit_resolvers
 
 
 def _scalar_value(event: Any) -> Any:
