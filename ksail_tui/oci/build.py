@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import semver
 
 from ksail_tui.errors import InvalidInput
-from ksail_tui.oci import check_record
+from ksail_tui.oci import check_record, deflate_cache
 from ksail_tui.oci.artifact_format import (
     CREATED_ANNOTATION,
     EMPTY_CONFIG,
@@ -187,7 +187,8 @@ def build_artifact(
     # take turns with it; with the checks recorded, compression is the build's critical path.
     threads = _compressing_threads() if recorded or not validate_manifests else 1
     kept = io.BytesIO()
-    stream = _GzipStream(layer_sink if layer_sink is not None else kept.write, threads)
+    blocks = deflate_cache.default_cache(COMPRESS_LEVEL)
+    stream = _GzipStream(layer_sink if layer_sink is not None else kept.write, threads, blocks)
     try:
         files, skipped, problems, manifest_count = _pack(source, rules, validate_manifests, stream, recorded)
     except OSError as error:
@@ -200,6 +201,7 @@ def build_artifact(
         stream.abort()
         raise
     stream.close()
+    blocks.prune()
     if validate_manifests:
         raise_for_problems(problems, manifest_count=manifest_count, source=str(source))
     layer_digest = stream.digest
@@ -377,10 +379,14 @@ class _GzipStream:
     side by side; the thread that finishes the oldest block writes it, and any after it that are
     done, so the sink gets them in order without a thread of its own. At most two blocks more than
     there are threads are in flight: memory stays bounded. An error of the sink is raised by ``close``.
+    With ``blocks``, a block compressed by an earlier build is read back from it instead.
     """
 
-    def __init__(self, sink: LayerSink, compressing: int) -> None:
+    def __init__(
+        self, sink: LayerSink, compressing: int, blocks: deflate_cache.DeflateCache | None = None
+    ) -> None:
         self._sink = sink
+        self._blocks = blocks
         self._pending = bytearray()
         self._window = b""  # the last 32 KiB written before the pending bytes: the next dictionary
         self._aborted = False
@@ -452,7 +458,10 @@ class _GzipStream:
         while (block := self._jobs.get()) is not None:
             if not self._aborted and self._error is None:
                 try:
-                    block.output = _deflate_block(block.data, block.dictionary)
+                    if self._blocks is None:
+                        block.output = _deflate_block(block.data, block.dictionary)
+                    else:
+                        block.output = self._blocks.compressed(block.data, block.dictionary, _deflate_block)
                 except BaseException as error:  # handed to close(), in the building thread
                     block.error = error
             block.done = True
