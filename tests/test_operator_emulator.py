@@ -60,6 +60,14 @@ def test_an_environment_gets_its_namespace_and_policies_and_becomes_ready(
     assert reasons
 
 
+def test_an_operator_thread_does_not_warn_that_it_takes_no_signals(
+    start_operator: OperatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # It stops on its stop flag; kopf's warning would reach the terminal of the demo on quit.
+    start_operator().stop()
+    assert not [record for record in caplog.records if "OS signals are ignored" in record.getMessage()]
+
+
 def test_a_spec_change_updates_the_quota(
     catalyst_apiserver: ApiServer, operator_client: KubeClient, start_operator: OperatorFactory
 ) -> None:

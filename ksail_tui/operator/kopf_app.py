@@ -188,6 +188,17 @@ def _heartbeat(registry: kopf.OperatorRegistry, client: KubeClient) -> None:
             await asyncio.to_thread(heartbeat.release, client, holder)
 
 
+# kopf warns that an operator in a thread cannot stop on SIGINT/SIGTERM; OperatorThread stops it with
+# its stop flag, so the warning says nothing, and would reach the embedding program's terminal (the
+# demo prints it on quit).
+_SIGNALS_IN_A_THREAD = "OS signals are ignored: running not in the main thread."
+_KOPF_REACTOR_LOGGER = "kopf._core.reactor.running"
+
+
+def _not_the_thread_signal_warning(record: logging.LogRecord) -> bool:
+    return record.getMessage() != _SIGNALS_IN_A_THREAD
+
+
 class OperatorThread:
     """The operator in a thread of its own, with its own event loop (for tests, the benchmark
     and embedding); ``stop()`` ends it cleanly."""
@@ -222,6 +233,9 @@ class OperatorThread:
             self.error = error
 
     def start(self, timeout: float = 30.0) -> OperatorThread:
+        reactor = logging.getLogger(_KOPF_REACTOR_LOGGER)
+        if _not_the_thread_signal_warning not in reactor.filters:
+            reactor.addFilter(_not_the_thread_signal_warning)
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("the operator did not start")
