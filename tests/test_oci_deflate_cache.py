@@ -117,8 +117,10 @@ def test_a_block_is_compressed_once_per_content_dictionary_and_level(tmp_path: P
     assert cache.compressed(b"block", b"", deflate) == b"deflated block"
     assert cache.compressed(b"block", b"", deflate) == b"deflated block"
     assert cache.compressed(b"block", b"before", deflate) == b"deflated blockbefore"
+    # Every dictionary after the first block is 32 KiB long: its content, not its length, tells them apart.
+    assert cache.compressed(b"block", b"BEFORE", deflate) == b"deflated blockBEFORE"
     assert DeflateCache(tmp_path / "blocks", level=9).compressed(b"block", b"", deflate) == b"deflated block"
-    assert len(calls) == 3  # the second call was read back; another level is another output
+    assert len(calls) == 4  # the second call was read back; another level is another output
 
 
 def test_pruning_keeps_the_newest_entries_and_touches_nothing_else(
@@ -131,9 +133,12 @@ def test_pruning_keeps_the_newest_entries_and_touches_nothing_else(
         (folder / name).write_bytes(b"\0" * 1000)
         os.utime(folder / name, (now - age * 60, now - age * 60))
     stale, fresh = folder / f"{1:064x}.z.12-34.tmp", folder / f"{2:064x}.z.56-78.tmp"
-    for path in (stale, fresh, folder / "notes.txt"):
+    notes = folder / "notes.txt"
+    for path in (stale, fresh):
         path.write_text("x")
-    os.utime(stale, (now - 7200, now - 7200))
+    notes.write_bytes(b"\0" * 1000)
+    for path in (stale, notes):  # older than every entry: pruned first, were it an entry
+        os.utime(path, (now - 7200, now - 7200))
     monkeypatch.setattr(deflate_cache, "KEPT_BYTES", 3500)
     deflate_cache._prune(folder)
     left = sorted(path.name for path in folder.iterdir())
