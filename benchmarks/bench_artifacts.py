@@ -134,22 +134,28 @@ class Row:
         return statistics.median(self.cpu[who])
 
 
-def timed(command: list[str], cwd: Path = ROOT, cache: Path | None = None) -> tuple[float, int, float]:
-    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system), of the process and the children
-    it waited for (tar's gzip, the build's manifest worker). ``cache`` is the run's XDG_CACHE_HOME,
-    where a build keeps its record of the manifests it checked."""
+def compile_checkouts(checkouts: dict[str, Path]) -> None:
+    """Byte code for each checkout, as an installed package has it: this machine sets
+    PYTHONDONTWRITEBYTECODE, so without it every run would compile the product's modules again."""
+    for path in checkouts.values():
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "ksail_tui"], cwd=path, check=True)
+
+
+def measured_stderr(tool: list[str], command: list[str], cwd: Path, cache: Path | None) -> str:
+    """What ``tool`` (a measuring wrapper such as /usr/bin/time) wrote of ``command``; ``cache`` is
+    the run's XDG_CACHE_HOME, where a build keeps its record of the manifests it checked."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)} if cache else None
-    result = subprocess.run(
-        ["/usr/bin/time", "-f", "%e %M %U %S", *command],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
+    result = subprocess.run([*tool, *command], cwd=cwd, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{command} failed: {result.stderr[-2000:]}")
-    wall, rss, user, system = result.stderr.strip().splitlines()[-1].split()
+    return result.stderr
+
+
+def timed(command: list[str], cwd: Path = ROOT, cache: Path | None = None) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (KiB) and CPU seconds (user + system), of the process and the children
+    it waited for (tar's gzip, the build's manifest worker)."""
+    report = measured_stderr(["/usr/bin/time", "-f", "%e %M %U %S"], command, cwd, cache)
+    wall, rss, user, system = report.strip().splitlines()[-1].split()
     return float(wall), int(rss), float(user) + float(system)
 
 
@@ -357,10 +363,7 @@ def main() -> None:
     if args.before:
         checkouts = {"before": args.before.resolve(), "after": ROOT}
     only = set(args.only or ["build", "push", "list", "imports"])
-    for path in checkouts.values():
-        # As an installed package has them: this machine sets PYTHONDONTWRITEBYTECODE, so without
-        # this every run would compile the product's modules from source again.
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "ksail_tui"], cwd=path, check=True)
+    compile_checkouts(checkouts)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} UTC, {args.rounds} interleaved rounds, medians", flush=True)
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)

@@ -27,7 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_artifacts import edit_one_file, generate_tree  # noqa: E402
+from benchmarks.bench_artifacts import (  # noqa: E402
+    compile_checkouts,
+    edit_one_file,
+    generate_tree,
+    ksail,
+    measured_stderr,
+)
 from tests.fixtures.registry import write_ksail_config  # noqa: E402
 
 CHECK_SCRIPT = """
@@ -43,22 +49,13 @@ if sys.argv[2] == "check":
 
 
 def instructions(command: list[str], cwd: Path, cache: Path) -> int:
-    result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+    report = measured_stderr(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"], command, cwd, cache
     )
-    found = re.search(r"Collected : (\d+)", result.stderr)
-    if result.returncode != 0 or not found:
-        raise RuntimeError(f"{command} failed: {result.stderr[-2000:]}")
+    found = re.search(r"Collected : (\d+)", report)
+    if not found:
+        raise RuntimeError(f"callgrind counted nothing for {command}: {report[-2000:]}")
     return int(found[1])
-
-
-def build(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "ksail_tui.cli.main", "-c", str(config), "workload", "build", *args]
 
 
 def main() -> None:
@@ -66,8 +63,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another checkout to measure beside this one")
     args = parser.parse_args()
     checkouts = {"before": args.before.resolve(), "after": ROOT} if args.before else {"ksail-tui": ROOT}
-    for path in checkouts.values():
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "ksail_tui"], cwd=path, check=True)
+    compile_checkouts(checkouts)
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         small, big = work / "tree-3", work / "tree-2000"
@@ -77,7 +73,9 @@ def main() -> None:
         for who, path in checkouts.items():
             caches = work / f"cache-{who}"
             config = write_ksail_config(work, port=5999, workloads={"app": str(small)})
-            rows["build-3"][who] = instructions(build(config), path, caches / "small")
+            rows["build-3"][who] = instructions(
+                ksail(path, config, "workload", "build"), path, caches / "small"
+            )
             shutil.rmtree(caches / "small")
             checks = [sys.executable, "-c", CHECK_SCRIPT, str(big)]
             rows["checks-2000"][who] = instructions([*checks, "check"], path, caches) - instructions(
@@ -87,10 +85,16 @@ def main() -> None:
             out = work / "out.tgz"
             environment = {**os.environ, "XDG_CACHE_HOME": str(caches / "loop")}
             subprocess.run(
-                build(config, "-O", str(out)), cwd=path, env=environment, check=True, capture_output=True
+                ksail(path, config, "workload", "build", "-O", str(out)),
+                cwd=path,
+                env=environment,
+                check=True,
+                capture_output=True,
             )
             edit_one_file(big)
-            rows["loop-2000"][who] = instructions(build(config, "-O", str(out)), path, caches / "loop")
+            rows["loop-2000"][who] = instructions(
+                ksail(path, config, "workload", "build", "-O", str(out)), path, caches / "loop"
+            )
         labels = {
             "build-3": "`workload build` 3 files, whole command",
             "checks-2000": "manifest checks of 2,000 files (21.5 MB), in one process",
